@@ -1,0 +1,175 @@
+"""The ``semrec`` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from semrec.data.errors import DatasetError
+
+app = typer.Typer(
+    help="semrec: real-time recommendations for online shops, built on pretrained language models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+DataOption = Annotated[
+    Path, typer.Option("--data", help="Dataset folder with items.csv and interactions.csv.gz.")
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def _parse_params(values: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for value in values:
+        key, sep, raw = value.partition("=")
+        if not sep or not key:
+            raise _fail(f"--param {value!r} is not KEY=VALUE (for example --param decay=0.8)")
+        params[key.strip()] = raw.strip()
+    return params
+
+
+@app.command()
+def evaluate(
+    data: DataOption,
+    model: Annotated[str, typer.Option("--model", help="Model name (see `semrec models`).")],
+    split: Annotated[str, typer.Option(help="Which targets to score: test or valid.")] = "test",
+    out: Annotated[Path | None, typer.Option(help="Write every metric and setting to this JSON file.")] = None,
+    predictions: Annotated[
+        Path | None, typer.Option(help="Write each shopper's top 50 (history excluded) as JSON lines.")
+    ] = None,
+    param: Annotated[list[str] | None, typer.Option(help="Model setting KEY=VALUE; repeatable.")] = None,
+    protocol: Annotated[str, typer.Option(help="loo (leave-one-out) or time (global time split).")] = "loo",
+    valid_start: Annotated[str, typer.Option(help="time protocol: first day of validation.")] = "2011-11-01",
+    test_start: Annotated[str, typer.Option(help="time protocol: first day of test.")] = "2011-11-15",
+    batch_size: Annotated[int, typer.Option(help="Shoppers ranked at once.")] = 1024,
+) -> None:
+    """Fit a model on the training part and rank all items for every shopper of the split."""
+    from semrec.evaluation.runner import RunSpec, run_evaluation, write_predictions, write_results
+
+    if split not in ("test", "valid"):
+        raise _fail(f"--split {split!r} is not allowed; choose test or valid")
+    if protocol not in ("loo", "time"):
+        raise _fail(f"--protocol {protocol!r} is not allowed; choose loo or time")
+    spec = RunSpec(
+        data=data,
+        model=model,
+        split=split,  # type: ignore[arg-type]
+        params=_parse_params(param or []),
+        protocol=protocol,  # type: ignore[arg-type]
+        valid_start=valid_start,
+        test_start=test_start,
+        batch_size=batch_size,
+    )
+    try:
+        document, result, dataset = run_evaluation(spec)
+    except (DatasetError, ValueError) as error:
+        raise _fail(str(error)) from None
+    if out is not None:
+        write_results(document, out)
+    if predictions is not None:
+        write_predictions(result, dataset, predictions)
+    _print_results(document)
+
+
+def _print_results(document: dict[str, object]) -> None:
+    metrics = document["metrics"]
+    assert isinstance(metrics, dict)
+    dataset = document["dataset"]
+    assert isinstance(dataset, dict)
+    title = (
+        f"{document['model']['model']} on {dataset['name']} "  # type: ignore[index]
+        f"({document['split']}, {document['evaluated_users']:,} shoppers, {dataset['items']:,} items)"
+    )
+    table = Table(title=title)
+    table.add_column("K", justify="right")
+    for name in ("HR", "NDCG", "MRR", "Recall"):
+        table.add_column(name, justify="right")
+    for k in (5, 10, 20, 50):
+        table.add_row(
+            str(k), *(f"{metrics[f'{m}@{k}']:.4f}" for m in ("hr", "ndcg", "mrr", "recall"))
+        )
+    console.print(table)
+    seconds = document["wall_time_seconds"]
+    assert isinstance(seconds, dict)
+    console.print(
+        f"coverage@10 {metrics['coverage@10']:.4f}   long-tail share@10 {metrics['long_tail_share@10']:.4f}   "
+        f"fit {seconds['fit']:.1f}s   evaluate {seconds['evaluate']:.1f}s   total {seconds['total']:.1f}s"
+    )
+
+
+@app.command()
+def models() -> None:
+    """List the available models and their settings."""
+    import dataclasses
+
+    from semrec.models.registry import create_model, model_names
+
+    table = Table(title="models")
+    table.add_column("name")
+    table.add_column("settings (defaults)")
+    for name in model_names():
+        config = create_model(name).config
+        table.add_row(name, ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items()) or "-")
+    console.print(table)
+
+
+@app.command()
+def info(data: DataOption) -> None:
+    """Validate a dataset folder and print its size."""
+    from semrec.data.loader import load_dataset
+
+    try:
+        dataset = load_dataset(data)
+    except DatasetError as error:
+        raise _fail(str(error)) from None
+    table = Table(title=f"dataset {dataset.name} (valid)")
+    table.add_column("property")
+    table.add_column("value")
+    for key, value in dataset.summary().items():
+        table.add_row(key, ", ".join(value) if isinstance(value, list) else f"{value:,}" if isinstance(value, int) else str(value))
+    console.print(table)
+
+
+@app.command("import")
+def import_(
+    interactions: Annotated[Path, typer.Option(help="Events file: .csv, .csv.gz, .jsonl or .parquet.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the dataset to.")],
+    items: Annotated[Path | None, typer.Option(help="Catalog file (same formats).")] = None,
+    user_col: Annotated[str, typer.Option(help="Events column holding the shopper id.")] = "user_id",
+    item_col: Annotated[str, typer.Option(help="Events column holding the product id.")] = "item_id",
+    time_col: Annotated[str, typer.Option(help="Events column holding the time ('' for none).")] = "timestamp",
+    title_col: Annotated[str, typer.Option(help="Catalog column holding the product title.")] = "title",
+    catalog_id_col: Annotated[
+        str | None, typer.Option(help="Catalog column holding the product id (default: --item-col).")
+    ] = None,
+) -> None:
+    """Import a shop's own export into semrec's dataset format, validating every row."""
+    from semrec.data.importer import ColumnMapping, import_dataset
+
+    mapping = ColumnMapping(
+        user=user_col, item=item_col, time=time_col or None, title=title_col, item_id_in_catalog=catalog_id_col
+    )
+    try:
+        dataset = import_dataset(interactions, out, mapping, items)
+    except DatasetError as error:
+        raise _fail(str(error)) from None
+    console.print(
+        f"imported {dataset.n_interactions:,} events of {dataset.n_users:,} shoppers on "
+        f"{dataset.n_items:,} items into {out}"
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,46 @@
+"""The one function that turns a catalog row into the text a language model reads."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_SPACES = re.compile(r"\s+")
+_TAGS = re.compile(r"<[^>]+>")
+# (column, label) in the order the text shows them; the title leads and carries no label
+_FIELDS = (("brand", "Brand"), ("categories", "Category"), ("category", "Category"), ("price", "Price"))
+
+
+def _clean(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    text = html.unescape(html.unescape(str(value)))  # some titles are escaped twice (&amp;amp;)
+    return _SPACES.sub(" ", _TAGS.sub(" ", text)).strip()
+
+
+def _format_price(value: Any) -> str:
+    try:
+        return f"{float(value):.2f}"
+    except (TypeError, ValueError):
+        return _clean(value)
+
+
+def item_text(item: Mapping[str, Any], max_description_chars: int = 600) -> str:
+    """Builds the text of one item: title, then brand, categories, price and description when present.
+
+    HTML entities and tags are decoded away and whitespace collapsed. An item with no text at all
+    gets its id, so every item has a non-empty text.
+    """
+    parts = [_clean(item.get("title"))]
+    for column, label in _FIELDS:
+        value = _format_price(item.get(column)) if column == "price" else _clean(item.get(column))
+        if value:
+            parts.append(f"{label}: {value}")
+    description = _clean(item.get("description"))
+    if description:
+        parts.append(description[:max_description_chars])
+    text = ". ".join(p for p in parts if p)
+    return text or f"item {item.get('item_id', '')}".strip()

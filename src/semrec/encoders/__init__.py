@@ -1,0 +1,1 @@
+"""Text -> normalised float32 vectors."""

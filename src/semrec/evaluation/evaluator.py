@@ -1,0 +1,117 @@
+"""Full-ranking evaluation over all items, with history masking, beyond-accuracy figures and segments."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from semrec.data.splits import EvalCases
+from semrec.evaluation.metrics import KS, hit_matrix, per_user_metrics
+from semrec.models.base import Recommender
+from semrec.progress import track
+
+DEPTH = max(KS)  # ranked items kept per user (and written to predictions)
+HISTORY_BUCKETS = ((1, 2), (3, 4), (5, 9), (10, 19), (20, None))
+POPULARITY_GROUPS = ("head", "torso", "tail", "unseen")
+
+
+@dataclass
+class EvaluationResult:
+    """Averages over users, per-segment averages, and the ranked lists they came from."""
+
+    metrics: dict[str, float]
+    segments: dict[str, dict[str, dict[str, float]]]
+    ranked: np.ndarray = field(repr=False)  # (n_users, DEPTH) item indices, best first
+    users: np.ndarray = field(repr=False)
+    seconds: float = 0.0
+
+
+def popularity_groups(train_counts: np.ndarray) -> np.ndarray:
+    """Labels each item by training popularity.
+
+    head: the 20% most frequent of the items seen in training; torso: the next 30%; tail: the rest
+    of the seen items; unseen: never in training. Returns an array of group names per item.
+    """
+    groups = np.full(len(train_counts), "unseen", dtype=object)
+    seen = np.flatnonzero(train_counts > 0)
+    order = seen[np.argsort(-train_counts[seen], kind="stable")]
+    head_end, torso_end = round(0.2 * len(order)), round(0.5 * len(order))
+    groups[order[:head_end]] = "head"
+    groups[order[head_end:torso_end]] = "torso"
+    groups[order[torso_end:]] = "tail"
+    return groups
+
+
+def _history_bucket(length: int) -> str:
+    for low, high in HISTORY_BUCKETS:
+        if length >= low and (high is None or length <= high):
+            return f"{low}+" if high is None else f"{low}-{high}"
+    return "0"
+
+
+def rank_all(
+    model: Recommender, cases: EvalCases, batch_size: int = 1024, depth: int = DEPTH
+) -> np.ndarray:
+    """Top-``depth`` items over the whole catalog for every case, history excluded."""
+    ranked = np.zeros((len(cases.users), depth), dtype=np.int64)
+    starts = range(0, len(cases.users), batch_size)
+    for start in track(starts, f"ranking {len(cases.users):,} shoppers", len(starts)):
+        histories = cases.histories[start : start + batch_size]
+        ranked[start : start + len(histories)] = model.recommend(histories, k=depth, exclude=histories)
+    return ranked
+
+
+def evaluate(
+    model: Recommender,
+    cases: EvalCases,
+    train_counts: np.ndarray,
+    batch_size: int = 1024,
+) -> EvaluationResult:
+    """Scores ``model`` on ``cases`` by full ranking.
+
+    Args:
+        model: a fitted recommender.
+        cases: histories and targets (from a :class:`~semrec.data.splits.Split`).
+        train_counts: per-item occurrences in the training data, for popularity segments.
+        batch_size: shoppers ranked at once.
+    """
+    started = time.perf_counter()
+    n_items = len(train_counts)
+    ranked = rank_all(model, cases, batch_size)
+    hits = hit_matrix(ranked, cases.targets)
+    n_targets = np.array([len(t) for t in cases.targets], dtype=np.int64)
+    per_user = per_user_metrics(hits, n_targets)
+    metrics = {name: float(values.mean()) if len(values) else 0.0 for name, values in per_user.items()}
+
+    groups = popularity_groups(train_counts)
+    top10 = ranked[:, :10]
+    metrics["coverage@10"] = float(len(np.unique(top10)) / n_items) if len(top10) else 0.0
+    metrics["long_tail_share@10"] = float((groups[top10] != "head").mean()) if len(top10) else 0.0
+
+    history_labels = np.array([_history_bucket(len(h)) for h in cases.histories], dtype=object)
+    target_labels = np.array([groups[t[0]] for t in cases.targets], dtype=object)
+    segments = {
+        "history_length": _segment(per_user, history_labels, [_history_bucket(lo) for lo, _ in HISTORY_BUCKETS]),
+        "target_popularity": _segment(per_user, target_labels, list(POPULARITY_GROUPS)),
+    }
+    return EvaluationResult(
+        metrics=metrics,
+        segments=segments,
+        ranked=ranked,
+        users=cases.users,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _segment(per_user: dict[str, np.ndarray], labels: np.ndarray, order: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for label in order:
+        mask = labels == label
+        if mask.any():
+            out[label] = {"users": int(mask.sum())}
+            for name in ("hr@10", "ndcg@10", "mrr@10"):
+                out[label][name] = float(per_user[name][mask].mean())
+    return out

@@ -1,0 +1,114 @@
+"""The recommender interface every model implements, and the shared top-k selection."""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Everything a model may learn from: training sequences and the catalog (never evaluation targets)."""
+
+    sequences: list[np.ndarray]  # per user, item indices oldest first
+    items: pd.DataFrame  # the catalog; row position = item index
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def item_counts(self) -> np.ndarray:
+        """How often each item occurs in the training sequences."""
+        flat = np.concatenate(self.sequences) if self.sequences else np.zeros(0, dtype=np.int64)
+        return np.bincount(flat, minlength=self.n_items).astype(np.float64)
+
+
+def top_k(scores: np.ndarray, k: int, exclude: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Indices of the ``k`` best-scored items per row, best first, skipping ``exclude[row]``.
+
+    ``scores`` is (batch, n_items) and is modified in place (excluded items set to -inf). Ties are
+    broken by the lower item index, so results never depend on where a target happens to sit.
+    """
+    batch, n_items = scores.shape
+    if exclude is not None:
+        rows = np.repeat(np.arange(batch), [len(e) for e in exclude])
+        cols = np.concatenate([np.asarray(e, dtype=np.int64) for e in exclude]) if batch else rows
+        scores[rows, cols] = -np.inf
+    k = min(k, n_items)
+    if k < n_items:
+        candidates = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        kth = np.take_along_axis(scores, candidates, axis=1).min(axis=1, keepdims=True)
+        # items tied with the k-th score: let the index rule decide which of them enter the list
+        ties = scores == kth
+        if (ties.sum(axis=1) > (np.take_along_axis(scores, candidates, axis=1) == kth).sum(axis=1)).any():
+            candidates = _top_k_with_ties(scores, kth, k)
+    else:
+        candidates = np.broadcast_to(np.arange(n_items), (batch, n_items)).copy()
+    candidates.sort(axis=1)  # ascending index, so the stable sort below breaks ties by index
+    values = np.take_along_axis(scores, candidates, axis=1)
+    order = np.argsort(-values, axis=1, kind="stable")
+    return np.take_along_axis(candidates, order, axis=1)
+
+
+def _top_k_with_ties(scores: np.ndarray, kth: np.ndarray, k: int) -> np.ndarray:
+    out = np.empty((scores.shape[0], k), dtype=np.int64)
+    for row in range(scores.shape[0]):
+        above = np.flatnonzero(scores[row] > kth[row, 0])
+        tied = np.flatnonzero(scores[row] == kth[row, 0])
+        out[row] = np.concatenate([above, tied[: k - len(above)]])
+    return out
+
+
+class Recommender(ABC):
+    """A model that scores every catalog item for a batch of shopper histories.
+
+    Subclasses set ``name`` and ``Config`` (a dataclass of their settings, each with a default), and
+    implement :meth:`fit` and :meth:`score`.
+    """
+
+    name: ClassVar[str]
+
+    @dataclass(frozen=True)
+    class Config:
+        pass
+
+    def __init__(self, config: Any = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    @abstractmethod
+    def fit(self, data: TrainingData) -> Self:
+        """Learns from the training data only. Returns self."""
+
+    @abstractmethod
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """Scores all items for each history (item indices, oldest first).
+
+        Returns:
+            float32 array of shape (len(histories), n_items); higher is better.
+        """
+
+    def recommend(
+        self, histories: Sequence[np.ndarray], k: int = 10, exclude: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        """The ``k`` best items per history, best first, never one of ``exclude[row]``.
+
+        Returns:
+            int64 array of shape (len(histories), k) of item indices.
+        """
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        return top_k(self.score(histories), k, exclude)
+
+    def settings(self) -> dict[str, Any]:
+        return {"model": self.name, **dataclasses.asdict(self.config)}
+
+
+def recency_weights(length: int, decay: float) -> np.ndarray:
+    """Weight of each history position, the most recent item weighing 1 and older ones ``decay``^age."""
+    return decay ** np.arange(length - 1, -1, -1, dtype=np.float64)

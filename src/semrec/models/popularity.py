@@ -1,0 +1,23 @@
+"""Most-popular items: the non-personal baseline every model must beat."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Self
+
+import numpy as np
+
+from semrec.models.base import Recommender, TrainingData
+
+
+class PopularityRecommender(Recommender):
+    """Scores each item by how often it occurs in the training sequences."""
+
+    name = "popularity"
+
+    def fit(self, data: TrainingData) -> Self:
+        self.counts = data.item_counts().astype(np.float32)
+        return self
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        return np.tile(self.counts, (len(histories), 1))

@@ -1,0 +1,62 @@
+"""Zero-shot text recommender: a pretrained encoder embeds item text, a shopper is their recent items."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Self
+
+import numpy as np
+
+from semrec.data.text import item_text
+from semrec.encoders.transformer import TextEncoder, encode_cached
+from semrec.models.base import Recommender, TrainingData, recency_weights
+
+
+class TextZeroShotRecommender(Recommender):
+    """Cosine between item text vectors and the recency-weighted mean of the history's vectors.
+
+    No behaviour is learned: this is the "before fine-tuning" reference. A shopper with no history
+    gets the training popularity order.
+    """
+
+    name = "text-zeroshot"
+
+    @dataclass(frozen=True)
+    class Config:
+        encoder: str = "minilm"  # 'minilm' (bundled) or a local Hugging Face model folder
+        decay: float = 0.7
+        max_length: int = 64
+        batch_size: int = 64
+        device: str = "auto"
+
+    config: Config
+
+    def fit(self, data: TrainingData) -> Self:
+        encoder = TextEncoder(
+            self.config.encoder,
+            max_length=self.config.max_length,
+            batch_size=self.config.batch_size,
+            device=self.config.device,
+        )
+        texts = [item_text(row) for row in data.items.to_dict("records")]
+        self.item_vectors = encode_cached(encoder, texts, progress="embedding items")  # (n_items, dim)
+        counts = data.item_counts()
+        self.fallback = (counts / max(counts.max(), 1.0)).astype(np.float32)
+        return self
+
+    def user_vectors(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """(batch, dim) unit vectors; zero for an empty history."""
+        out = np.zeros((len(histories), self.item_vectors.shape[1]), dtype=np.float32)
+        for row, history in enumerate(histories):
+            if len(history):
+                weights = recency_weights(len(history), self.config.decay).astype(np.float32)
+                out[row] = weights @ self.item_vectors[np.asarray(history)]
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        scores = self.user_vectors(histories) @ self.item_vectors.T  # (batch, n_items)
+        empty = np.array([len(h) == 0 for h in histories], dtype=bool)
+        scores[empty] = self.fallback
+        return scores
