@@ -188,7 +188,7 @@ def _raise_for_ids(path: Path, line: int, user_id: str, item_id: str) -> None:
 def _parse_timestamps(path: Path, raw: list[str], lines: list[int]) -> np.ndarray:
     """Fast path for numeric columns; falls back to row-by-row parsing (and its errors) otherwise."""
     column = pd.Series(raw, dtype=object).str.strip()
-    numbers = pd.to_numeric(column.replace("", np.nan), errors="coerce").to_numpy(dtype=np.float64)
+    numbers = pd.to_numeric(column.replace("", np.nan), errors="coerce").to_numpy(dtype=np.float64, copy=True)
     unparsed = np.flatnonzero(np.isnan(numbers) & (column != "").to_numpy())
     for position in unparsed:
         try:

@@ -23,9 +23,10 @@ def _clean(value: Any) -> str:
 
 def _format_price(value: Any) -> str:
     try:
-        return f"{float(value):.2f}"
+        number = float(value)
     except (TypeError, ValueError):
         return _clean(value)
+    return f"{number:.2f}" if math.isfinite(number) else ""
 
 
 def item_text(item: Mapping[str, Any], max_description_chars: int = 600) -> str:

@@ -1,0 +1,68 @@
+"""Shared fixtures: tiny hand-made datasets written to temporary folders, and the shared data's path."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("SEMREC_PROGRESS", "0")
+
+SHARED = Path(os.environ.get("SEMREC_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+DATASETS = SHARED / "datasets"
+
+
+def write_dataset(
+    directory: Path,
+    items: Sequence[Sequence[str]],
+    events: Sequence[Sequence[str]],
+    item_header: Sequence[str] = ("item_id", "title"),
+    event_header: Sequence[str] = ("user_id", "item_id", "timestamp"),
+) -> Path:
+    """Writes items.csv and interactions.csv.gz exactly as given (rows may be malformed on purpose)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / "items.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(item_header)
+        writer.writerows(items)
+    with gzip.open(directory / "interactions.csv.gz", "wt", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(event_header)
+        writer.writerows(events)
+    return directory
+
+
+TINY_ITEMS = [
+    ("a", "Rose Lipstick Red"),
+    ("b", "Rose Lip Gloss Pink"),
+    ("c", "Tea Tree Shampoo"),
+    ("d", "Tea Tree Conditioner"),
+    ("e", "Nail Polish &amp; Remover Set"),
+    ("f", "Mascara Black"),
+]
+
+# five shoppers; row order is the order they acted (timestamps are equal on purpose)
+TINY_EVENTS = [
+    ("u1", "a", "100"), ("u1", "b", "100"), ("u1", "c", "100"), ("u1", "d", "100"),
+    ("u2", "a", "200"), ("u2", "b", "200"), ("u2", "e", "300"),
+    ("u3", "c", "100"), ("u3", "d", "200"), ("u3", "a", "300"), ("u3", "b", "400"),
+    ("u4", "f", "50"), ("u4", "e", "60"),
+    ("u5", "a", ""), ("u5", "c", "10"), ("u5", "d", "20"),
+]  # fmt: skip
+
+
+@pytest.fixture
+def tiny_dir(tmp_path: Path) -> Path:
+    return write_dataset(tmp_path / "tiny", TINY_ITEMS, TINY_EVENTS)
+
+
+@pytest.fixture
+def beauty_dir() -> Path:
+    path = DATASETS / "amazon-beauty"
+    if not (path / "items.csv").exists():
+        pytest.skip(f"shared dataset not found at {path}")
+    return path

@@ -1,0 +1,88 @@
+"""The evaluator on hand-made data: a model with fixed scores, metrics worked out by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Self
+
+import numpy as np
+import pytest
+
+from semrec.data.splits import EvalCases
+from semrec.evaluation.evaluator import evaluate, popularity_groups
+from semrec.models.base import Recommender, TrainingData
+
+
+class FixedScores(Recommender):
+    """Every shopper gets the same scores: item i scores ``scores[i]``."""
+
+    name = "fixed"
+
+    def __init__(self, scores: list[float]) -> None:
+        super().__init__()
+        self.scores = np.array(scores, dtype=np.float32)
+
+    def fit(self, data: TrainingData) -> Self:
+        return self
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        return np.tile(self.scores, (len(histories), 1))
+
+
+def _cases(histories: list[list[int]], targets: list[int]) -> EvalCases:
+    return EvalCases(
+        users=np.arange(len(targets)),
+        histories=[np.array(h, dtype=np.int64) for h in histories],
+        targets=[np.array([t]) for t in targets],
+    )
+
+
+def test_history_is_masked_and_metrics_match_hand_computation() -> None:
+    # 60 items; item i scores 60 - i, so the unmasked order is 0, 1, 2, ...
+    model = FixedScores([60.0 - i for i in range(60)])
+    cases = _cases(
+        histories=[[0, 1], [5], [2, 3]],
+        targets=[2, 4, 59],
+    )
+    # user 0: history 0,1 masked -> ranking 2,3,4... -> target 2 at rank 1
+    # user 1: history 5 masked -> 0,1,2,3,4 -> target 4 at rank 5
+    # user 2: target 59 is ranked 56th (after removing 2 history items) -> beyond 50 -> miss
+    counts = np.zeros(60)
+    result = evaluate(model, cases, counts, batch_size=2)
+    assert result.ranked[0, :3].tolist() == [2, 3, 4]
+    assert 5 not in result.ranked[1].tolist()
+    m = result.metrics
+    assert m["hr@5"] == pytest.approx(2 / 3)
+    assert m["ndcg@5"] == pytest.approx((1 + 1 / np.log2(6)) / 3)
+    assert m["mrr@10"] == pytest.approx((1 + 1 / 5) / 3)
+    assert m["hr@50"] == pytest.approx(2 / 3)
+    # top 10 of the three lists cover items 0..13 except masked ones: 2..11, 0..4+6..10, 0,1,4..11
+    assert m["coverage@10"] == pytest.approx(12 / 60)
+
+
+def test_segments_by_history_length_and_target_popularity() -> None:
+    model = FixedScores([10.0 - i for i in range(60)])
+    counts = np.zeros(60)
+    counts[:10] = np.arange(10, 0, -1)  # 10 seen items: head = items 0,1; torso = 2,3,4; tail = 5..9
+    groups = popularity_groups(counts)
+    assert groups[:10].tolist() == ["head"] * 2 + ["torso"] * 3 + ["tail"] * 5
+    assert groups[10] == "unseen"
+    cases = _cases(histories=[[9], [9, 8, 7, 6, 5], [30]], targets=[0, 3, 40])
+    result = evaluate(model, cases, counts)
+    assert result.segments["history_length"]["1-2"] == {"users": 2, "hr@10": 0.5, "ndcg@10": 0.5, "mrr@10": 0.5}
+    assert result.segments["history_length"]["5-9"]["users"] == 1
+    pop = result.segments["target_popularity"]
+    assert pop["head"]["hr@10"] == 1.0 and pop["torso"]["hr@10"] == 1.0 and pop["unseen"]["hr@10"] == 0.0
+    assert "tail" not in pop
+    # every top-10 list holds the two head items: share outside the head is 8/10
+    assert result.metrics["long_tail_share@10"] == pytest.approx(0.8)
+
+
+def test_batched_equals_one_batch() -> None:
+    rng = np.random.default_rng(3)
+    model = FixedScores(rng.random(80).tolist())
+    histories = [rng.choice(80, size=int(rng.integers(1, 6)), replace=False).tolist() for _ in range(37)]
+    cases = _cases(histories, rng.integers(0, 80, size=37).tolist())
+    a = evaluate(model, cases, np.ones(80), batch_size=5)
+    b = evaluate(model, cases, np.ones(80), batch_size=1000)
+    assert (a.ranked == b.ranked).all() and a.metrics == b.metrics
