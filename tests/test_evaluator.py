@@ -69,7 +69,12 @@ def test_segments_by_history_length_and_target_popularity() -> None:
     assert groups[10] == "unseen"
     cases = _cases(histories=[[9], [9, 8, 7, 6, 5], [30]], targets=[0, 3, 40])
     result = evaluate(model, cases, counts)
-    assert result.segments["history_length"]["1-2"] == {"users": 2, "hr@10": 0.5, "ndcg@10": 0.5, "mrr@10": 0.5}
+    assert result.segments["history_length"]["1-2"] == {
+        "users": 2,
+        "hr@10": 0.5,
+        "ndcg@10": 0.5,
+        "mrr@10": 0.5,
+    }
     assert result.segments["history_length"]["5-9"]["users"] == 1
     pop = result.segments["target_popularity"]
     assert pop["head"]["hr@10"] == 1.0 and pop["torso"]["hr@10"] == 1.0 and pop["unseen"]["hr@10"] == 0.0

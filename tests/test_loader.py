@@ -70,7 +70,9 @@ def _error(directory: Path) -> DatasetError:
         ([("u1", "a", "1"), ("u1", "b", "2"), ("u1", "c", "inf")], 4, "not finite"),
     ],
 )
-def test_bad_interactions_name_file_and_line(tmp_path: Path, events: list[tuple[str, ...]], line: int, words: str) -> None:
+def test_bad_interactions_name_file_and_line(
+    tmp_path: Path, events: list[tuple[str, ...]], line: int, words: str
+) -> None:
     error = _error(write_dataset(tmp_path / "d", TINY_ITEMS, events))
     assert error.path.name == "interactions.csv.gz"
     assert error.line == line
@@ -86,14 +88,18 @@ def test_bad_interactions_name_file_and_line(tmp_path: Path, events: list[tuple[
         ([("a", "A"), ("b",)], 3, "malformed row: 1 fields"),
     ],
 )
-def test_bad_items_name_file_and_line(tmp_path: Path, items: list[tuple[str, ...]], line: int, words: str) -> None:
+def test_bad_items_name_file_and_line(
+    tmp_path: Path, items: list[tuple[str, ...]], line: int, words: str
+) -> None:
     error = _error(write_dataset(tmp_path / "d", items, [("u1", "a", "1")]))
     assert error.path.name == "items.csv"
     assert (error.line, words in str(error)) == (line, True)
 
 
 def test_missing_column_names_what_is_required(tmp_path: Path) -> None:
-    error = _error(write_dataset(tmp_path / "d", TINY_ITEMS, TINY_EVENTS, event_header=("user", "item_id", "timestamp")))
+    error = _error(
+        write_dataset(tmp_path / "d", TINY_ITEMS, TINY_EVENTS, event_header=("user", "item_id", "timestamp"))
+    )
     assert error.line == 1 and "lacks column(s) ['user_id']" in str(error)
 
 
@@ -106,7 +112,9 @@ def test_missing_files_and_folder(tmp_path: Path) -> None:
 
 def test_corrupt_gzip_is_a_clear_error(tmp_path: Path) -> None:
     directory = write_dataset(tmp_path / "d", TINY_ITEMS, TINY_EVENTS)
-    (directory / "interactions.csv.gz").write_bytes(gzip.compress(b"user_id,item_id,timestamp\nu1,a,1\n")[:30])
+    (directory / "interactions.csv.gz").write_bytes(
+        gzip.compress(b"user_id,item_id,timestamp\nu1,a,1\n")[:30]
+    )
     error = _error(directory)
     assert error.path.name == "interactions.csv.gz" and "unreadable" in str(error)
 

@@ -65,7 +65,9 @@ def test_time_split_targets_are_new_purchases_in_the_period(tmp_path: Path) -> N
     ]
     dataset = load_dataset(
         write_dataset(
-            tmp_path / "d", [(x, x) for x in "abcde"], events,
+            tmp_path / "d",
+            [(x, x) for x in "abcde"],
+            events,
             event_header=("user_id", "item_id", "timestamp", "event"),
         )
     )

@@ -8,7 +8,10 @@ from semrec.models import top_k
 def test_top_k_orders_and_excludes() -> None:
     scores = np.array([[0.1, 0.9, 0.5, 0.7], [1.0, 0.2, 0.3, 0.4]], dtype=np.float32)
     assert top_k(scores.copy(), 2).tolist() == [[1, 3], [0, 3]]
-    assert top_k(scores.copy(), 2, exclude=[np.array([1]), np.array([], dtype=np.int64)]).tolist() == [[3, 2], [0, 3]]
+    assert top_k(scores.copy(), 2, exclude=[np.array([1]), np.array([], dtype=np.int64)]).tolist() == [
+        [3, 2],
+        [0, 3],
+    ]
 
 
 def test_ties_break_by_lower_index_even_across_the_cut() -> None:

@@ -45,7 +45,9 @@ def evaluate(
     data: DataOption,
     model: Annotated[str, typer.Option("--model", help="Model name (see `semrec models`).")],
     split: Annotated[str, typer.Option(help="Which targets to score: test or valid.")] = "test",
-    out: Annotated[Path | None, typer.Option(help="Write every metric and setting to this JSON file.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write every metric and setting to this JSON file.")
+    ] = None,
     predictions: Annotated[
         Path | None, typer.Option(help="Write each shopper's top 50 (history excluded) as JSON lines.")
     ] = None,
@@ -97,14 +99,13 @@ def _print_results(document: dict[str, object]) -> None:
     for name in ("HR", "NDCG", "MRR", "Recall"):
         table.add_column(name, justify="right")
     for k in (5, 10, 20, 50):
-        table.add_row(
-            str(k), *(f"{metrics[f'{m}@{k}']:.4f}" for m in ("hr", "ndcg", "mrr", "recall"))
-        )
+        table.add_row(str(k), *(f"{metrics[f'{m}@{k}']:.4f}" for m in ("hr", "ndcg", "mrr", "recall")))
     console.print(table)
     seconds = document["wall_time_seconds"]
     assert isinstance(seconds, dict)
     console.print(
-        f"coverage@10 {metrics['coverage@10']:.4f}   long-tail share@10 {metrics['long_tail_share@10']:.4f}   "
+        f"coverage@10 {metrics['coverage@10']:.4f}   "
+        f"long-tail share@10 {metrics['long_tail_share@10']:.4f}   "
         f"fit {seconds['fit']:.1f}s   evaluate {seconds['evaluate']:.1f}s   total {seconds['total']:.1f}s"
     )
 
@@ -138,7 +139,14 @@ def info(data: DataOption) -> None:
     table.add_column("property")
     table.add_column("value")
     for key, value in dataset.summary().items():
-        table.add_row(key, ", ".join(value) if isinstance(value, list) else f"{value:,}" if isinstance(value, int) else str(value))
+        table.add_row(
+            key,
+            ", ".join(value)
+            if isinstance(value, list)
+            else f"{value:,}"
+            if isinstance(value, int)
+            else str(value),
+        )
     console.print(table)
 
 
@@ -149,7 +157,9 @@ def import_(
     items: Annotated[Path | None, typer.Option(help="Catalog file (same formats).")] = None,
     user_col: Annotated[str, typer.Option(help="Events column holding the shopper id.")] = "user_id",
     item_col: Annotated[str, typer.Option(help="Events column holding the product id.")] = "item_id",
-    time_col: Annotated[str, typer.Option(help="Events column holding the time ('' for none).")] = "timestamp",
+    time_col: Annotated[
+        str, typer.Option(help="Events column holding the time ('' for none).")
+    ] = "timestamp",
     title_col: Annotated[str, typer.Option(help="Catalog column holding the product title.")] = "title",
     catalog_id_col: Annotated[
         str | None, typer.Option(help="Catalog column holding the product id (default: --item-col).")
@@ -159,7 +169,11 @@ def import_(
     from semrec.data.importer import ColumnMapping, import_dataset
 
     mapping = ColumnMapping(
-        user=user_col, item=item_col, time=time_col or None, title=title_col, item_id_in_catalog=catalog_id_col
+        user=user_col,
+        item=item_col,
+        time=time_col or None,
+        title=title_col,
+        item_id_in_catalog=catalog_id_col,
     )
     try:
         dataset = import_dataset(interactions, out, mapping, items)

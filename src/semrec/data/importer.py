@@ -53,8 +53,10 @@ def _require(frame: pd.DataFrame, path: Path, columns: dict[str, str | None]) ->
     for role, column in columns.items():
         if column is not None and column not in frame.columns:
             raise DatasetError(
-                path, None, f"no column {column!r} for {role}; columns found: {list(frame.columns)} "
-                f"(choose one with --{role}-col)"
+                path,
+                None,
+                f"no column {column!r} for {role}; columns found: {list(frame.columns)} "
+                f"(choose one with --{role}-col)",
             )
 
 

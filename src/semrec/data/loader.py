@@ -52,11 +52,10 @@ def parse_timestamp(value: str) -> float:
     return moment.timestamp() if moment.tzinfo else moment.replace(tzinfo=UTC).timestamp()
 
 
-
 def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")  # noqa: SIM115
+    return open(path, encoding="utf-8", newline="")
 
 
 def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, list[str], list[str]]]:
@@ -70,7 +69,9 @@ def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, list[str
         try:
             header = next(reader)
         except StopIteration:
-            raise DatasetError(path, 1, f"file is empty; expected a header with {', '.join(required)}") from None
+            raise DatasetError(
+                path, 1, f"file is empty; expected a header with {', '.join(required)}"
+            ) from None
         except (csv.Error, UnicodeDecodeError, OSError, EOFError) as error:
             raise DatasetError(path, 1, f"unreadable header: {error}") from None
         header = [h.strip() for h in header]
@@ -182,22 +183,25 @@ def _raise_for_ids(path: Path, line: int, user_id: str, item_id: str) -> None:
         raise DatasetError(path, line, "empty user_id; every event needs the shopper's id")
     if not item_id:
         raise DatasetError(path, line, "empty item_id; every event needs the product's id")
-    raise DatasetError(path, line, f"item_id {item_id!r} is not in the catalog (items.csv); add the item first")
+    raise DatasetError(
+        path, line, f"item_id {item_id!r} is not in the catalog (items.csv); add the item first"
+    )
 
 
 def _parse_timestamps(path: Path, raw: list[str], lines: list[int]) -> np.ndarray:
     """Fast path for numeric columns; falls back to row-by-row parsing (and its errors) otherwise."""
     column = pd.Series(raw, dtype=object).str.strip()
-    numbers = pd.to_numeric(column.replace("", np.nan), errors="coerce").to_numpy(dtype=np.float64, copy=True)
-    unparsed = np.flatnonzero(np.isnan(numbers) & (column != "").to_numpy())
+    empty = (column == "").to_numpy()
+    numbers = pd.to_numeric(column.where(~empty, None), errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    unparsed = np.flatnonzero(np.isnan(numbers) & ~empty)
     for position in unparsed:
         try:
             numbers[position] = parse_timestamp(raw[position])
         except ValueError as error:
             raise DatasetError(path, lines[position], str(error)) from None
     if not np.isfinite(numbers[~np.isnan(numbers)]).all():
-        position = int(np.flatnonzero(np.isinf(numbers))[0])
-        raise DatasetError(path, lines[position], f"timestamp {raw[position]!r} is not finite")
+        bad = int(np.flatnonzero(np.isinf(numbers))[0])
+        raise DatasetError(path, lines[bad], f"timestamp {raw[bad]!r} is not finite")
     return numbers
 
 
@@ -216,7 +220,9 @@ def load_dataset(directory: Path | str) -> Dataset:
     """
     directory = Path(directory)
     if not directory.is_dir():
-        raise DatasetError(directory, None, "not a directory; expected a folder with items.csv and interactions")
+        raise DatasetError(
+            directory, None, "not a directory; expected a folder with items.csv and interactions"
+        )
     items = load_items(directory / "items.csv")
     item_index = {item_id: i for i, item_id in enumerate(items["item_id"])}
     interactions, user_ids = load_interactions(find_interactions_file(directory), item_index)

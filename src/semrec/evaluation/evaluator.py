@@ -52,15 +52,14 @@ def _history_bucket(length: int) -> str:
     return "0"
 
 
-def rank_all(
-    model: Recommender, cases: EvalCases, batch_size: int = 1024, depth: int = DEPTH
-) -> np.ndarray:
+def rank_all(model: Recommender, cases: EvalCases, batch_size: int = 1024, depth: int = DEPTH) -> np.ndarray:
     """Top-``depth`` items over the whole catalog for every case, history excluded."""
-    ranked = np.zeros((len(cases.users), depth), dtype=np.int64)
+    ranked = np.full((len(cases.users), depth), -1, dtype=np.int64)  # -1: nothing left to rank
     starts = range(0, len(cases.users), batch_size)
     for start in track(starts, f"ranking {len(cases.users):,} shoppers", len(starts)):
         histories = cases.histories[start : start + batch_size]
-        ranked[start : start + len(histories)] = model.recommend(histories, k=depth, exclude=histories)
+        top = model.recommend(histories, k=depth, exclude=histories)
+        ranked[start : start + len(histories), : top.shape[1]] = top
     return ranked
 
 
@@ -87,14 +86,16 @@ def evaluate(
     metrics = {name: float(values.mean()) if len(values) else 0.0 for name, values in per_user.items()}
 
     groups = popularity_groups(train_counts)
-    top10 = ranked[:, :10]
-    metrics["coverage@10"] = float(len(np.unique(top10)) / n_items) if len(top10) else 0.0
+    top10 = ranked[:, :10][ranked[:, :10] >= 0]
+    metrics["coverage@10"] = float(len(np.unique(top10)) / n_items)
     metrics["long_tail_share@10"] = float((groups[top10] != "head").mean()) if len(top10) else 0.0
 
     history_labels = np.array([_history_bucket(len(h)) for h in cases.histories], dtype=object)
     target_labels = np.array([groups[t[0]] for t in cases.targets], dtype=object)
     segments = {
-        "history_length": _segment(per_user, history_labels, [_history_bucket(lo) for lo, _ in HISTORY_BUCKETS]),
+        "history_length": _segment(
+            per_user, history_labels, [_history_bucket(lo) for lo, _ in HISTORY_BUCKETS]
+        ),
         "target_popularity": _segment(per_user, target_labels, list(POPULARITY_GROUPS)),
     }
     return EvaluationResult(
@@ -106,7 +107,9 @@ def evaluate(
     )
 
 
-def _segment(per_user: dict[str, np.ndarray], labels: np.ndarray, order: list[str]) -> dict[str, dict[str, Any]]:
+def _segment(
+    per_user: dict[str, np.ndarray], labels: np.ndarray, order: list[str]
+) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for label in order:
         mask = labels == label

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-
 import semrec
 from semrec.data.dataset import Dataset
 from semrec.data.loader import load_dataset
@@ -92,7 +91,8 @@ def write_predictions(result: EvaluationResult, dataset: Dataset, path: Path) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as handle:
         for user, ranked in zip(result.users, result.ranked, strict=True):
-            line = {"user_id": str(dataset.user_ids[user]), "items": [str(i) for i in item_ids[ranked]]}
+            line = {
+                "user_id": str(dataset.user_ids[user]),
+                "items": [str(i) for i in item_ids[ranked[ranked >= 0]]],
+            }
             handle.write(json.dumps(line) + "\n")
-
-

@@ -32,6 +32,8 @@ class TrainingData:
 def top_k(scores: np.ndarray, k: int, exclude: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """Indices of the ``k`` best-scored items per row, best first, skipping ``exclude[row]``.
 
+    Slots left when fewer than ``k`` items remain (or items scored -inf) hold -1.
+
     ``scores`` is (batch, n_items) and is modified in place (excluded items set to -inf). Ties are
     broken by the lower item index, so results never depend on where a target happens to sit.
     """
@@ -53,7 +55,10 @@ def top_k(scores: np.ndarray, k: int, exclude: Sequence[np.ndarray] | None = Non
     candidates.sort(axis=1)  # ascending index, so the stable sort below breaks ties by index
     values = np.take_along_axis(scores, candidates, axis=1)
     order = np.argsort(-values, axis=1, kind="stable")
-    return np.take_along_axis(candidates, order, axis=1)
+    ranked = np.take_along_axis(candidates, order, axis=1)
+    # a catalog smaller than k plus the exclusions leaves slots with nothing to fill
+    ranked[np.take_along_axis(values, order, axis=1) == -np.inf] = -1
+    return ranked
 
 
 def _top_k_with_ties(scores: np.ndarray, kth: np.ndarray, k: int) -> np.ndarray:

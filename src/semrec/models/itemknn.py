@@ -68,6 +68,4 @@ def _keep_top(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
             best = np.argpartition(-data[start:end], k - 1)[:k]
             keep[start + best] = True
     row_ids = np.repeat(np.arange(matrix.shape[0]), np.diff(indptr))
-    return sp.csr_matrix(
-        (data[keep], (row_ids[keep], indices[keep])), shape=matrix.shape, dtype=np.float32
-    )
+    return sp.csr_matrix((data[keep], (row_ids[keep], indices[keep])), shape=matrix.shape, dtype=np.float32)

@@ -57,6 +57,8 @@ def create_model(name: str, params: dict[str, str] | None = None) -> Recommender
     values: dict[str, Any] = {}
     for key, raw in (params or {}).items():
         if key not in fields:
-            raise ValueError(f"model {name!r} has no setting {key!r}; its settings: {sorted(fields) or 'none'}")
+            raise ValueError(
+                f"model {name!r} has no setting {key!r}; its settings: {sorted(fields) or 'none'}"
+            )
         values[key] = _coerce(fields[key], raw)
     return cls(cls.Config(**values))

@@ -39,7 +39,7 @@ class TextZeroShotRecommender(Recommender):
             batch_size=self.config.batch_size,
             device=self.config.device,
         )
-        texts = [item_text(row) for row in data.items.to_dict("records")]
+        texts = [item_text({str(k): v for k, v in row.items()}) for row in data.items.to_dict("records")]
         self.item_vectors = encode_cached(encoder, texts, progress="embedding items")  # (n_items, dim)
         counts = data.item_counts()
         self.fallback = (counts / max(counts.max(), 1.0)).astype(np.float32)
