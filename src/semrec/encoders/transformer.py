@@ -14,8 +14,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as transformers_logging
 
 from semrec.progress import track
+
+transformers_logging.disable_progress_bar()
 
 
 def default_model_path() -> Path:
