@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "amazon-beauty")
     parser.add_argument("--split", default="test", choices=["test", "valid"])
     parser.add_argument("--models", default="popularity,itemknn,text-zeroshot")
@@ -35,7 +37,8 @@ def main() -> None:
         rows.append(
             f"| {name} | {m['hr@10']:.4f} | {m['ndcg@10']:.4f} | {m['hr@20']:.4f} | {m['ndcg@20']:.4f} "
             f"| {m['coverage@10']:.3f} | {seconds['fit']:.0f} s | "
-            f"`semrec evaluate --data {os.path.relpath(args.data, ROOT)} --model {name} --split {args.split}` |"
+            f"`semrec evaluate --data {os.path.relpath(args.data, ROOT)} --model {name} "
+            f"--split {args.split}` |"
         )
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores")
     print("| model | HR@10 | NDCG@10 | HR@20 | NDCG@20 | coverage@10 | fit time | command |")

@@ -18,7 +18,7 @@ from transformers.utils import logging as transformers_logging
 
 from semrec.progress import track
 
-transformers_logging.disable_progress_bar()
+transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def default_model_path() -> Path:
