@@ -60,9 +60,16 @@ def tiny_dir(tmp_path: Path) -> Path:
     return write_dataset(tmp_path / "tiny", TINY_ITEMS, TINY_EVENTS)
 
 
+def require_shared(path: Path) -> Path:
+    """Skips a test when the shared data is absent, except in CI, where it must be present."""
+    if not path.exists():
+        message = f"shared data not found at {path} (set SEMREC_SHARED to the shared folder)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
 @pytest.fixture
 def beauty_dir() -> Path:
-    path = DATASETS / "amazon-beauty"
-    if not (path / "items.csv").exists():
-        pytest.skip(f"shared dataset not found at {path}")
-    return path
+    return require_shared(DATASETS / "amazon-beauty")

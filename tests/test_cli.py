@@ -11,15 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from semrec.cli import app
-from tests.conftest import SHARED, TINY_ITEMS, write_dataset
+from tests.conftest import SHARED, TINY_ITEMS, require_shared, write_dataset
 
 runner = CliRunner()
 SCORER = SHARED / "tools" / "score_predictions.py"
 
 
 def _independent_score(data: Path, predictions: Path, split: str) -> dict[str, float]:
-    if not SCORER.exists():
-        pytest.skip(f"independent scorer not found at {SCORER}")
+    require_shared(SCORER)
     done = subprocess.run(
         [sys.executable, str(SCORER), str(data), str(predictions), "--split", split],
         capture_output=True, text=True, check=True,
