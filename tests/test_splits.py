@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from semrec.data import leave_one_out, load_dataset, time_split
+from semrec.data.splits import cold_item_split
 from tests.conftest import write_dataset
 
 
@@ -80,3 +81,21 @@ def test_time_split_targets_are_new_purchases_in_the_period(tmp_path: Path) -> N
     assert list(split.test.users) == [0]
     with pytest.raises(ValueError, match="must come before"):
         time_split(dataset, "2011-11-15", "2011-11-01")
+
+
+def test_cold_item_split_hides_items_from_training_and_tests_only_on_them(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    items = [(f"i{n}", f"item {n}") for n in range(50)]
+    events = [(f"u{u}", f"i{int(i)}", "0") for u in range(60) for i in rng.choice(50, size=6, replace=False)]
+    dataset = load_dataset(write_dataset(tmp_path / "d", items, events))
+    split = cold_item_split(dataset, fraction=0.2, seed=1)
+    assert split.cold_items is not None and len(split.cold_items) == 10
+    cold = set(split.cold_items.tolist())
+    assert cold.isdisjoint(np.concatenate(split.train).tolist())
+    full = leave_one_out(dataset)
+    expected = [u for u, t in zip(full.test.users, full.test.targets, strict=True) if int(t[0]) in cold]
+    assert split.test.users.tolist() == expected and expected
+    assert all(int(t[0]) in cold for t in split.test.targets)
+    assert not any(int(t[0]) in cold for t in split.valid.targets)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        cold_item_split(dataset, fraction=1.5)

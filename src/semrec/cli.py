@@ -43,7 +43,10 @@ def _parse_params(values: list[str]) -> dict[str, str]:
 @app.command()
 def evaluate(
     data: DataOption,
-    model: Annotated[str, typer.Option("--model", help="Model name (see `semrec models`).")],
+    model: Annotated[str | None, typer.Option("--model", help="Model to fit (see `semrec models`).")] = None,
+    artifacts: Annotated[
+        Path | None, typer.Option(help="Evaluate a trained model from this folder instead of fitting one.")
+    ] = None,
     split: Annotated[str, typer.Option(help="Which targets to score: test or valid.")] = "test",
     out: Annotated[
         Path | None, typer.Option(help="Write every metric and setting to this JSON file.")
@@ -52,27 +55,36 @@ def evaluate(
         Path | None, typer.Option(help="Write each shopper's top 50 (history excluded) as JSON lines.")
     ] = None,
     param: Annotated[list[str] | None, typer.Option(help="Model setting KEY=VALUE; repeatable.")] = None,
-    protocol: Annotated[str, typer.Option(help="loo (leave-one-out) or time (global time split).")] = "loo",
+    protocol: Annotated[
+        str, typer.Option(help="loo (leave-one-out), time (global time split) or cold-items (new products).")
+    ] = "loo",
+    cold_fraction: Annotated[
+        float, typer.Option(help="cold-items: share of items hidden from training.")
+    ] = 0.1,
     valid_start: Annotated[str, typer.Option(help="time protocol: first day of validation.")] = "2011-11-01",
     test_start: Annotated[str, typer.Option(help="time protocol: first day of test.")] = "2011-11-15",
     batch_size: Annotated[int, typer.Option(help="Shoppers ranked at once.")] = 1024,
 ) -> None:
-    """Fit a model on the training part and rank all items for every shopper of the split."""
+    """Fit a model (or load trained artifacts) and rank all items for every shopper of the split."""
     from semrec.evaluation.runner import RunSpec, run_evaluation, write_predictions, write_results
 
+    if (model is None) == (artifacts is None):
+        raise _fail("give --model NAME to fit a model or --artifacts DIR to load a trained one (one of them)")
     if split not in ("test", "valid"):
         raise _fail(f"--split {split!r} is not allowed; choose test or valid")
-    if protocol not in ("loo", "time"):
-        raise _fail(f"--protocol {protocol!r} is not allowed; choose loo or time")
+    if protocol not in ("loo", "time", "cold-items"):
+        raise _fail(f"--protocol {protocol!r} is not allowed; choose loo, time or cold-items")
     spec = RunSpec(
         data=data,
         model=model,
+        artifacts=artifacts,
         split=split,  # type: ignore[arg-type]
         params=_parse_params(param or []),
         protocol=protocol,  # type: ignore[arg-type]
         valid_start=valid_start,
         test_start=test_start,
         batch_size=batch_size,
+        cold_fraction=cold_fraction,
     )
     try:
         document, result, dataset = run_evaluation(spec)
@@ -83,6 +95,42 @@ def evaluate(
     if predictions is not None:
         write_predictions(result, dataset, predictions)
     _print_results(document)
+
+
+@app.command()
+def train(
+    data: DataOption,
+    model: Annotated[str, typer.Option("--model", help="sasrec or lmrec (any model of `semrec models`).")],
+    out: Annotated[Path, typer.Option(help="Artifact folder to write (config, weights, item vectors).")],
+    mode: Annotated[
+        str | None, typer.Option(help="lmrec: frozen (cached text vectors + trainable adapter).")
+    ] = None,
+    hybrid: Annotated[
+        bool | None, typer.Option("--hybrid/--text-only", help="lmrec: add learnable item-ID embeddings.")
+    ] = None,
+    param: Annotated[list[str] | None, typer.Option(help="Model setting KEY=VALUE; repeatable.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Shoppers ranked at once during validation.")] = 1024,
+) -> None:
+    """Train a model with early stopping on the validation split and save self-describing artifacts.
+
+    Training is resumable: an interrupted run continues from the checkpoint in --out.
+    """
+    import logging
+
+    from semrec.evaluation.runner import RunSpec, run_training
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    params = _parse_params(param or [])
+    if mode is not None:
+        params["mode"] = mode
+    if hybrid is not None:
+        params["hybrid"] = str(hybrid)
+    try:
+        document = run_training(RunSpec(data=data, model=model, params=params, batch_size=batch_size), out)
+    except (DatasetError, ValueError) as error:
+        raise _fail(str(error)) from None
+    _print_results(document)
+    console.print(f"artifacts written to {out}")
 
 
 def _print_results(document: dict[str, object]) -> None:

@@ -34,6 +34,7 @@ class Split:
     train: list[np.ndarray]  # per user, the item indices the model may learn from
     valid: EvalCases
     test: EvalCases
+    cold_items: np.ndarray | None = None  # item indices hidden from training (cold-start protocol)
 
     def cases(self, name: SplitName) -> EvalCases:
         if name not in ("valid", "test"):
@@ -121,3 +122,33 @@ def time_split(
         return EvalCases(np.array(users, dtype=np.int64), histories, targets)
 
     return Split(protocol="time", train=train, valid=build("valid"), test=build("test"))
+
+
+def cold_item_split(dataset: Dataset, fraction: float = 0.1, seed: int = 0) -> Split:
+    """Item cold start: a random ``fraction`` of items is removed from every training sequence.
+
+    Test cases are the leave-one-out test cases whose target is a removed item (their histories are
+    kept whole: the shop knows what the shopper did). Validation keeps only targets that were not
+    removed, so early stopping learns nothing about the cold items either.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"cold fraction must lie between 0 and 1, got {fraction}")
+    base = leave_one_out(dataset)
+    rng = np.random.default_rng(seed)
+    cold = np.zeros(dataset.n_items, dtype=bool)
+    cold[rng.choice(dataset.n_items, size=max(1, round(fraction * dataset.n_items)), replace=False)] = True
+    train = [s[~cold[s]] for s in base.train]
+
+    def keep(cases: EvalCases, want_cold: bool) -> EvalCases:
+        rows = [r for r, t in enumerate(cases.targets) if bool(cold[t[0]]) == want_cold]
+        return EvalCases(
+            cases.users[rows], [cases.histories[r] for r in rows], [cases.targets[r] for r in rows]
+        )
+
+    return Split(
+        protocol="cold-items",
+        train=train,
+        valid=keep(base.valid, False),
+        test=keep(base.test, True),
+        cold_items=np.flatnonzero(cold),
+    )

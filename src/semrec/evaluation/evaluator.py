@@ -52,11 +52,13 @@ def _history_bucket(length: int) -> str:
     return "0"
 
 
-def rank_all(model: Recommender, cases: EvalCases, batch_size: int = 1024, depth: int = DEPTH) -> np.ndarray:
+def rank_all(
+    model: Recommender, cases: EvalCases, batch_size: int = 1024, depth: int = DEPTH, progress: bool = True
+) -> np.ndarray:
     """Top-``depth`` items over the whole catalog for every case, history excluded."""
     ranked = np.full((len(cases.users), depth), -1, dtype=np.int64)  # -1: nothing left to rank
     starts = range(0, len(cases.users), batch_size)
-    for start in track(starts, f"ranking {len(cases.users):,} shoppers", len(starts)):
+    for start in track(starts, f"ranking {len(cases.users):,} shoppers", len(starts)) if progress else starts:
         histories = cases.histories[start : start + batch_size]
         top = model.recommend(histories, k=depth, exclude=histories)
         ranked[start : start + len(histories), : top.shape[1]] = top
@@ -68,6 +70,7 @@ def evaluate(
     cases: EvalCases,
     train_counts: np.ndarray,
     batch_size: int = 1024,
+    progress: bool = True,
 ) -> EvaluationResult:
     """Scores ``model`` on ``cases`` by full ranking.
 
@@ -79,7 +82,7 @@ def evaluate(
     """
     started = time.perf_counter()
     n_items = len(train_counts)
-    ranked = rank_all(model, cases, batch_size)
+    ranked = rank_all(model, cases, batch_size, progress=progress)
     hits = hit_matrix(ranked, cases.targets)
     n_targets = np.array([len(t) for t in cases.targets], dtype=np.int64)
     per_user = per_user_metrics(hits, n_targets)

@@ -1,4 +1,4 @@
-"""One evaluation run: load, split, fit, rank, score, and write results and predictions."""
+"""Offline jobs: load, split, fit (or load artifacts), rank, score, and write results and predictions."""
 
 from __future__ import annotations
 
@@ -13,24 +13,33 @@ from typing import Any, Literal
 import semrec
 from semrec.data.dataset import Dataset
 from semrec.data.loader import load_dataset
-from semrec.data.splits import Split, SplitName, leave_one_out, time_split
+from semrec.data.splits import Split, SplitName, cold_item_split, leave_one_out, time_split
 from semrec.evaluation.evaluator import EvaluationResult, evaluate
 from semrec.models.base import Recommender, TrainingData
 from semrec.models.registry import create_model
 
-Protocol = Literal["loo", "time"]
+Protocol = Literal["loo", "time", "cold-items"]
 
 
 @dataclass(frozen=True)
 class RunSpec:
     data: Path
-    model: str
+    model: str | None = None  # a model to fit, or
+    artifacts: Path | None = None  # a trained model to load
     split: SplitName = "test"
     params: dict[str, str] | None = None
     protocol: Protocol = "loo"
     valid_start: str = "2011-11-01"
     test_start: str = "2011-11-15"
     batch_size: int = 1024
+    cold_fraction: float = 0.1
+
+
+@dataclass
+class Prepared:
+    dataset: Dataset
+    split: Split
+    data: TrainingData
 
 
 def make_split(dataset: Dataset, spec: RunSpec) -> Split:
@@ -38,34 +47,51 @@ def make_split(dataset: Dataset, spec: RunSpec) -> Split:
         return leave_one_out(dataset)
     if spec.protocol == "time":
         return time_split(dataset, spec.valid_start, spec.test_start)
-    raise ValueError(f"unknown protocol {spec.protocol!r}; allowed: 'loo', 'time'")
+    if spec.protocol == "cold-items":
+        return cold_item_split(dataset, spec.cold_fraction)
+    raise ValueError(f"unknown protocol {spec.protocol!r}; allowed: 'loo', 'time', 'cold-items'")
 
 
-def run_evaluation(spec: RunSpec) -> tuple[dict[str, Any], EvaluationResult, Dataset]:
-    """Runs the whole evaluation and returns (results document, raw result, dataset)."""
-    started = time.perf_counter()
-    model: Recommender = create_model(spec.model, spec.params)  # fails fast on bad settings
+def prepare(spec: RunSpec, checkpoint: Path | None = None) -> Prepared:
+    """Loads and splits the data; the training view carries a validation callback for early stopping."""
     dataset = load_dataset(spec.data)
     split = make_split(dataset, spec)
-    data = TrainingData(sequences=split.train, items=dataset.items)
-    fit_started = time.perf_counter()
-    model.fit(data)
-    fit_seconds = time.perf_counter() - fit_started
-    result = evaluate(model, split.cases(spec.split), data.item_counts(), spec.batch_size)
-    document = {
+    counts = TrainingData(sequences=split.train, items=dataset.items).item_counts()
+
+    def validate(model: Recommender) -> float:
+        return evaluate(model, split.valid, counts, spec.batch_size, progress=False).metrics["ndcg@10"]
+
+    data = TrainingData(sequences=split.train, items=dataset.items, validator=validate, checkpoint=checkpoint)
+    return Prepared(dataset, split, data)
+
+
+def dataset_summary(dataset: Dataset, path: Path) -> dict[str, Any]:
+    return {
+        "name": dataset.name,
+        "path": str(Path(path).resolve()),
+        "users": dataset.n_users,
+        "items": dataset.n_items,
+        "interactions": dataset.n_interactions,
+    }
+
+
+def results_document(
+    spec: RunSpec,
+    prepared: Prepared,
+    model: Recommender,
+    result: EvaluationResult,
+    fit_seconds: float,
+    started: float,
+) -> dict[str, Any]:
+    document: dict[str, Any] = {
         "semrec_version": semrec.__version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "dataset": {
-            "name": dataset.name,
-            "path": str(Path(spec.data).resolve()),
-            "users": dataset.n_users,
-            "items": dataset.n_items,
-            "interactions": dataset.n_interactions,
-        },
-        "protocol": split.protocol,
+        "dataset": dataset_summary(prepared.dataset, spec.data),
+        "protocol": prepared.split.protocol,
         "split": spec.split,
         "evaluated_users": len(result.users),
         "model": model.settings(),
+        "training": model.training_summary(),
         "metrics": {k: round(v, 6) for k, v in result.metrics.items()},
         "segments": result.segments,
         "wall_time_seconds": {
@@ -75,9 +101,71 @@ def run_evaluation(spec: RunSpec) -> tuple[dict[str, Any], EvaluationResult, Dat
         },
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
     }
+    if spec.artifacts is not None:
+        document["artifacts"] = str(Path(spec.artifacts).resolve())
     if spec.protocol == "time":
         document["time_split"] = {"valid_start": spec.valid_start, "test_start": spec.test_start}
-    return document, result, dataset
+    if spec.protocol == "cold-items":
+        document["cold_fraction"] = spec.cold_fraction
+    return document
+
+
+def load_trained(spec: RunSpec, dataset: Dataset) -> Recommender:
+    from semrec.artifacts import load_artifacts
+
+    assert spec.artifacts is not None
+    model, item_ids, _ = load_artifacts(spec.artifacts)
+    if item_ids != [str(i) for i in dataset.item_ids]:
+        raise ValueError(
+            f"artifacts {spec.artifacts} were trained on another catalog ({len(item_ids)} items) than "
+            f"{spec.data} ({dataset.n_items} items); train on this dataset first"
+        )
+    return model
+
+
+def run_evaluation(spec: RunSpec) -> tuple[dict[str, Any], EvaluationResult, Dataset]:
+    """Fits ``spec.model`` (or loads ``spec.artifacts``) and evaluates it by full ranking."""
+    if (spec.model is None) == (spec.artifacts is None):
+        raise ValueError("give either a model name to train or an artifacts folder to load, not both")
+    started = time.perf_counter()
+    model = create_model(spec.model, spec.params) if spec.model else None  # fails fast on bad settings
+    prepared = prepare(spec)
+    fit_started = time.perf_counter()
+    if model is None:
+        model = load_trained(spec, prepared.dataset)
+    else:
+        model.fit(prepared.data)
+    fit_seconds = time.perf_counter() - fit_started if spec.model else 0.0
+    result = evaluate(model, prepared.split.cases(spec.split), prepared.data.item_counts(), spec.batch_size)
+    return results_document(spec, prepared, model, result, fit_seconds, started), result, prepared.dataset
+
+
+def run_training(spec: RunSpec, out: Path) -> dict[str, Any]:
+    """Trains ``spec.model`` with early stopping on validation and saves self-describing artifacts.
+
+    The saved metrics are the validation split's; the test split is scored only by ``evaluate``.
+    """
+    from semrec.artifacts import save_artifacts
+
+    assert spec.model is not None
+    started = time.perf_counter()
+    model = create_model(spec.model, spec.params)
+    out.mkdir(parents=True, exist_ok=True)
+    prepared = prepare(spec, checkpoint=out / "checkpoint.pt")
+    model.fit(prepared.data)
+    fit_seconds = time.perf_counter() - started
+    valid_spec = RunSpec(**{**spec.__dict__, "split": "valid", "artifacts": out, "model": None})
+    result = evaluate(model, prepared.split.valid, prepared.data.item_counts(), spec.batch_size)
+    document = results_document(valid_spec, prepared, model, result, fit_seconds, started)
+    save_artifacts(
+        model,
+        [str(i) for i in prepared.dataset.item_ids],
+        out,
+        dataset_summary(prepared.dataset, spec.data),
+        metrics={"split": "valid", **document["metrics"]},
+    )
+    document["model"] = model.settings()
+    return document
 
 
 def write_results(document: dict[str, Any], path: Path) -> None:

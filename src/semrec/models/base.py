@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -18,6 +19,9 @@ class TrainingData:
 
     sequences: list[np.ndarray]  # per user, item indices oldest first
     items: pd.DataFrame  # the catalog; row position = item index
+    # early stopping: scores a model on validation outside the model, so targets stay out of training
+    validator: Callable[[Recommender], float] | None = None
+    checkpoint: Path | None = None  # where a trainable model keeps a resumable checkpoint
 
     @property
     def n_items(self) -> int:
@@ -109,6 +113,18 @@ class Recommender(ABC):
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         return top_k(self.score(histories), k, exclude)
+
+    def save_state(self, directory: Path) -> None:
+        """Writes what was learned (arrays, weights) into ``directory``."""
+        raise NotImplementedError(f"model {self.name!r} cannot be saved as artifacts")
+
+    def load_state(self, directory: Path) -> None:
+        """Restores what :meth:`save_state` wrote; the model is then ready to score."""
+        raise NotImplementedError(f"model {self.name!r} cannot be loaded from artifacts")
+
+    def training_summary(self) -> dict[str, Any]:
+        """Epochs, best validation score and time of the last fit (empty for untrained models)."""
+        return {}
 
     def settings(self) -> dict[str, Any]:
         return {"model": self.name, **dataclasses.asdict(self.config)}

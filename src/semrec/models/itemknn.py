@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Self
 
 import numpy as np
@@ -54,6 +55,13 @@ class ItemKNNRecommender(Recommender):
             (weights.astype(np.float32), (rows, cols)), shape=(len(histories), self.n_items)
         )  # (batch, n_items); repeated items add up
         return np.asarray((query @ self.similarity).toarray(), dtype=np.float32)
+
+    def save_state(self, directory: Path) -> None:
+        sp.save_npz(directory / "similarity.npz", self.similarity)
+
+    def load_state(self, directory: Path) -> None:
+        self.similarity = sp.load_npz(directory / "similarity.npz").tocsr()
+        self.n_items = self.similarity.shape[0]
 
 
 def _keep_top(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Self
 
 import numpy as np
@@ -21,3 +22,9 @@ class PopularityRecommender(Recommender):
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         return np.tile(self.counts, (len(histories), 1))
+
+    def save_state(self, directory: Path) -> None:
+        np.save(directory / "train_counts.npy", self.counts)
+
+    def load_state(self, directory: Path) -> None:
+        self.counts = np.load(directory / "train_counts.npy").astype(np.float32)

@@ -17,13 +17,18 @@ MODELS: dict[str, type[Recommender]] = {
 
 def _lazy_models() -> dict[str, type[Recommender]]:
     # heavy imports (torch, transformers) only when a text model is asked for
+    from semrec.models.sequential import LMRecRecommender, SASRecRecommender
     from semrec.models.text_zeroshot import TextZeroShotRecommender
 
-    return {TextZeroShotRecommender.name: TextZeroShotRecommender}
+    return {
+        TextZeroShotRecommender.name: TextZeroShotRecommender,
+        SASRecRecommender.name: SASRecRecommender,
+        LMRecRecommender.name: LMRecRecommender,
+    }
 
 
 def model_names() -> list[str]:
-    return [*MODELS, "text-zeroshot"]
+    return [*MODELS, "text-zeroshot", "sasrec", "lmrec"]
 
 
 def _coerce(field: dataclasses.Field[Any], raw: str) -> Any:

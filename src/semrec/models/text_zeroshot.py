@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Self
 
 import numpy as np
@@ -60,3 +61,11 @@ class TextZeroShotRecommender(Recommender):
         empty = np.array([len(h) == 0 for h in histories], dtype=bool)
         scores[empty] = self.fallback
         return scores
+
+    def save_state(self, directory: Path) -> None:
+        np.save(directory / "item_vectors.npy", self.item_vectors)
+        np.save(directory / "popularity.npy", self.fallback)
+
+    def load_state(self, directory: Path) -> None:
+        self.item_vectors = np.load(directory / "item_vectors.npy")
+        self.fallback = np.load(directory / "popularity.npy")

@@ -1,0 +1,123 @@
+"""A causal transformer over a shopper's item sequence, with item vectors from IDs, text, or both."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ItemTable(nn.Module):
+    seen: torch.Tensor
+
+    """Vectors of all items (row 0 is padding): learnable ID embeddings, adapted text vectors, or their sum.
+
+    Items never seen in training get no ID part, so they are represented by their text alone.
+    """
+
+    def __init__(
+        self,
+        n_items: int,
+        dim: int,
+        text_vectors: torch.Tensor | None,
+        use_ids: bool,
+        seen: torch.Tensor | None = None,
+        experts: int = 4,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if text_vectors is None and not use_ids:
+            raise ValueError("an item table needs ID embeddings, text vectors, or both")
+        self.n_items = n_items
+        self.ids = nn.Embedding(n_items + 1, dim, padding_idx=0) if use_ids else None
+        if self.ids is not None:
+            nn.init.normal_(self.ids.weight, std=0.02)
+            with torch.no_grad():
+                self.ids.weight[0].zero_()
+        self.experts: nn.ModuleList | None = None
+        if text_vectors is not None:
+            # UniSRec-style adapter: several whitening projections (x - b_k) W_k mixed by a gate
+            text = torch.cat([torch.zeros(1, text_vectors.shape[1]), text_vectors.float()])
+            self.register_buffer("text", text, persistent=False)
+            self.centers = nn.Parameter(text_vectors.float().mean(0).repeat(experts, 1))
+            self.experts = nn.ModuleList(nn.Linear(text.shape[1], dim, bias=False) for _ in range(experts))
+            self.gate = nn.Linear(text.shape[1], experts, bias=False)
+            self.text_dropout = nn.Dropout(dropout)
+        known = (
+            torch.ones(n_items + 1, dtype=torch.bool)
+            if seen is None
+            else torch.cat([torch.ones(1, dtype=torch.bool), seen])
+        )
+        self.register_buffer("seen", known.unsqueeze(1).float(), persistent=False)
+
+    def forward(self) -> torch.Tensor:
+        """(n_items + 1, dim) item vectors; row 0 (padding) is zero."""
+        table: torch.Tensor | None = None
+        if self.experts is not None:
+            text = self.text_dropout(self.text)
+            outputs = torch.stack(
+                [expert(text - center) for expert, center in zip(self.experts, self.centers, strict=True)],
+                dim=1,
+            )  # (n_items + 1, experts, dim)
+            weights = torch.softmax(self.gate(text), dim=-1).unsqueeze(-1)  # (n_items + 1, experts, 1)
+            table = (outputs * weights).sum(1)
+            table = torch.cat([torch.zeros_like(table[:1]), table[1:]])
+        if self.ids is not None:
+            ids = self.ids.weight * self.seen
+            table = ids if table is None else table + ids
+        assert table is not None
+        return table
+
+
+class SequenceNet(nn.Module):
+    """SASRec-style encoder: item vectors + positions -> causal transformer -> next-item scores."""
+
+    def __init__(
+        self,
+        items: ItemTable,
+        dim: int,
+        layers: int,
+        heads: int,
+        dropout: float,
+        max_len: int,
+    ) -> None:
+        super().__init__()
+        self.items = items
+        self.max_len = max_len
+        self.heads = heads
+        self.positions = nn.Embedding(max_len, dim)
+        nn.init.normal_(self.positions.weight, std=0.02)
+        layer = nn.TransformerEncoderLayer(
+            dim,
+            heads,
+            dim_feedforward=dim * 2,
+            dropout=dropout,
+            batch_first=True,
+            norm_first=True,
+            activation="gelu",
+        )
+        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.input_norm = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def encode(self, sequences: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """(batch, length) left-padded item rows (0 = padding) -> (batch, length, dim) hidden states."""
+        length = sequences.shape[1]
+        offsets = torch.arange(length, device=sequences.device) + (self.max_len - length)
+        hidden = table[sequences] + self.positions(offsets).unsqueeze(0)  # (batch, length, dim)
+        hidden = self.dropout(self.input_norm(hidden))
+        padding = sequences == 0
+        future = torch.ones(length, length, dtype=torch.bool, device=sequences.device).triu(1)
+        blocked = future.unsqueeze(0) | padding.unsqueeze(1)  # (batch, query, key)
+        blocked = blocked & ~torch.eye(
+            length, dtype=torch.bool, device=sequences.device
+        )  # self always visible
+        mask = blocked.repeat_interleave(self.heads, dim=0)  # (batch * heads, length, length)
+        hidden = self.blocks(hidden, mask=mask)
+        return self.norm(hidden)
+
+    def forward(self, sequences: torch.Tensor) -> torch.Tensor:
+        """Scores of all items after the last position: (batch, n_items)."""
+        table = self.items()
+        hidden = self.encode(sequences, table)[:, -1]  # (batch, dim)
+        return hidden @ table[1:].T

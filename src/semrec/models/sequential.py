@@ -1,0 +1,187 @@
+"""Sequential recommenders trained with the same loop: SASRec (item IDs) and lmrec (item text)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import torch
+
+from semrec.data.text import item_text
+from semrec.encoders.transformer import TextEncoder, encode_cached, pick_device
+from semrec.models.base import Recommender, TrainingData
+from semrec.models.sequence_net import ItemTable, SequenceNet
+from semrec.training.trainer import TrainingLog, left_pad, train_loop
+
+log = logging.getLogger("semrec.models")
+
+
+@dataclass(frozen=True)
+class SequentialConfig:
+    dim: int = 64  # hidden size of the sequence transformer
+    layers: int = 2
+    heads: int = 2
+    dropout: float = 0.5
+    max_len: int = 50  # most recent items the model reads
+    epochs: int = 200
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    patience: int = 4  # evaluations without improvement before stopping
+    eval_every: int = 2  # epochs between validation runs
+    time_budget_minutes: float = 25.0
+    seed: int = 42
+    device: str = "auto"
+
+
+class SequentialRecommender(Recommender):
+    """Base for models trained by :func:`~semrec.training.trainer.train_loop`."""
+
+    config: Any
+    net: SequenceNet
+    uses_ids = True
+
+    def text_vectors_for(self, data: TrainingData) -> np.ndarray | None:
+        """(n_items, text_dim) item text vectors, or None for a model of item IDs only."""
+        return None
+
+    def _build(self, counts: np.ndarray, text_vectors: np.ndarray | None) -> None:
+        config = self.config
+        torch.manual_seed(config.seed)
+        self.device = pick_device(config.device)
+        self.counts = counts
+        self.fallback = (counts / max(counts.max(), 1.0)).astype(np.float32)
+        self.text_vectors = text_vectors
+        items = ItemTable(
+            len(counts),
+            config.dim,
+            torch.from_numpy(text_vectors) if text_vectors is not None else None,
+            use_ids=self.uses_ids,
+            seen=torch.from_numpy(counts > 0),
+            experts=getattr(config, "experts", 1),
+            dropout=config.dropout,
+        )
+        self.net = SequenceNet(items, config.dim, config.layers, config.heads, config.dropout, config.max_len)
+        self.net.to(self.device)
+
+    def fit(self, data: TrainingData) -> Self:
+        self._build(data.item_counts(), self.text_vectors_for(data))
+        config, validator = self.config, data.validator
+        self.training_log: TrainingLog = train_loop(
+            self.net,
+            data.sequences,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            max_len=config.max_len,
+            seed=config.seed,
+            device=self.device,
+            validate=(lambda: validator(self)) if validator is not None else None,
+            eval_every=config.eval_every,
+            patience=config.patience,
+            time_budget_s=config.time_budget_minutes * 60,
+            checkpoint=data.checkpoint,
+            on_epoch=lambda entry: log.info("%s %s", self.name, entry),
+        )
+        return self
+
+    @torch.inference_mode()
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        self.net.eval()
+        nonempty = [i for i, h in enumerate(histories) if len(h)]
+        out = np.tile(self.fallback, (len(histories), 1))
+        if nonempty:
+            length = min(self.config.max_len, max(len(histories[i]) for i in nonempty))
+            batch = left_pad([histories[i] for i in nonempty], length).to(self.device)
+            out[nonempty] = self.net(batch).float().cpu().numpy()
+        return out
+
+    @torch.inference_mode()
+    def item_vectors(self) -> np.ndarray:
+        """(n_items, dim) the vectors next-item scores are dot products with."""
+        self.net.eval()
+        return self.net.items()[1:].float().cpu().numpy()
+
+    def training_summary(self) -> dict[str, Any]:
+        record = getattr(self, "training_log", None)
+        return dataclasses.asdict(record) if record is not None else {}
+
+    def save_state(self, directory: Path) -> None:
+        torch.save(self.net.state_dict(), directory / "weights.pt")
+        np.save(directory / "train_counts.npy", self.counts)
+        np.save(directory / "item_vectors.npy", self.item_vectors())
+        if self.text_vectors is not None:
+            np.save(directory / "text_vectors.npy", self.text_vectors)
+
+    def load_state(self, directory: Path) -> None:
+        text = directory / "text_vectors.npy"
+        self._build(np.load(directory / "train_counts.npy"), np.load(text) if text.exists() else None)
+        self.net.load_state_dict(torch.load(directory / "weights.pt", map_location=self.device))
+        self.net.eval()
+
+
+class SASRecRecommender(SequentialRecommender):
+    """SASRec: learnable item-ID embeddings, causal self-attention, full softmax cross-entropy."""
+
+    name = "sasrec"
+
+    @dataclass(frozen=True)
+    class Config(SequentialConfig):
+        pass
+
+
+class LMRecRecommender(SequentialRecommender):
+    """lmrec: item vectors from a pretrained text encoder (frozen, through a trainable adapter),
+    optionally plus item-ID embeddings (``hybrid``) for items seen in training."""
+
+    name = "lmrec"
+
+    @dataclass(frozen=True)
+    class Config(SequentialConfig):
+        encoder: str = "minilm"  # 'minilm' (bundled) or a local Hugging Face model folder
+        mode: str = "frozen"  # frozen: cached text vectors + trainable adapter
+        hybrid: bool = True  # add learnable ID embeddings for items seen in training
+        experts: int = 4  # adapter projections mixed by a gate
+        text_components: int = 128  # PCA-whitened text dimensions the adapter reads (0: raw vectors)
+        text_max_length: int = 64
+
+    config: Config
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        if self.config.mode != "frozen":
+            raise ValueError(f"mode {self.config.mode!r} is not available yet; allowed: 'frozen'")
+        self.uses_ids = self.config.hybrid
+
+    def text_vectors_for(self, data: TrainingData) -> np.ndarray | None:
+        encoder = TextEncoder(
+            self.config.encoder, max_length=self.config.text_max_length, device=self.config.device
+        )
+        texts = [item_text({str(k): v for k, v in row.items()}) for row in data.items.to_dict("records")]
+        vectors = encode_cached(encoder, texts, progress="embedding items")
+        return whiten(vectors, self.config.text_components)
+
+
+def whiten(vectors: np.ndarray, components: int) -> np.ndarray:
+    """PCA whitening of the catalog's text vectors, keeping ``components`` dimensions.
+
+    Sentence embeddings crowd into a narrow cone; whitening spreads them out (and fewer dimensions make
+    the adapter cheaper to train). Uses catalog text only, never behaviour.
+    """
+    if components <= 0 or components >= vectors.shape[1]:
+        return vectors
+    centered = vectors.astype(np.float64) - vectors.mean(0)
+    _, singular, basis = np.linalg.svd(centered, full_matrices=False)
+    scale = singular[:components] / np.sqrt(max(len(vectors) - 1, 1))
+    whitened = centered @ basis[:components].T / np.maximum(scale, 1e-8)  # unit variance per dimension
+    return (whitened / np.sqrt(components)).astype(np.float32)  # ~unit norm, like the raw vectors
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)

@@ -1,0 +1,1 @@
+"""Training sequential recommenders: configuration, the loop, early stopping, checkpoints."""

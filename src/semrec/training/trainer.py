@@ -1,0 +1,153 @@
+"""The training loop: full softmax cross-entropy over the catalog, AdamW, early stopping, checkpoints.
+
+The loop sees training sequences only. Early stopping asks a ``validate`` callback for a score
+(validation NDCG@10, computed outside the loop), so validation targets never reach the trainer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from semrec.models.sequence_net import SequenceNet
+
+log = logging.getLogger("semrec.training")
+
+
+@dataclass
+class TrainingLog:
+    epochs: int = 0
+    best_epoch: int = 0
+    best_score: float = -math.inf
+    seconds: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    stopped_by: str = "epochs"
+
+
+def left_pad(sequences: Sequence[np.ndarray], length: int) -> torch.Tensor:
+    """Item indices -> (batch, length) rows shifted by one (0 = padding), most recent item last."""
+    out = np.zeros((len(sequences), length), dtype=np.int64)
+    for row, sequence in enumerate(sequences):
+        tail = np.asarray(sequence[-length:], dtype=np.int64) + 1
+        if len(tail):
+            out[row, length - len(tail) :] = tail
+    return torch.from_numpy(out)
+
+
+def training_pairs(sequences: Sequence[np.ndarray], max_len: int) -> list[np.ndarray]:
+    """The last ``max_len + 1`` items of every training sequence with at least two items."""
+    return [np.asarray(s[-(max_len + 1) :]) for s in sequences if len(s) >= 2]
+
+
+def length_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 32
+) -> list[np.ndarray]:
+    """Shuffled batches of example indices; within random pools of ``pool`` batches, similar lengths
+    go together, so padding (and time) shrink while the order stays random."""
+    order = rng.permutation(len(lengths))
+    batches: list[np.ndarray] = []
+    for start in range(0, len(order), batch_size * pool):
+        chunk = order[start : start + batch_size * pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def train_loop(
+    net: SequenceNet,
+    sequences: Sequence[np.ndarray],
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    max_len: int,
+    seed: int,
+    device: torch.device,
+    validate: Callable[[], float] | None = None,
+    eval_every: int = 1,
+    patience: int = 5,
+    time_budget_s: float | None = None,
+    checkpoint: Path | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> TrainingLog:
+    """Trains ``net`` in place and leaves it holding the weights of the best validated epoch."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    examples = training_pairs(sequences, max_len)
+    if not examples:
+        raise ValueError("no training sequence has two or more items; nothing to learn from")
+    lengths = np.array([len(e) for e in examples])
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    record = TrainingLog()
+    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    start_epoch, waited = 0, 0
+    if checkpoint is not None and checkpoint.exists():
+        saved = torch.load(checkpoint, map_location=device, weights_only=False)
+        net.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        best_state, start_epoch, waited = saved["best_state"], saved["epoch"], saved["waited"]
+        record = saved["record"]
+        rng = saved["rng"]
+        log.info("resumed from %s at epoch %d", checkpoint, start_epoch)
+    started = time.perf_counter() - record.seconds
+    for epoch in range(start_epoch, epochs):
+        net.train()
+        total, count = 0.0, 0
+        for batch in length_batches(lengths, batch_size, rng):
+            chunk = [examples[i] for i in batch]
+            length = max(len(s) for s in chunk)
+            padded = left_pad(chunk, length).to(device)  # (batch, length)
+            inputs, targets = padded[:, :-1], padded[:, 1:]
+            table = net.items()
+            hidden = net.encode(inputs, table)  # (batch, length - 1, dim)
+            valid = (targets > 0) & (inputs > 0)
+            logits = hidden[valid] @ table[1:].T  # (n_positions, n_items)
+            loss = F.cross_entropy(logits, targets[valid] - 1)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+            total += float(loss.detach()) * int(valid.sum())
+            count += int(valid.sum())
+        record.epochs = epoch + 1
+        record.seconds = time.perf_counter() - started
+        entry = {"epoch": epoch + 1, "loss": total / max(count, 1), "seconds": round(record.seconds, 1)}
+        out_of_time = time_budget_s is not None and record.seconds >= time_budget_s
+        if validate is not None and ((epoch + 1) % eval_every == 0 or out_of_time or epoch + 1 == epochs):
+            net.eval()
+            score = validate()
+            entry["valid_ndcg@10"] = score
+            if score > record.best_score:
+                record.best_score, record.best_epoch, waited = score, epoch + 1, 0
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            else:
+                waited += 1
+        elif validate is None:
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            record.best_epoch = epoch + 1
+        record.history.append(entry)
+        if on_epoch is not None:
+            on_epoch(entry)
+        if checkpoint is not None:
+            state: dict[str, Any] = {"model": net.state_dict(), "optimizer": optimizer.state_dict()}
+            state["best_state"] = best_state
+            state.update({"epoch": epoch + 1, "waited": waited, "record": record, "rng": rng})
+            torch.save(state, checkpoint)
+        if waited >= patience:
+            record.stopped_by = "early stopping"
+            break
+        if out_of_time:
+            record.stopped_by = "time budget"
+            break
+    net.load_state_dict(best_state)
+    net.eval()
+    return record
