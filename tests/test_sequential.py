@@ -142,6 +142,29 @@ def test_train_and_evaluate_artifacts_from_the_command_line(tiny_dir: Path, tmp_
     )
     assert both.exit_code == 2 and "one of them" in both.output
     bad = runner.invoke(
-        app, ["train", "--data", str(tiny_dir), "--model", "lmrec", "--mode", "lora", "--out", str(out)]
+        app, ["train", "--data", str(tiny_dir), "--model", "lmrec", "--mode", "qlora", "--out", str(out)]
     )
-    assert bad.exit_code == 2 and "allowed: 'frozen'" in bad.output
+    assert bad.exit_code == 2 and "choose one of ['frozen', 'lora', 'full']" in bad.output
+
+
+@pytest.mark.parametrize("mode", ["lora", "full"])
+def test_encoder_fine_tuning_pulls_next_items_together(mode: str) -> None:
+    from semrec.encoders.transformer import TextEncoder
+    from semrec.training.text_finetune import finetune_encoder, next_item_pairs
+
+    texts = list(ITEMS["title"])
+    sequences = [np.array([0, 7]), np.array([6, 2])] * 4  # lipstick -> brush, soap -> shampoo
+    assert next_item_pairs(sequences).tolist() == [[0, 7], [6, 2]]
+    encoder = TextEncoder(batch_size=8)
+    before = encoder.encode(texts)
+    frozen = {name: p.detach().clone() for name, p in encoder.model.named_parameters()}
+    result = finetune_encoder(encoder, texts, sequences, mode, steps=30, lr=1e-3 if mode == "lora" else 1e-4)
+    after = encoder.encode(texts)
+    assert result["steps"] == 30 and result["last_loss"] < result["first_loss"]
+    assert after[0] @ after[7] > before[0] @ before[7]
+    assert after[6] @ after[2] > before[6] @ before[2]
+    changed = [n for n, p in encoder.model.named_parameters() if not torch.equal(p, frozen[n])]
+    if mode == "lora":  # merged low-rank updates touch only the attention query / value weights
+        assert changed and all(("query" in n or "value" in n) for n in changed)
+    else:
+        assert any("intermediate" in n for n in changed)

@@ -103,7 +103,7 @@ def train(
     model: Annotated[str, typer.Option("--model", help="sasrec or lmrec (any model of `semrec models`).")],
     out: Annotated[Path, typer.Option(help="Artifact folder to write (config, weights, item vectors).")],
     mode: Annotated[
-        str | None, typer.Option(help="lmrec: frozen (cached text vectors + trainable adapter).")
+        str | None, typer.Option(help="lmrec: frozen, lora or full (fine-tune the text encoder first).")
     ] = None,
     hybrid: Annotated[
         bool | None, typer.Option("--hybrid/--text-only", help="lmrec: add learnable item-ID embeddings.")

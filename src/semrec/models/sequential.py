@@ -16,6 +16,7 @@ from semrec.data.text import item_text
 from semrec.encoders.transformer import TextEncoder, encode_cached, pick_device
 from semrec.models.base import Recommender, TrainingData
 from semrec.models.sequence_net import ItemTable, SequenceNet
+from semrec.training.text_finetune import MODES, finetune_encoder
 from semrec.training.trainer import TrainingLog, left_pad, train_loop
 
 log = logging.getLogger("semrec.models")
@@ -145,27 +146,51 @@ class LMRecRecommender(SequentialRecommender):
     @dataclass(frozen=True)
     class Config(SequentialConfig):
         encoder: str = "minilm"  # 'minilm' (bundled) or a local Hugging Face model folder
-        mode: str = "frozen"  # frozen: cached text vectors + trainable adapter
+        mode: str = "frozen"  # frozen: cached text vectors + adapter; lora / full: adapt the encoder first
         hybrid: bool = True  # add learnable ID embeddings for items seen in training
         experts: int = 4  # adapter projections mixed by a gate
         text_components: int = 128  # PCA-whitened text dimensions the adapter reads (0: raw vectors)
         text_max_length: int = 64
+        encoder_steps: int = 2000  # lora / full: contrastive steps on (item, next item) pairs
+        encoder_minutes: float = 15.0  # lora / full: time budget of the encoder stage
+        encoder_lr: float = 1e-4
 
     config: Config
 
     def __init__(self, config: Any = None) -> None:
         super().__init__(config)
-        if self.config.mode != "frozen":
-            raise ValueError(f"mode {self.config.mode!r} is not available yet; allowed: 'frozen'")
+        if self.config.mode not in MODES:
+            raise ValueError(f"mode {self.config.mode!r} is not allowed; choose one of {list(MODES)}")
         self.uses_ids = self.config.hybrid
+        self.encoder_log: dict[str, float] = {}
 
     def text_vectors_for(self, data: TrainingData) -> np.ndarray | None:
         encoder = TextEncoder(
             self.config.encoder, max_length=self.config.text_max_length, device=self.config.device
         )
         texts = [item_text({str(k): v for k, v in row.items()}) for row in data.items.to_dict("records")]
-        vectors = encode_cached(encoder, texts, progress="embedding items")
+        if self.config.mode == "frozen":
+            vectors = encode_cached(encoder, texts, progress="embedding items")
+        else:
+            self.encoder_log = finetune_encoder(
+                encoder,
+                texts,
+                data.sequences,
+                self.config.mode,
+                steps=self.config.encoder_steps,
+                time_budget_s=self.config.encoder_minutes * 60,
+                lr=self.config.encoder_lr,
+                seed=self.config.seed,
+            )
+            log.info("encoder fine-tuned: %s", self.encoder_log)
+            vectors = encoder.encode(texts, progress="embedding items with the adapted encoder")
         return whiten(vectors, self.config.text_components)
+
+    def training_summary(self) -> dict[str, Any]:
+        summary = super().training_summary()
+        if self.encoder_log:
+            summary["encoder"] = self.encoder_log
+        return summary
 
 
 def whiten(vectors: np.ndarray, components: int) -> np.ndarray:
@@ -181,7 +206,3 @@ def whiten(vectors: np.ndarray, components: int) -> np.ndarray:
     scale = singular[:components] / np.sqrt(max(len(vectors) - 1, 1))
     whitened = centered @ basis[:components].T / np.maximum(scale, 1e-8)  # unit variance per dimension
     return (whitened / np.sqrt(components)).astype(np.float32)  # ~unit norm, like the raw vectors
-
-
-def config_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
