@@ -149,7 +149,7 @@ class LMRecRecommender(SequentialRecommender):
         mode: str = "frozen"  # frozen: cached text vectors + adapter; lora / full: adapt the encoder first
         hybrid: bool = True  # add learnable ID embeddings for items seen in training
         experts: int = 4  # adapter projections mixed by a gate
-        text_components: int = 128  # PCA-whitened text dimensions the adapter reads (0: raw vectors)
+        text_components: int = 0  # PCA-whitened text dimensions the adapter reads (0: raw vectors)
         text_max_length: int = 64
         encoder_steps: int = 2000  # lora / full: contrastive steps on (item, next item) pairs
         encoder_minutes: float = 15.0  # lora / full: time budget of the encoder stage
