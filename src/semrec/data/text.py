@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
+
 _SPACES = re.compile(r"\s+")
 _TAGS = re.compile(r"<[^>]+>")
 # (column, label) in the order the text shows them; the title leads and carries no label
@@ -45,3 +47,8 @@ def item_text(item: Mapping[str, Any], max_description_chars: int = 600) -> str:
         parts.append(description[:max_description_chars])
     text = ". ".join(p for p in parts if p)
     return text or f"item {item.get('item_id', '')}".strip()
+
+
+def catalog_texts(items: pd.DataFrame) -> list[str]:
+    """The text of every catalog row, in row (item index) order."""
+    return [item_text({str(k): v for k, v in row.items()}) for row in items.to_dict("records")]

@@ -12,7 +12,7 @@ from typing import Any, Self
 import numpy as np
 import torch
 
-from semrec.data.text import item_text
+from semrec.data.text import catalog_texts
 from semrec.encoders.transformer import TextEncoder, encode_cached, pick_device
 from semrec.models.base import Recommender, TrainingData
 from semrec.models.sequence_net import ItemTable, SequenceNet
@@ -168,7 +168,7 @@ class LMRecRecommender(SequentialRecommender):
         encoder = TextEncoder(
             self.config.encoder, max_length=self.config.text_max_length, device=self.config.device
         )
-        texts = [item_text({str(k): v for k, v in row.items()}) for row in data.items.to_dict("records")]
+        texts = catalog_texts(data.items)
         if self.config.mode == "frozen":
             vectors = encode_cached(encoder, texts, progress="embedding items")
         else:

@@ -9,7 +9,7 @@ from typing import Self
 
 import numpy as np
 
-from semrec.data.text import item_text
+from semrec.data.text import catalog_texts
 from semrec.encoders.transformer import TextEncoder, encode_cached
 from semrec.models.base import Recommender, TrainingData, recency_weights
 
@@ -40,7 +40,7 @@ class TextZeroShotRecommender(Recommender):
             batch_size=self.config.batch_size,
             device=self.config.device,
         )
-        texts = [item_text({str(k): v for k, v in row.items()}) for row in data.items.to_dict("records")]
+        texts = catalog_texts(data.items)
         self.item_vectors = encode_cached(encoder, texts, progress="embedding items")  # (n_items, dim)
         counts = data.item_counts()
         self.fallback = (counts / max(counts.max(), 1.0)).astype(np.float32)
