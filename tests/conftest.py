@@ -73,3 +73,27 @@ def require_shared(path: Path) -> Path:
 @pytest.fixture
 def beauty_dir() -> Path:
     return require_shared(DATASETS / "amazon-beauty")
+
+
+@pytest.fixture(scope="session")
+def shop_artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Trained artifacts of the small shop: text-zeroshot and a small lmrec (hybrid)."""
+    from semrec.evaluation.runner import RunSpec, run_training
+    from tests.shop_fixture import write_shop
+
+    root = tmp_path_factory.mktemp("shop")
+    data = write_shop(root / "data")
+    small = {
+        "epochs": "60",
+        "dim": "16",
+        "eval_every": "1000",
+        "dropout": "0.0",
+        "lr": "0.005",
+        "batch_size": "8",
+    }
+    out = {}
+    for name, params in (("text-zeroshot", {}), ("lmrec", small)):
+        run_training(RunSpec(data=data, model=name, params=params), root / name)
+        out[name] = root / name
+    out["data"] = data
+    return out

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 import semrec
 from semrec.models.base import Recommender
 from semrec.models.registry import create_model
@@ -26,6 +28,7 @@ def save_artifacts(
     directory: Path,
     dataset: dict[str, Any],
     metrics: dict[str, Any] | None = None,
+    catalog: pd.DataFrame | None = None,
 ) -> None:
     """Writes the artifacts into a staging folder, then swaps it in, so a reader never sees half."""
     directory = Path(directory)
@@ -45,6 +48,8 @@ def save_artifacts(
     }
     (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (staging / "item_ids.json").write_text(json.dumps(item_ids))
+    if catalog is not None:  # the server shows and filters by these fields
+        catalog.to_json(staging / "catalog.jsonl", orient="records", lines=True, force_ascii=False)
     model.save_state(staging)
     if directory.exists():  # finished: the resumable checkpoint of the run goes with the old folder
         shutil.rmtree(directory)
@@ -74,3 +79,17 @@ def load_artifacts(directory: Path) -> tuple[Recommender, list[str], dict[str, A
     model.load_state(directory)
     item_ids: list[str] = json.loads((directory / "item_ids.json").read_text())
     return model, item_ids, config
+
+
+def load_catalog(directory: Path) -> pd.DataFrame:
+    """The catalog rows the model was trained with (``catalog.jsonl``), or the dataset's items.csv."""
+    directory = Path(directory)
+    path = directory / "catalog.jsonl"
+    if path.exists():
+        return pd.read_json(path, orient="records", lines=True, dtype={"item_id": str})
+    from semrec.data.loader import load_dataset
+
+    dataset = read_config(directory).get("dataset", {}).get("path")
+    if dataset and Path(dataset).exists():
+        return load_dataset(Path(dataset)).items
+    raise ValueError(f"{directory} has no catalog.jsonl and its dataset folder is gone; retrain to add one")

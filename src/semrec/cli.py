@@ -233,5 +233,49 @@ def import_(
     )
 
 
+@app.command()
+def serve(
+    artifacts: Annotated[
+        Path | None,
+        typer.Option(help="Artifact folder to serve (or `artifacts` in --config / SEMREC_ARTIFACTS)."),
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port [default: 8000].")] = None,
+    database: Annotated[Path | None, typer.Option(help="SQLite file for catalog and events.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML file of settings (docs/configuration.md).")
+    ] = None,
+) -> None:
+    """Serve recommendations, similar products and search over HTTP (FastAPI + uvicorn)."""
+    import logging
+
+    import uvicorn
+    from pydantic import ValidationError
+
+    from semrec.serving.app import create_app
+    from semrec.serving.settings import load_settings
+
+    try:
+        settings = load_settings(config, artifacts=artifacts, host=host, port=port, database=database)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
+        )
+        raise _fail(f"invalid settings: {problems}") from None
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    try:
+        server_app = create_app(settings)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    console.print(
+        f"serving {server_app.state.engine.runtime.version} on http://{settings.host}:{settings.port}"
+    )
+    uvicorn.run(
+        server_app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
+    )
+
+
 def main() -> None:
     app()

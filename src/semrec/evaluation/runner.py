@@ -163,6 +163,7 @@ def run_training(spec: RunSpec, out: Path) -> dict[str, Any]:
         out,
         dataset_summary(prepared.dataset, spec.data),
         metrics={"split": "valid", **document["metrics"]},
+        catalog=prepared.dataset.items,
     )
     document["model"] = model.settings()
     return document

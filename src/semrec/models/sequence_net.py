@@ -23,8 +23,10 @@ class ItemTable(nn.Module):
         seen: torch.Tensor | None = None,
         experts: int = 4,
         dropout: float = 0.2,
+        id_dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        self.id_dropout = id_dropout
         if text_vectors is None and not use_ids:
             raise ValueError("an item table needs ID embeddings, text vectors, or both")
         self.n_items = n_items
@@ -49,23 +51,35 @@ class ItemTable(nn.Module):
         )
         self.register_buffer("seen", known.unsqueeze(1).float(), persistent=False)
 
+    def adapt(self, text: torch.Tensor) -> torch.Tensor:
+        """(n, text_dim) text vectors -> (n, dim) item vectors through the mixture-of-experts adapter."""
+        assert self.experts is not None, "this item table reads no text"
+        outputs = torch.stack(
+            [expert(text - center) for expert, center in zip(self.experts, self.centers, strict=True)],
+            dim=1,
+        )  # (n, experts, dim)
+        weights = torch.softmax(self.gate(text), dim=-1).unsqueeze(-1)  # (n, experts, 1)
+        return (outputs * weights).sum(1)
+
     def forward(self) -> torch.Tensor:
         """(n_items + 1, dim) item vectors; row 0 (padding) is zero."""
         table: torch.Tensor | None = None
         if self.experts is not None:
-            text = self.text_dropout(self.text)
-            outputs = torch.stack(
-                [expert(text - center) for expert, center in zip(self.experts, self.centers, strict=True)],
-                dim=1,
-            )  # (n_items + 1, experts, dim)
-            weights = torch.softmax(self.gate(text), dim=-1).unsqueeze(-1)  # (n_items + 1, experts, 1)
-            table = (outputs * weights).sum(1)
+            table = self.adapt(self.text_dropout(self.text))
             table = torch.cat([torch.zeros_like(table[:1]), table[1:]])
         if self.ids is not None:
-            ids = self.ids.weight * self.seen
+            keep = self.seen
+            if self.training and self.id_dropout > 0 and table is not None:
+                # hide the ID part of random items so the text part alone learns to rank them, as it
+                # must for products added after training
+                keep = keep * (torch.rand_like(keep) >= self.id_dropout)
+            ids = self.ids.weight * keep
             table = ids if table is None else table + ids
         assert table is not None
         return table
+
+
+NORMS = ("pre", "post")
 
 
 class SequenceNet(nn.Module):
@@ -79,8 +93,12 @@ class SequenceNet(nn.Module):
         heads: int,
         dropout: float,
         max_len: int,
+        norm: str = "pre",
+        ff_mult: int = 2,
     ) -> None:
         super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"norm {norm!r} is not allowed; choose one of {list(NORMS)}")
         self.items = items
         self.max_len = max_len
         self.heads = heads
@@ -89,14 +107,22 @@ class SequenceNet(nn.Module):
         layer = nn.TransformerEncoderLayer(
             dim,
             heads,
-            dim_feedforward=dim * 2,
+            dim_feedforward=dim * ff_mult,
             dropout=dropout,
             batch_first=True,
-            norm_first=True,
+            norm_first=norm == "pre",
             activation="gelu",
         )
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(dim)
+        if norm == "post":
+            # post-LN blocks (the original SASRec / BERT layout) train best from a small init
+            for name, weight in self.blocks.named_parameters():
+                if weight.dim() == 2:
+                    nn.init.normal_(weight, std=0.02)
+                elif name.endswith("bias"):
+                    nn.init.zeros_(weight)
+        # pre-LN blocks leave the residual stream unnormalised: a final norm closes it
+        self.norm: nn.Module = nn.LayerNorm(dim) if norm == "pre" else nn.Identity()
         self.input_norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
 

@@ -28,6 +28,8 @@ class SequentialConfig:
     layers: int = 2
     heads: int = 2
     dropout: float = 0.5
+    norm: str = "pre"  # transformer blocks: 'pre' (LayerNorm before attention) or 'post'
+    ff_mult: int = 2  # feed-forward width as a multiple of dim
     max_len: int = 50  # most recent items the model reads
     epochs: int = 200
     batch_size: int = 256
@@ -66,8 +68,18 @@ class SequentialRecommender(Recommender):
             seen=torch.from_numpy(counts > 0),
             experts=getattr(config, "experts", 1),
             dropout=config.dropout,
+            id_dropout=getattr(config, "id_dropout", 0.0),
         )
-        self.net = SequenceNet(items, config.dim, config.layers, config.heads, config.dropout, config.max_len)
+        self.net = SequenceNet(
+            items,
+            config.dim,
+            config.layers,
+            config.heads,
+            config.dropout,
+            config.max_len,
+            norm=config.norm,
+            ff_mult=config.ff_mult,
+        )
         self.net.to(self.device)
 
     def fit(self, data: TrainingData) -> Self:
@@ -149,6 +161,7 @@ class LMRecRecommender(SequentialRecommender):
         mode: str = "frozen"  # frozen: cached text vectors + adapter; lora / full: adapt the encoder first
         hybrid: bool = True  # add learnable ID embeddings for items seen in training
         experts: int = 4  # adapter projections mixed by a gate
+        id_dropout: float = 0.0  # hybrid: share of items whose ID part is hidden in each training step
         text_components: int = 0  # PCA-whitened text dimensions the adapter reads (0: raw vectors)
         text_max_length: int = 64
         encoder_steps: int = 2000  # lora / full: contrastive steps on (item, next item) pairs
@@ -163,6 +176,8 @@ class LMRecRecommender(SequentialRecommender):
             raise ValueError(f"mode {self.config.mode!r} is not allowed; choose one of {list(MODES)}")
         self.uses_ids = self.config.hybrid
         self.encoder_log: dict[str, float] = {}
+        self.adapted_encoder: TextEncoder | None = None  # lora / full: the encoder after adaptation
+        self.encoder_path: Path | None = None  # where the adapted encoder was loaded from
 
     def text_vectors_for(self, data: TrainingData) -> np.ndarray | None:
         encoder = TextEncoder(
@@ -183,8 +198,24 @@ class LMRecRecommender(SequentialRecommender):
                 seed=self.config.seed,
             )
             log.info("encoder fine-tuned: %s", self.encoder_log)
+            self.adapted_encoder = encoder
             vectors = encoder.encode(texts, progress="embedding items with the adapted encoder")
         return whiten(vectors, self.config.text_components)
+
+    def encoder_reference(self) -> str:
+        """The encoder that embeds new item text: the adapted copy in the artifacts, or the configured one."""
+        return str(self.encoder_path) if self.encoder_path is not None else self.config.encoder
+
+    def save_state(self, directory: Path) -> None:
+        super().save_state(directory)
+        if self.adapted_encoder is not None:  # new products must be embedded by the same weights
+            self.adapted_encoder.model.save_pretrained(directory / "encoder")
+            self.adapted_encoder.tokenizer.save_pretrained(directory / "encoder")
+
+    def load_state(self, directory: Path) -> None:
+        super().load_state(directory)
+        adapted = directory / "encoder"
+        self.encoder_path = adapted if (adapted / "config.json").exists() else None
 
     def training_summary(self) -> dict[str, Any]:
         summary = super().training_summary()

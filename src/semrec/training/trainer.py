@@ -87,6 +87,13 @@ def train_loop(
     if not examples:
         raise ValueError("no training sequence has two or more items; nothing to learn from")
     lengths = np.array([len(e) for e in examples])
+    # The softmax runs over items of the training sequences only: an item absent from them (added to
+    # the catalog later) would otherwise be pushed down as a negative it never had the chance to be.
+    present = np.zeros(net.items.n_items, dtype=bool)
+    present[np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences])] = True
+    candidates = torch.from_numpy(np.flatnonzero(present)).to(device)
+    column = torch.full((net.items.n_items + 1,), -1, dtype=torch.long, device=device)
+    column[candidates + 1] = torch.arange(len(candidates), device=device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     record = TrainingLog()
     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -111,8 +118,8 @@ def train_loop(
             table = net.items()
             hidden = net.encode(inputs, table)  # (batch, length - 1, dim)
             valid = (targets > 0) & (inputs > 0)
-            logits = hidden[valid] @ table[1:].T  # (n_positions, n_items)
-            loss = F.cross_entropy(logits, targets[valid] - 1)
+            logits = hidden[valid] @ table[candidates + 1].T  # (n_positions, n_candidates)
+            loss = F.cross_entropy(logits, column[targets[valid]])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()

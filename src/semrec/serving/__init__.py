@@ -1,0 +1,1 @@
+"""The real-time HTTP service: store, vector index, recommendation pipeline and API."""

@@ -1,0 +1,71 @@
+"""API keys with scopes. Keys are compared in constant time and never logged or echoed."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from semrec.serving.errors import ApiError
+from semrec.serving.settings import ApiKey, Scope
+
+SCOPE_ATTRIBUTE = "semrec_scope"  # set on each route's dependency so tests can audit them
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    scopes: frozenset[str]
+
+
+class KeyRing:
+    def __init__(self, keys: list[ApiKey], anonymous_scopes: list[Scope]) -> None:
+        self._keys = [
+            (k.key.get_secret_value().encode(), Principal(k.name, frozenset(k.scopes))) for k in keys
+        ]
+        self._anonymous = Principal("anonymous", frozenset(anonymous_scopes))
+
+    def identify(self, presented: str | None) -> Principal | None:
+        """The key's principal, the anonymous one when no key is given, None for a wrong key."""
+        if presented is None:
+            return self._anonymous
+        candidate = presented.encode()
+        found: Principal | None = None
+        for secret, principal in self._keys:  # no early exit: time does not depend on which key
+            if hmac.compare_digest(secret, candidate):
+                found = principal
+        return found
+
+
+def presented_key(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key
+    authorization = request.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def require(scope: Scope) -> Callable[[Request], Principal]:
+    """A route dependency that lets a request through only with ``scope``."""
+
+    def check(request: Request) -> Principal:
+        ring: KeyRing = request.app.state.keyring
+        presented = presented_key(request)
+        principal = ring.identify(presented)
+        if principal is None:
+            raise ApiError(401, "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
+        if scope not in principal.scopes:
+            if presented is None:
+                raise ApiError(
+                    401,
+                    f"this route needs an API key with the {scope!r} scope (X-API-Key header)",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            raise ApiError(403, f"the API key lacks the {scope!r} scope", allowed=sorted(principal.scopes))
+        return principal
+
+    setattr(check, SCOPE_ATTRIBUTE, scope)
+    return check

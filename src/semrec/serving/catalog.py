@@ -1,0 +1,137 @@
+"""The live catalog: one row per item version, with vectors, metadata and the masks every answer
+honours (deleted, unavailable). Rows are append-only so indexes and arrays never shift."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from semrec.serving.settings import Rule
+
+WORD = re.compile(r"[\w\-]+", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    return [w.lower() for w in WORD.findall(text)]
+
+
+def category_parts(category: str) -> list[str]:
+    return [p.strip().lower() for p in re.split(r"[>|/,]", category) if p.strip()]
+
+
+class GrowingMatrix:
+    """A (rows, dim) float32 array with amortised appends."""
+
+    def __init__(self, initial: np.ndarray) -> None:
+        self._data = np.ascontiguousarray(initial, dtype=np.float32)
+        self.rows = len(initial)
+
+    def append(self, rows: np.ndarray) -> None:
+        needed = self.rows + len(rows)
+        if needed > len(self._data):
+            grown = np.zeros((max(needed, 2 * len(self._data), 16), self._data.shape[1]), dtype=np.float32)
+            grown[: self.rows] = self._data[: self.rows]
+            self._data = grown
+        self._data[self.rows : needed] = rows
+        self.rows = needed
+
+    @property
+    def array(self) -> np.ndarray:
+        return self._data[: self.rows]
+
+
+@dataclass
+class ItemMeta:
+    item_id: str
+    title: str
+    category: str = ""
+    brand: str = ""
+    price: float | None = None
+    available: bool = True
+    recommendable: bool = True  # has a recommendation vector
+
+
+@dataclass
+class Catalog:
+    """Everything the pipeline reads about items. Writers hold ``lock``; readers take consistent
+    snapshots of ``rows`` first and only read rows below it."""
+
+    rec: GrowingMatrix
+    text: GrowingMatrix
+    meta: list[ItemMeta]
+    alive: np.ndarray  # bool per row: not deleted, not replaced, available
+    bonus: np.ndarray  # float per row: business-rule adjustment
+    popularity: np.ndarray  # float per row: training count + live events
+    row_of: dict[str, int] = field(default_factory=dict)
+    words: dict[str, set[int]] = field(default_factory=dict)  # word -> rows (exact-match search)
+    rules: list[Rule] = field(default_factory=list)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @property
+    def rows(self) -> int:
+        return len(self.meta)
+
+    def rule_bonus(self, meta: ItemMeta) -> float:
+        total = 0.0
+        for rule in self.rules:
+            value = rule.value.lower()
+            if (
+                (rule.field == "category" and value in category_parts(meta.category))
+                or (rule.field == "brand" and meta.brand.lower() == value)
+                or (rule.field == "item_id" and meta.item_id.lower() == value)
+            ):
+                total += rule.weight
+        return total
+
+    def _index_words(self, row: int, meta: ItemMeta) -> None:
+        for word in {*words(meta.title), *words(meta.brand), meta.item_id.lower()}:
+            self.words.setdefault(word, set()).add(row)
+
+    def append(self, metas: list[ItemMeta], rec: np.ndarray, text: np.ndarray, popularity: np.ndarray) -> int:
+        """Adds rows (replacing older rows of the same ids); returns the first new row."""
+        with self.lock:
+            start = self.rows
+            self.rec.append(rec)
+            self.text.append(text)
+            self.alive = _grow(self.alive, len(metas), False)
+            self.bonus = _grow(self.bonus, len(metas), 0.0)
+            self.popularity = _grow(self.popularity, len(metas), 0.0)
+            for offset, meta in enumerate(metas):
+                row = start + offset
+                old = self.row_of.get(meta.item_id)
+                if old is not None:
+                    self.alive[old] = False
+                    popularity[offset] = max(popularity[offset], self.popularity[old])
+                self.meta.append(meta)
+                self.row_of[meta.item_id] = row
+                self.alive[row] = meta.available
+                self.bonus[row] = self.rule_bonus(meta)
+                self.popularity[row] = popularity[offset]
+                self._index_words(row, meta)
+            return start
+
+    def remove(self, item_id: str) -> bool:
+        with self.lock:
+            row = self.row_of.pop(item_id, None)
+            if row is None:
+                return False
+            self.alive[row] = False
+            return True
+
+    def live_row(self, item_id: str) -> int | None:
+        return self.row_of.get(item_id)
+
+    def count_events(self, item_ids: list[str]) -> None:
+        with self.lock:
+            for item_id, n in Counter(item_ids).items():
+                row = self.row_of.get(item_id)
+                if row is not None:
+                    self.popularity[row] += n
+
+
+def _grow(array: np.ndarray, extra: int, fill: float | bool) -> np.ndarray:
+    return np.concatenate([array, np.full(extra, fill, dtype=array.dtype)])

@@ -1,0 +1,514 @@
+"""The recommendation pipeline: shopper state -> query vector -> nearest neighbours -> filters ->
+business rules and MMR re-ranking -> answer, plus similar items, search, profiles and writes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from semrec.data.text import item_text
+from semrec.serving.catalog import Catalog, GrowingMatrix, ItemMeta, category_parts, words
+from semrec.serving.errors import ApiError
+from semrec.serving.index import VectorIndex
+from semrec.serving.runtime import ModelRuntime
+from semrec.serving.settings import ServerSettings
+from semrec.serving.store import Event, ItemRecord, Store
+
+VERBS = {
+    "view": "viewed",
+    "click": "clicked",
+    "cart": "added to cart",
+    "purchase": "bought",
+    "rating": "rated",
+}
+STOPWORDS = set(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "by",
+        "for",
+        "from",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "with",
+        "oz",
+        "ml",
+        "fl",
+        "pack",
+        "set",
+        "pcs",
+        "pc",
+        "new",
+        "x",
+    ]
+)
+EXACT_FALLBACK = 4096  # past this many candidates, filter the whole catalog exactly instead
+
+
+@dataclass
+class Scored:
+    row: int
+    score: float
+    reason: str | None = None
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+class Engine:
+    """One model version with its catalog and indexes. Swapped whole on reload."""
+
+    def __init__(self, settings: ServerSettings, store: Store, runtime: ModelRuntime) -> None:
+        self.settings = settings
+        self.store = store
+        self.runtime = runtime
+        self._secret = self._pseudonym_secret()
+        self._indexes: dict[str, VectorIndex] = {}
+        self._index_lock = threading.Lock()
+        self._popular_cache: tuple[float, np.ndarray] | None = None
+        self.catalog = self._build_catalog()
+
+    # set-up
+    def _pseudonym_secret(self) -> bytes:
+        if self.settings.pseudonym_secret is not None:
+            return self.settings.pseudonym_secret.get_secret_value().encode()
+        stored = self.store.get_meta("pseudonym_secret")
+        if stored is None:
+            stored = secrets.token_hex(32)
+            self.store.set_meta("pseudonym_secret", stored)
+        return stored.encode()
+
+    def user_key(self, user_id: str) -> str:
+        """The pseudonym a shopper is stored under (raw ids are never written)."""
+        return hmac.new(self._secret, user_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _seed_store(self) -> None:
+        """Puts the model's catalog into the store, except items deleted or already there."""
+        known = {i.item_id for i in self.store.all_items()} | self.store.deleted_items()
+        records = []
+        for raw in self.runtime.catalog.to_dict("records"):
+            row = {str(k): v for k, v in raw.items()}
+            item_id = str(row["item_id"])
+            if item_id in known:
+                continue
+            records.append(
+                ItemRecord(
+                    item_id=item_id,
+                    title=str(row.get("title") or ""),
+                    text=item_text(row),
+                    category=_text(row.get("categories") or row.get("category")),
+                    brand=_text(row.get("brand")),
+                    price=_number(row.get("price")),
+                )
+            )
+        if records:
+            self.store.upsert_items(records)
+
+    def _build_catalog(self) -> Catalog:
+        runtime = self.runtime
+        self._seed_store()
+        trained = {item_id: i for i, item_id in enumerate(runtime.item_ids)}
+        records = self.store.all_items()
+        fingerprint = runtime.encoder.fingerprint()
+        stale = [r for r in records if r.item_id not in trained or r.vector is not None]
+        stale = [r for r in stale if r.vector is None or r.vector_key != fingerprint]
+        if stale:  # items added through the API, embedded by another encoder: embed them again
+            vectors = runtime.encode([r.text for r in stale])
+            for record, vector in zip(stale, vectors, strict=True):
+                record.vector, record.vector_key = vector, fingerprint
+            self.store.upsert_items(stale)
+        n = len(records)
+        rec = np.zeros((n, runtime.dim), dtype=np.float32)
+        text = np.zeros((n, runtime.text_vectors.shape[1]), dtype=np.float32)
+        popularity = np.zeros(n)
+        metas = []
+        new_rows, new_text = [], []
+        for row, record in enumerate(records):
+            index = trained.get(record.item_id)
+            recommendable = True
+            if index is not None:
+                rec[row] = runtime.item_vectors[index]
+                text[row] = record.vector if record.vector is not None else runtime.text_vectors[index]
+                popularity[row] = runtime.popularity[index]
+            else:
+                assert record.vector is not None
+                text[row] = record.vector
+                new_rows.append(row)
+                new_text.append(record.vector)
+            metas.append(_meta(record, recommendable))
+        if new_rows:
+            adapted = runtime.adapt(np.stack(new_text))
+            for j, row in enumerate(new_rows):
+                if adapted is None:
+                    metas[row].recommendable = False
+                else:
+                    rec[row] = adapted[j]
+        catalog = Catalog(
+            rec=GrowingMatrix(np.zeros((0, runtime.dim))),
+            text=GrowingMatrix(np.zeros((0, text.shape[1]))),
+            meta=[],
+            alive=np.zeros(0, dtype=bool),
+            bonus=np.zeros(0),
+            popularity=np.zeros(0),
+            rules=list(self.settings.rules),
+        )
+        catalog.append(metas, rec, text, popularity)
+        return catalog
+
+    def _index(self, name: str) -> VectorIndex:
+        """The 'rec' (inner product), 'sim' (cosine of rec vectors) or 'text' index, built on first use."""
+        if self.runtime.name == "text-zeroshot":
+            name = "rec"  # unit text vectors: all three are the same index
+        index = self._indexes.get(name)
+        if index is not None:
+            return index
+        with self._index_lock:
+            if name not in self._indexes:
+                built = VectorIndex(
+                    self._matrix(name).shape[1],
+                    self.settings.index,
+                    self.settings.hnsw_m,
+                    self.settings.hnsw_ef_construction,
+                    self.settings.hnsw_ef_search,
+                )
+                with self.catalog.lock:
+                    built.add(self._matrix(name))
+                    self._indexes[name] = built
+            return self._indexes[name]
+
+    def build_indexes(self) -> None:
+        for name in ("rec", "sim", "text"):
+            self._index(name)
+
+    def _matrix(self, name: str, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
+        if name == "text" or (self.runtime.name == "text-zeroshot" and name != "rec"):
+            return self.catalog.text.array[rows]
+        vectors = self.catalog.rec.array[rows]
+        return _normalise(vectors) if name == "sim" else vectors
+
+    # retrieval
+    def _candidates(
+        self, name: str, query: np.ndarray, k: int, accept: Callable[[np.ndarray], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``k`` accepted (rows, scores), best first: ANN first, widened, then exact if needed."""
+        index = self._index(name)
+        total = len(index)
+        fetch = min(total, max(4 * k, 64))
+        while fetch <= EXACT_FALLBACK:
+            scores, rows = index.search(query, fetch)
+            scores, rows = scores[0], rows[0]
+            found = rows >= 0
+            scores, rows = scores[found], rows[found]
+            ok = accept(rows)
+            if ok.sum() >= k or fetch >= total:
+                return rows[ok][:k], scores[ok][:k]
+            fetch = min(total, fetch * 8)
+        rows = np.arange(total)
+        rows = rows[accept(rows)]
+        scores = self._matrix(name, rows) @ query.astype(np.float32)
+        best = np.argsort(-scores, kind="stable")[:k]
+        return rows[best], scores[best]
+
+    def _acceptor(
+        self, exclude: set[int], category: str | None, need_vector: bool
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        catalog = self.catalog
+        alive = catalog.alive
+        excluded = np.fromiter(exclude, dtype=np.int64, count=len(exclude))
+        wanted = category.strip().lower() if category else None
+
+        def accept(rows: np.ndarray) -> np.ndarray:
+            ok = alive[rows] & ~np.isin(rows, excluded)
+            if need_vector or wanted is not None:
+                for i in np.flatnonzero(ok):
+                    meta = catalog.meta[rows[i]]
+                    if (need_vector and not meta.recommendable) or (
+                        wanted is not None and wanted not in category_parts(meta.category)
+                    ):
+                        ok[i] = False
+            return ok
+
+        return accept
+
+    def _rerank(self, rows: np.ndarray, scores: np.ndarray, k: int, diversity: float) -> list[Scored]:
+        """Business rules, then maximal marginal relevance over the candidate pool."""
+        if len(rows) == 0:
+            return []
+        spread = float(scores.max() - scores.min())
+        relevance = (scores - scores.min()) / spread if spread > 0 else np.ones(len(rows))
+        relevance = relevance + self.catalog.bonus[rows]
+        if diversity <= 0 or len(rows) <= 1:
+            order = np.argsort(-relevance, kind="stable")[:k]
+            return [Scored(int(rows[i]), float(relevance[i])) for i in order]
+        unit = _normalise(self.catalog.rec.array[rows])
+        similarity = unit @ unit.T
+        chosen: list[int] = []
+        closest = np.full(len(rows), -np.inf)
+        remaining = np.ones(len(rows), dtype=bool)
+        for _ in range(min(k, len(rows))):
+            penalty = np.where(np.isfinite(closest), closest, 0.0)
+            value = (1 - diversity) * relevance - diversity * penalty
+            value[~remaining] = -np.inf
+            pick = int(np.argmax(value))
+            chosen.append(pick)
+            remaining[pick] = False
+            closest = np.maximum(closest, similarity[pick])
+        return [Scored(int(rows[i]), float(relevance[i])) for i in chosen]
+
+    # answers
+    def history(self, user_id: str) -> list[Event]:
+        return self.store.recent_events(self.user_key(user_id), self.settings.history_length)
+
+    def recommend(
+        self, user_id: str, k: int, exclude_seen: bool = True, category: str | None = None
+    ) -> tuple[list[Scored], bool]:
+        """(items, personal?) for a shopper; unknown shoppers get the popular list."""
+        events = self.history(user_id)
+        catalog = self.catalog
+        rows = [catalog.live_row(e.item_id) for e in events]
+        seen = {r for r in rows if r is not None} if exclude_seen else set()
+        usable = [r for r in rows if r is not None and catalog.meta[r].recommendable]
+        if not usable:
+            return self.popular(k, seen, category), False
+        query = self.runtime.queries([np.array(usable)], catalog.rec.array)[0]
+        pool = min(catalog.rows, 3 * k + 10) if self.settings.diversity > 0 else k
+        candidates, scores = self._candidates("rec", query, pool, self._acceptor(seen, category, True))
+        results = self._rerank(candidates, scores, k, self.settings.diversity)
+        self._explain(results, events, usable)
+        return results, True
+
+    def popular(self, k: int, exclude: set[int], category: str | None) -> list[Scored]:
+        now = time.monotonic()
+        if self._popular_cache is None or now - self._popular_cache[0] > 1.0:
+            order = np.argsort(-(self.catalog.popularity + self.catalog.bonus), kind="stable")
+            self._popular_cache = (now, order)
+        order = self._popular_cache[1]
+        accept = self._acceptor(exclude, category, False)
+        out: list[Scored] = []
+        for start in range(0, len(order), 256):
+            chunk = order[start : start + 256]
+            chunk = chunk[chunk < self.catalog.rows]
+            for row in chunk[accept(chunk)]:
+                out.append(Scored(int(row), float(self.catalog.popularity[row]), "popular in this shop"))
+                if len(out) == k:
+                    return out
+        return out
+
+    def _explain(self, results: list[Scored], events: list[Event], usable: list[int]) -> None:
+        """'because you viewed X': the history item closest to each recommendation."""
+        catalog = self.catalog
+        kinds = {catalog.live_row(e.item_id): e.type for e in events}
+        history = np.array(usable[-self.settings.history_length :])
+        unit_history = _normalise(catalog.rec.array[history])
+        for result in results:
+            similarity = unit_history @ _normalise(catalog.rec.array[[result.row]])[0]
+            source = int(history[int(np.argmax(similarity))])
+            verb = VERBS.get(kinds.get(source, "view"), "viewed")
+            result.reason = f"because you {verb} {catalog.meta[source].title}"
+
+    def similar(self, item_id: str, k: int) -> list[Scored]:
+        row = self.catalog.live_row(item_id)
+        if row is None:
+            raise ApiError(404, f"item {item_id!r} is not in the catalog", where="path.item_id")
+        meta = self.catalog.meta[row]
+        name = "sim" if meta.recommendable else "text"
+        query = self._matrix(name, np.array([row]))[0]
+        rows, scores = self._candidates(name, query, k, self._acceptor({row}, None, False))
+        return [
+            Scored(int(r), float(s), f"similar to {meta.title}") for r, s in zip(rows, scores, strict=True)
+        ]
+
+    def search(self, query: str, k: int, user_id: str | None = None) -> list[Scored]:
+        catalog = self.catalog
+        vector = self.runtime.encode([query])[0]
+        accept = self._acceptor(set(), None, False)
+        rows, scores = self._candidates("text", vector, max(3 * k, 50), accept)
+        combined: dict[int, float] = {int(r): float(s) for r, s in zip(rows, scores, strict=True)}
+        lexical = self._lexical(query)
+        extra = np.array([r for r in lexical if r not in combined], dtype=np.int64)
+        if len(extra):
+            extra = extra[accept(extra)]
+            for row, score in zip(extra, self._matrix("text", extra) @ vector, strict=True):
+                combined[int(row)] = float(score)
+        weight = self.settings.search_lexical_weight
+        final = {row: score + weight * lexical.get(row, 0.0) for row, score in combined.items()}
+        if user_id is not None:
+            usable = [r for e in self.history(user_id) if (r := catalog.live_row(e.item_id)) is not None]
+            usable = [r for r in usable if catalog.meta[r].recommendable]
+            if usable:
+                taste = _normalise(self.runtime.queries([np.array(usable)], catalog.rec.array))[0]
+                candidates = np.fromiter(final, dtype=np.int64)
+                affinity = _normalise(catalog.rec.array[candidates]) @ taste
+                share = self.settings.search_user_weight
+                for row, value in zip(candidates, affinity, strict=True):
+                    final[int(row)] = (1 - share) * final[int(row)] + share * float(value)
+        best = sorted(final.items(), key=lambda pair: (-pair[1], pair[0]))[:k]
+        return [Scored(row, score, _match_reason(query, catalog.meta[row].title)) for row, score in best]
+
+    def _lexical(self, query: str) -> dict[int, float]:
+        """Share of the query's (IDF-weighted) words an item contains, for items matching a rare word."""
+        catalog = self.catalog
+        terms = [w for w in dict.fromkeys(words(query)) if w not in STOPWORDS]
+        if not terms:
+            return {}
+        total = catalog.rows or 1
+        idf = {w: math.log(1 + total / (1 + len(catalog.words.get(w, ())))) for w in terms}
+        norm = sum(idf.values())
+        scores: defaultdict[int, float] = defaultdict(float)
+        for word in terms:
+            matches = catalog.words.get(word, set())
+            if 0 < len(matches) <= 2000:  # a word shared by thousands of items says little
+                for row in matches:
+                    scores[row] += idf[word] / norm
+        return dict(scores)
+
+    def profile(self, user_id: str) -> dict[str, Any]:
+        events = self.store.recent_events(self.user_key(user_id), max(200, self.settings.history_length))
+        catalog = self.catalog
+        categories: defaultdict[str, float] = defaultdict(float)
+        brands: defaultdict[str, float] = defaultdict(float)
+        keywords: defaultdict[str, float] = defaultdict(float)
+        for age, event in enumerate(reversed(events)):
+            row = catalog.live_row(event.item_id)
+            if row is None:
+                continue
+            meta = catalog.meta[row]
+            weight = 0.9**age * (2.0 if event.type in ("cart", "purchase") else 1.0)
+            for part in category_parts(meta.category)[-1:]:
+                categories[part] += weight
+            if meta.brand:
+                brands[meta.brand] += weight
+            for word in set(words(meta.title)):
+                if len(word) > 2 and word not in STOPWORDS and not word.isdigit():
+                    keywords[word] += weight
+        recent = [
+            {
+                "item_id": e.item_id,
+                "type": e.type,
+                "timestamp": e.timestamp,
+                "title": _title(catalog, e.item_id),
+            }
+            for e in reversed(events[-10:])
+        ]
+        return {
+            "user_id": user_id,
+            "events": len(events),
+            "event_types": dict(Counter(e.type for e in events)),
+            "top_categories": _strongest(categories, 5),
+            "top_brands": _strongest(brands, 5),
+            "keywords": _strongest(keywords, 8),
+            "recent_items": recent,
+        }
+
+    # writes
+    def record_events(self, events: list[Event]) -> int:
+        stored = self.store.add_events(events)  # durable before we answer
+        self.catalog.count_events([e.item_id for e in events])
+        return stored
+
+    def upsert_item(self, record: ItemRecord) -> ItemMeta:
+        runtime = self.runtime
+        record.text = record.text or item_text(
+            {
+                "item_id": record.item_id,
+                "title": record.title,
+                "brand": record.brand,
+                "categories": record.category,
+                "price": record.price,
+                **record.attributes,
+            }
+        )
+        vector = runtime.encode([record.text])
+        record.vector, record.vector_key = vector[0], runtime.encoder.fingerprint()
+        trained = {item_id: i for i, item_id in enumerate(runtime.item_ids)}.get(record.item_id)
+        adapted = runtime.item_vectors[[trained]] if trained is not None else runtime.adapt(vector)
+        meta = _meta(record, adapted is not None)
+        rec = adapted if adapted is not None else np.zeros((1, runtime.dim), dtype=np.float32)
+        self.store.upsert_items([record])
+        with self.catalog.lock:
+            row = self.catalog.append([meta], rec, vector, np.zeros(1))
+            for name, index in self._indexes.items():
+                index.add(self._matrix(name, np.array([row])))
+        return meta
+
+    def delete_item(self, item_id: str) -> bool:
+        if self.catalog.live_row(item_id) is None and self.store.get_item(item_id) is None:
+            return False
+        self.store.delete_item(item_id)
+        self.catalog.remove(item_id)
+        return True
+
+    def delete_user(self, user_id: str) -> int:
+        return self.store.delete_user(self.user_key(user_id))
+
+    def item_json(self, row: int) -> dict[str, Any]:
+        meta = self.catalog.meta[row]
+        return {
+            "item_id": meta.item_id,
+            "title": meta.title,
+            "category": meta.category or None,
+            "brand": meta.brand or None,
+            "price": meta.price,
+        }
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _meta(record: ItemRecord, recommendable: bool) -> ItemMeta:
+    return ItemMeta(
+        item_id=record.item_id,
+        title=record.title or record.item_id,
+        category=record.category,
+        brand=record.brand,
+        price=record.price,
+        available=record.available,
+        recommendable=recommendable,
+    )
+
+
+def _title(catalog: Catalog, item_id: str) -> str | None:
+    row = catalog.live_row(item_id)
+    return catalog.meta[row].title if row is not None else None
+
+
+def _match_reason(query: str, title: str) -> str:
+    shared = [w for w in dict.fromkeys(words(query)) if w in set(words(title)) and w not in STOPWORDS]
+    return f"matches {', '.join(shared[:3])}" if shared else "similar in meaning"
+
+
+def _strongest(weights: dict[str, float], n: int) -> list[str]:
+    return [key for key, _ in sorted(weights.items(), key=lambda pair: (-pair[1], pair[0]))[:n]]

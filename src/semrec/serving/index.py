@@ -1,0 +1,60 @@
+"""Nearest-neighbour search over item vectors: FAISS HNSW (approximate) or exact inner product.
+
+Rows are append-only; a removed or replaced item keeps its row but is masked out of every answer,
+which keeps HNSW (which cannot delete) correct.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Literal
+
+import faiss
+import numpy as np
+
+IndexKind = Literal["hnsw", "exact"]
+
+
+class VectorIndex:
+    def __init__(
+        self,
+        dim: int,
+        kind: IndexKind = "hnsw",
+        m: int = 32,
+        ef_construction: int = 200,
+        ef_search: int = 128,
+    ) -> None:
+        self.dim = dim
+        self.kind = kind
+        if kind == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = ef_construction
+            index.hnsw.efSearch = ef_search
+            self._index: faiss.Index = index
+        elif kind == "exact":
+            self._index = faiss.IndexFlatIP(dim)
+        else:
+            raise ValueError(f"index kind {kind!r} is not allowed; choose 'hnsw' or 'exact'")
+        self._lock = threading.Lock()  # adds are serialised; searches read a consistent size
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def add(self, vectors: np.ndarray) -> np.ndarray:
+        """Appends vectors; returns their row numbers."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        with self._lock:
+            start = self._index.ntotal
+            self._index.add(vectors)
+        return np.arange(start, start + len(vectors))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows) of the ``k`` largest inner products per query; rows -1 pad short answers."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        k = max(1, min(k, len(self)))
+        scores, rows = self._index.search(queries, k)
+        return scores, rows
+
+    def memory_bytes(self) -> int:
+        """Serialized size of the index (vectors and graph)."""
+        return int(faiss.serialize_index(self._index).nbytes)

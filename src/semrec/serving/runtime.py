@@ -1,0 +1,120 @@
+"""A trained model as the server uses it: item vectors, a shopper -> query vector function, and the
+text encoder that embeds new products and search queries.
+
+Recommendation scores are inner products ``query @ item_vector`` for every model that can serve
+(text-zeroshot, sasrec, lmrec), so one vector index answers them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from semrec.artifacts import load_artifacts, load_catalog
+from semrec.data.text import catalog_texts
+from semrec.encoders.transformer import TextEncoder, encode_cached
+from semrec.models.base import Recommender, recency_weights
+from semrec.training.trainer import left_pad
+
+SERVABLE = ("text-zeroshot", "sasrec", "lmrec")
+
+
+class ModelRuntime:
+    def __init__(self, directory: Path, device: str = "cpu") -> None:
+        self.directory = Path(directory)
+        model, item_ids, config = load_artifacts(self.directory)
+        if config["model"] not in SERVABLE:
+            raise ValueError(
+                f"model {config['model']!r} cannot be served (it has no item vectors); "
+                f"train one of {list(SERVABLE)}"
+            )
+        self.model: Recommender = model
+        self.name: str = config["model"]
+        self.config: dict[str, Any] = config
+        self.version = f"{self.name}@{config.get('created', 'unknown')}"
+        self.item_ids = item_ids
+        self.catalog: pd.DataFrame = load_catalog(self.directory)
+        if [str(i) for i in self.catalog["item_id"]] != item_ids:
+            raise ValueError(f"{self.directory}: catalog.jsonl does not match item_ids.json")
+        settings = config["settings"]
+        reference = getattr(model, "encoder_reference", None)
+        encoder_name = reference() if callable(reference) else settings.get("encoder", "minilm")
+        max_length = int(settings.get("text_max_length", settings.get("max_length", 64)))
+        self.encoder = TextEncoder(encoder_name, max_length=max_length, batch_size=64, device=device)
+        self.net: Any = getattr(model, "net", None)
+        if self.net is not None:
+            self.net.to("cpu").eval()
+            with torch.inference_mode():
+                self.item_vectors = self.net.items()[1:].float().numpy().copy()
+        else:
+            self.item_vectors = np.asarray(model.item_vectors, dtype=np.float32)  # type: ignore[attr-defined]
+        self.text_vectors = self._catalog_text_vectors()
+        self.popularity = self._popularity()
+
+    @property
+    def dim(self) -> int:
+        return int(self.item_vectors.shape[1])
+
+    def _catalog_text_vectors(self) -> np.ndarray:
+        """Unit text vectors of the catalog from this runtime's encoder (search reads these)."""
+        if self.name == "text-zeroshot":
+            return self.item_vectors
+        return encode_cached(self.encoder, catalog_texts(self.catalog), progress="embedding the catalog")
+
+    def _popularity(self) -> np.ndarray:
+        for name in ("train_counts.npy", "popularity.npy"):
+            path = self.directory / name
+            if path.exists():
+                return np.load(path).astype(np.float64)
+        return np.zeros(len(self.item_ids))
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encoder.encode(list(texts))
+
+    def adapt(self, text_vectors: np.ndarray) -> np.ndarray | None:
+        """Recommendation vectors for items the model never saw, from their text; None if it cannot."""
+        if self.name == "text-zeroshot":
+            return text_vectors.astype(np.float32)
+        table = self.net.items
+        if table.experts is None or int(self.config["settings"].get("text_components", 0)) > 0:
+            return None  # ID-only model, or text whitened by a catalog transform not kept for new items
+        with torch.inference_mode():
+            return table.adapt(torch.from_numpy(text_vectors.astype(np.float32))).numpy()
+
+    @torch.inference_mode()
+    def queries(self, histories: Sequence[np.ndarray], vectors: np.ndarray) -> np.ndarray:
+        """(batch, dim) query vectors from histories of rows into ``vectors`` (rows, dim), oldest first.
+
+        An empty history gives a zero vector.
+        """
+        out = np.zeros((len(histories), self.dim), dtype=np.float32)
+        nonempty = [i for i, h in enumerate(histories) if len(h)]
+        if not nonempty:
+            return out
+        if self.net is None:
+            decay = float(self.config["settings"].get("decay", 0.3))
+            for i in nonempty:
+                weights = recency_weights(len(histories[i]), decay).astype(np.float32)
+                out[i] = weights @ vectors[histories[i]]
+            norms = np.linalg.norm(out, axis=1, keepdims=True)
+            return out / np.maximum(norms, 1e-12)
+        max_len = int(self.config["settings"].get("max_len", 50))
+        length = min(max_len, max(len(histories[i]) for i in nonempty))
+        batch = left_pad([histories[i] for i in nonempty], length)
+        # rows the batch needs, gathered into a small table (row 0 = padding), so a catalog of any
+        # size costs nothing per request
+        needed, inverse = np.unique(batch.numpy(), return_inverse=True)
+        table = np.zeros((len(needed), self.dim), dtype=np.float32)
+        table[needed > 0] = vectors[needed[needed > 0] - 1]
+        local = torch.from_numpy(inverse.reshape(batch.shape).astype(np.int64))
+        if needed[0] != 0:  # no padding in this batch: shift so that row 0 stays the zero row
+            table = np.vstack([np.zeros((1, self.dim), dtype=np.float32), table])
+            local = local + 1
+        hidden = self.net.encode(local, torch.from_numpy(table))[:, -1]
+        out[nonempty] = hidden.float().numpy()
+        return out

@@ -1,0 +1,112 @@
+"""Every setting of the server in one typed table, read from a TOML file, the environment and the CLI.
+
+Precedence: command-line values > ``SEMREC_*`` environment variables > ``--config`` file > defaults.
+Each field's description is its documentation (docs/configuration.md lists them all).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Scope = Literal["read", "write", "admin"]
+SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
+
+
+class ApiKey(BaseModel):
+    """One API key and what it may do."""
+
+    name: str = Field(description="Label used in logs instead of the key itself.")
+    key: SecretStr = Field(description="The secret presented in the X-API-Key header (or as a Bearer token).")
+    scopes: list[Scope] = Field(description="Allowed scopes: read, write, admin.")
+
+
+class Rule(BaseModel):
+    """A business rule: lift (weight > 0) or bury (weight < 0) items whose field matches a value."""
+
+    field: Literal["category", "brand", "item_id"] = Field(description="Item field the rule reads.")
+    value: str = Field(description="Value to match (case-insensitive; categories match any path part).")
+    weight: float = Field(description="Added to the normalised relevance (about 0..1) of matching items.")
+
+
+class ServerSettings(BaseSettings):
+    """Settings of `semrec serve`."""
+
+    model_config = SettingsConfigDict(env_prefix="SEMREC_", extra="forbid", validate_default=True)
+
+    artifacts: Path = Field(description="Artifact folder of a trained model (`semrec train --out`).")
+    host: str = Field("127.0.0.1", description="Interface to listen on.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port to listen on.")
+    database: Path = Field(
+        Path("semrec.db"), description="SQLite file holding the catalog, events and shoppers (WAL mode)."
+    )
+    api_keys: list[ApiKey] = Field(
+        default_factory=list,
+        description="API keys with scopes; as JSON in SEMREC_API_KEYS. Keys are never logged.",
+    )
+    anonymous_scopes: list[Scope] = Field(
+        default_factory=list,
+        description="Scopes granted to requests without a key (e.g. read,write for a local demo).",
+    )
+    pseudonym_secret: SecretStr | None = Field(
+        None,
+        description="Secret for pseudonymising shopper ids (HMAC); generated and kept in the database "
+        "when not given.",
+    )
+    index: Literal["hnsw", "exact"] = Field(
+        "hnsw", description="Nearest-neighbour search: hnsw (approximate, FAISS) or exact."
+    )
+    hnsw_m: int = Field(
+        32, ge=4, le=128, description="HNSW links per node (more: better recall, more memory)."
+    )
+    hnsw_ef_construction: int = Field(200, ge=8, description="HNSW candidate list while building.")
+    hnsw_ef_search: int = Field(128, ge=8, description="HNSW candidate list while searching.")
+    history_length: int = Field(50, ge=1, le=1000, description="Most recent events that define a shopper.")
+    diversity: float = Field(
+        0.1, ge=0.0, le=1.0, description="MMR re-ranking weight: 0 keeps relevance order, 1 maximal variety."
+    )
+    rules: list[Rule] = Field(default_factory=list, description="Business rules (boost / bury).")
+    search_user_weight: float = Field(
+        0.3, ge=0.0, le=1.0, description="Weight of the shopper's taste in search when user_id is given."
+    )
+    search_lexical_weight: float = Field(
+        0.5, ge=0.0, description="Weight of exact word matches (brand, SKU, title words) in search."
+    )
+    max_k: int = Field(100, ge=1, le=1000, description="Largest k a request may ask for.")
+    max_events_per_request: int = Field(1000, ge=1, description="Largest batch of events in one request.")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest request body accepted.")
+    encoder_device: str = Field(
+        "cpu", description="Device for embedding new items and queries: cpu, cuda, auto."
+    )
+    log_level: str = Field("info", description="Log level of the server.")
+
+    @field_validator("artifacts")
+    @classmethod
+    def _artifacts_exist(cls, value: Path) -> Path:
+        if not (value / "config.json").exists():
+            raise ValueError(f"{value} holds no semrec artifacts (no config.json); run `semrec train` first")
+        return value
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> ServerSettings:
+    """Builds settings: explicit overrides > ``SEMREC_*`` environment > TOML file > defaults.
+
+    The TOML file holds the fields at its top level or under a ``[semrec]`` table.
+    """
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            file_values = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ValueError(f"cannot read settings file {config_file}: {error}") from None
+        file_values = file_values.get("semrec", file_values)
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+    # init values outrank the environment in pydantic-settings, so file values the environment
+    # sets are dropped here
+    from_file = {k: v for k, v in file_values.items() if f"SEMREC_{k.upper()}" not in os.environ}
+    return ServerSettings(**{**from_file, **explicit})

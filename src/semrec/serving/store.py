@@ -1,0 +1,216 @@
+"""The embedded store: SQLite in WAL mode for the catalog, shoppers' events and server metadata.
+
+An event is committed (fsync'd, ``synchronous=FULL``) before :meth:`SQLiteStore.add_events` returns,
+so whatever the API acknowledged survives a crash. Shoppers are kept under pseudonyms only.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+EVENT_TYPES = ("view", "click", "cart", "purchase", "rating")
+
+
+@dataclass
+class ItemRecord:
+    item_id: str
+    title: str = ""
+    text: str = ""
+    category: str = ""
+    brand: str = ""
+    price: float | None = None
+    available: bool = True
+    attributes: dict[str, Any] = field(default_factory=dict)
+    vector: np.ndarray | None = None  # text vector, kept for items added through the API
+    vector_key: str = ""  # which encoder made ``vector``
+
+
+@dataclass(frozen=True)
+class Event:
+    user_key: str
+    item_id: str
+    type: str
+    timestamp: float
+    value: float | None = None
+
+
+class Store(Protocol):
+    """What the server needs from a database; SQLite is the embedded default."""
+
+    def upsert_items(self, items: Iterable[ItemRecord]) -> None: ...
+    def delete_item(self, item_id: str) -> bool: ...
+    def get_item(self, item_id: str) -> ItemRecord | None: ...
+    def all_items(self) -> list[ItemRecord]: ...
+    def deleted_items(self) -> set[str]: ...
+    def add_events(self, events: list[Event]) -> int: ...
+    def recent_events(self, user_key: str, limit: int) -> list[Event]: ...
+    def delete_user(self, user_key: str) -> int: ...
+    def get_meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
+    def close(self) -> None: ...
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    item_id TEXT PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL DEFAULT '',
+    category TEXT NOT NULL DEFAULT '',
+    brand TEXT NOT NULL DEFAULT '',
+    price REAL,
+    available INTEGER NOT NULL DEFAULT 1,
+    attributes TEXT NOT NULL DEFAULT '{}',
+    vector BLOB,
+    vector_key TEXT NOT NULL DEFAULT '',
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deleted_items (item_id TEXT PRIMARY KEY, deleted REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_key TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    ts REAL NOT NULL,
+    value REAL
+);
+CREATE INDEX IF NOT EXISTS events_by_user ON events (user_key, ts, id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class SQLiteStore:
+    """One connection guarded by a lock; WAL lets other processes read while it writes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # the commit is on disk before we acknowledge
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(SCHEMA)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # catalog
+    def upsert_items(self, items: Iterable[ItemRecord]) -> None:
+        now = time.time()
+        rows = [
+            (
+                i.item_id,
+                i.title,
+                i.text,
+                i.category,
+                i.brand,
+                i.price,
+                int(i.available),
+                json.dumps(i.attributes),
+                None if i.vector is None else np.asarray(i.vector, dtype=np.float32).tobytes(),
+                i.vector_key,
+                now,
+            )
+            for i in items
+        ]
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(item_id) DO UPDATE SET "
+                "title=excluded.title, text=excluded.text, category=excluded.category, "
+                "brand=excluded.brand, price=excluded.price, available=excluded.available, "
+                "attributes=excluded.attributes, vector=excluded.vector, vector_key=excluded.vector_key, "
+                "updated=excluded.updated",
+                rows,
+            )
+            db.executemany("DELETE FROM deleted_items WHERE item_id = ?", [(r[0],) for r in rows])
+
+    def delete_item(self, item_id: str) -> bool:
+        with self._transaction() as db:
+            removed = db.execute("DELETE FROM items WHERE item_id = ?", (item_id,)).rowcount
+            db.execute("INSERT OR REPLACE INTO deleted_items VALUES (?, ?)", (item_id, time.time()))
+        return removed > 0
+
+    @staticmethod
+    def _item(row: tuple[Any, ...]) -> ItemRecord:
+        vector = None if row[8] is None else np.frombuffer(row[8], dtype=np.float32).copy()
+        return ItemRecord(
+            item_id=row[0],
+            title=row[1],
+            text=row[2],
+            category=row[3],
+            brand=row[4],
+            price=row[5],
+            available=bool(row[6]),
+            attributes=json.loads(row[7]),
+            vector=vector,
+            vector_key=row[9],
+        )
+
+    def get_item(self, item_id: str) -> ItemRecord | None:
+        rows = self._query("SELECT * FROM items WHERE item_id = ?", (item_id,))
+        return self._item(rows[0]) if rows else None
+
+    def all_items(self) -> list[ItemRecord]:
+        return [self._item(r) for r in self._query("SELECT * FROM items ORDER BY rowid")]
+
+    def deleted_items(self) -> set[str]:
+        return {r[0] for r in self._query("SELECT item_id FROM deleted_items")}
+
+    # shoppers
+    def add_events(self, events: list[Event]) -> int:
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO events (user_key, item_id, type, ts, value) VALUES (?,?,?,?,?)",
+                [(e.user_key, e.item_id, e.type, e.timestamp, e.value) for e in events],
+            )
+        return len(events)
+
+    def recent_events(self, user_key: str, limit: int) -> list[Event]:
+        rows = self._query(
+            "SELECT user_key, item_id, type, ts, value FROM events WHERE user_key = ? "
+            "ORDER BY ts DESC, id DESC LIMIT ?",
+            (user_key, limit),
+        )
+        return [Event(*r) for r in reversed(rows)]  # oldest first
+
+    def delete_user(self, user_key: str) -> int:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM events WHERE user_key = ?", (user_key,)).rowcount
+
+    def count_events(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM events")[0][0])
+
+    # metadata
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

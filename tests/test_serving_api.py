@@ -1,0 +1,259 @@
+"""The HTTP API in process: every answer reflects the last write, filters hold, errors have one shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from semrec.serving.app import PUBLIC_ROUTES, create_app
+from semrec.serving.auth import SCOPE_ATTRIBUTE
+from semrec.serving.runtime import ModelRuntime
+from semrec.serving.settings import ServerSettings
+
+KEYS = [
+    {"name": "reader", "key": "r-secret", "scopes": ["read"]},
+    {"name": "writer", "key": "w-secret", "scopes": ["read", "write"]},
+    {"name": "ops", "key": "a-secret", "scopes": ["read", "write", "admin"]},
+]
+ADMIN = {"X-API-Key": "a-secret"}
+WRITER = {"X-API-Key": "w-secret"}
+READER = {"Authorization": "Bearer r-secret"}
+
+Factory = Callable[..., TestClient]
+
+
+@pytest.fixture
+def client_for(shop_artifacts: dict[str, Path], tmp_path: Path) -> Factory:
+    def make(model: str = "lmrec", **settings: Any) -> TestClient:
+        config = ServerSettings(
+            artifacts=shop_artifacts[model],
+            database=tmp_path / f"{model}.db",
+            api_keys=KEYS,
+            **settings,
+        )
+        return TestClient(create_app(config), raise_server_exceptions=False)
+
+    return make
+
+
+def ids(response: Any) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [item["item_id"] for item in response.json()["items"]]
+
+
+def post_events(client: TestClient, user: str, *items: str, kind: str = "view") -> None:
+    events = [{"user_id": user, "item_id": item, "type": kind} for item in items]
+    response = client.post("/v1/events", json={"events": events}, headers=WRITER)
+    assert response.status_code == 200 and response.json() == {"accepted": len(items)}
+
+
+@pytest.mark.parametrize("model", ["lmrec", "text-zeroshot"])
+def test_each_event_changes_the_next_answer(client_for: Factory, model: str) -> None:
+    client = client_for(model)
+    cold = client.get("/v1/users/ann/recommendations?k=5", headers=READER)
+    assert cold.json()["personalized"] is False and len(ids(cold)) == 5
+    post_events(client, "ann", "hair-1")
+    first = client.get("/v1/users/ann/recommendations?k=5", headers=READER).json()
+    assert first["personalized"] is True and "hair-1" not in [i["item_id"] for i in first["items"]]
+    assert first["items"][0]["reason"] == "because you viewed Tea Tree Shampoo"
+    assert first["items"][0]["item_id"] == "hair-2"  # the shop's shoppers go shampoo -> conditioner
+    post_events(client, "ann", "lip-1", "lip-2")
+    second = ids(client.get("/v1/users/ann/recommendations?k=5", headers=READER))
+    assert second != [i["item_id"] for i in first["items"]]
+    assert not {"lip-1", "lip-2", "hair-1"} & set(second)
+    everything = ids(client.get("/v1/users/ann/recommendations?k=12&exclude_seen=false", headers=READER))
+    assert {"lip-1", "lip-2", "hair-1"} <= set(everything) and len(everything) == 12
+
+
+def test_server_answers_match_the_offline_model(shop_artifacts: dict[str, Path]) -> None:
+    runtime = ModelRuntime(shop_artifacts["lmrec"])
+    histories = [np.array([0, 1]), np.array([5]), np.array([3, 4, 0, 2, 7])]
+    served = runtime.queries(histories, runtime.item_vectors) @ runtime.item_vectors.T
+    offline = runtime.model.score(histories)
+    assert np.allclose(served, offline, atol=1e-4)
+
+
+def test_a_new_product_is_findable_at_once_and_a_deleted_one_never_again(client_for: Factory) -> None:
+    client = client_for()
+    body = {"title": "Velvet Rose Lipstick Duo", "brand": "Nova", "category": "Makeup > Lips", "price": 19}
+    stored = client.put("/v1/items/lip-new", json=body, headers=WRITER)
+    assert stored.status_code == 200 and stored.json()["recommendable"] is True
+    assert "lip-new" in ids(client.get("/v1/items/lip-1/similar?k=3", headers=READER))
+    assert ids(client.get("/v1/search?q=Nova&k=3", headers=READER))[0] == "lip-new"  # exact brand word
+    post_events(client, "bob", "lip-new")  # events on the new product are accepted at once
+    assert ids(client.get("/v1/users/bob/recommendations?k=3", headers=READER))
+    assert client.delete("/v1/items/lip-2", headers=WRITER).status_code == 200
+    for url in (
+        "/v1/users/bob/recommendations?k=20",
+        "/v1/users/nobody/recommendations?k=20",
+        "/v1/items/lip-1/similar?k=20",
+        "/v1/search?q=cherry+lip+gloss&k=20",
+    ):
+        assert "lip-2" not in ids(client.get(url, headers=READER)), url
+    assert client.get("/v1/items/lip-2", headers=READER).status_code == 404
+    gone = {"user_id": "bob", "item_id": "lip-2", "type": "view"}
+    missing = client.post("/v1/events", json={"events": [gone]}, headers=WRITER)
+    assert missing.status_code == 422
+
+
+def test_availability_category_and_sku_search(client_for: Factory) -> None:
+    client = client_for()
+    body = {"title": "Tea Tree Shampoo", "brand": "Verda", "category": "Hair > Shampoo", "available": False}
+    assert client.put("/v1/items/hair-1", json=body, headers=WRITER).status_code == 200
+    for url in (
+        "/v1/users/x/recommendations?k=20",
+        "/v1/items/hair-2/similar?k=20",
+        "/v1/search?q=shampoo&k=20",
+    ):
+        assert "hair-1" not in ids(client.get(url, headers=READER)), url
+    post_events(client, "cat", "lip-1")
+    only_hair = ids(client.get("/v1/users/cat/recommendations?k=5&category=hair", headers=READER))
+    assert only_hair and set(only_hair) <= {"hair-2", "hair-3"}
+    assert ids(client.get("/v1/search?q=skin-2&k=3", headers=READER))[0] == "skin-2"  # SKU match
+
+
+def test_search_blends_the_shoppers_taste(client_for: Factory) -> None:
+    client = client_for()
+    neutral = client.get("/v1/search?q=beauty&k=12", headers=READER).json()["items"]
+    post_events(client, "hairfan", "hair-1", "hair-2", "hair-3")
+    personal = client.get("/v1/search?q=beauty&k=12&user_id=hairfan", headers=READER).json()["items"]
+
+    def rank(items: list[dict[str, Any]], item: str) -> int:
+        return [i["item_id"] for i in items].index(item) if item in [i["item_id"] for i in items] else 99
+
+    assert rank(personal, "hair-3") <= rank(neutral, "hair-3")
+    assert [i["item_id"] for i in personal] != [i["item_id"] for i in neutral]
+
+
+def test_profile_and_erasure(client_for: Factory, tmp_path: Path) -> None:
+    client = client_for()
+    post_events(client, "dora@example.com", "lip-1", "lip-2", kind="purchase")
+    post_events(client, "dora@example.com", "eye-2")
+    profile = client.get("/v1/users/dora@example.com/profile", headers=READER).json()
+    assert profile["events"] == 3 and profile["top_brands"][0] == "Glowa"
+    assert "lips" in profile["top_categories"] and profile["recent_items"][0]["item_id"] == "eye-2"
+    assert b"dora@example.com" not in (tmp_path / "lmrec.db").read_bytes()  # stored under a pseudonym
+    assert client.delete("/v1/users/dora@example.com", headers=WRITER).status_code == 403  # admin only
+    erased = client.delete("/v1/users/dora@example.com", headers=ADMIN)
+    assert erased.json() == {"deleted": True, "removed_events": 3}
+    assert client.get("/v1/users/dora@example.com/profile", headers=READER).json()["events"] == 0
+    assert (
+        client.get("/v1/users/dora@example.com/recommendations", headers=READER).json()["personalized"]
+        is False
+    )
+
+
+def error_of(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert set(error) == {"status", "code", "message", "details"} and error["status"] == status
+    return error
+
+
+def test_bad_input_gets_one_error_shape_and_changes_nothing(client_for: Factory) -> None:
+    client = client_for(max_body_bytes=4096, max_events_per_request=3)
+    event = {"user_id": "eve", "item_id": "lip-1", "type": "view"}
+    bad_type = client.post("/v1/events", json={"events": [event, {**event, "type": "like"}]}, headers=WRITER)
+    detail = error_of(bad_type, 422)["details"][0]
+    assert detail["where"] == "body.events[1].type" and "purchase" in str(detail["allowed"])
+    unknown_item = client.post(
+        "/v1/events", json={"events": [event, {**event, "item_id": "nope"}]}, headers=WRITER
+    )
+    assert error_of(unknown_item, 422)["details"][0]["where"] == "body.events[1].item_id"
+    rating = client.post(
+        "/v1/events", json={"events": [{**event, "type": "rating", "value": 9}]}, headers=WRITER
+    )
+    assert error_of(rating, 422)["details"][0]["allowed"] == "1..5"
+    assert client.get("/v1/users/eve/profile", headers=READER).json()["events"] == 0  # nothing stored
+    error_of(
+        client.post(
+            "/v1/events", content=b"{not json", headers={**WRITER, "content-type": "application/json"}
+        ),
+        422,
+    )
+    error_of(client.post("/v1/events", json={"events": [event] * 4}, headers=WRITER), 413)
+    error_of(client.post("/v1/events", content=b"x" * 5000, headers=WRITER), 413)
+    assert (
+        error_of(client.get("/v1/users/eve/recommendations?k=0", headers=READER), 422)["details"][0]["where"]
+        == "query.k"
+    )
+    error_of(client.get("/v1/users/eve/recommendations?k=abc", headers=READER), 422)
+    error_of(client.get("/v1/search?q=", headers=READER), 422)
+    error_of(client.get("/v1/items/none/similar", headers=READER), 404)
+    error_of(client.put("/v1/items/x", json={"title": ""}, headers=WRITER), 422)
+    error_of(client.put("/v1/items/x", json={"title": "A", "price": -1}, headers=WRITER), 422)
+    error_of(client.get("/v1/nowhere", headers=READER), 404)
+
+
+def test_auth_401_and_403(client_for: Factory) -> None:
+    client = client_for()
+    error_of(client.get("/v1/users/a/recommendations"), 401)
+    error_of(client.get("/v1/users/a/recommendations", headers={"X-API-Key": "wrong"}), 401)
+    error_of(client.post("/v1/events", json={"events": []}, headers=READER), 403)
+    error_of(client.post("/v1/admin/reload", headers=WRITER), 403)
+    assert client.get("/healthz").status_code == 200 and client.get("/metrics").status_code == 200
+
+
+def test_every_route_needs_its_scope(client_for: Factory) -> None:
+    """Walks every route of the app: each one outside the public list demands a scope and refuses
+    requests without a key or with a key lacking that scope."""
+    client = client_for()
+    app = client.app
+    scoped = 0
+    for route in app.routes:  # type: ignore[attr-defined]
+        if not isinstance(route, APIRoute):
+            continue
+        scopes = [getattr(d.call, SCOPE_ATTRIBUTE, None) for d in route.dependant.dependencies]
+        scopes += [getattr(d.dependency, SCOPE_ATTRIBUTE, None) for d in route.dependencies]
+        required = [s for s in scopes if s is not None]
+        if route.path in PUBLIC_ROUTES:
+            assert not required
+            continue
+        assert required, f"{route.path} is reachable without a scope"
+        scoped += 1
+        url = route.path.replace("{user_id}", "u1").replace("{item_id}", "lip-1")
+        method = sorted(route.methods or ())[0]
+        assert client.request(method, url).status_code == 401, (method, url)
+        weaker = {"read": None, "write": READER, "admin": WRITER}[required[0]]
+        if weaker is not None:
+            assert client.request(method, url, headers=weaker).status_code == 403, (method, url)
+    assert scoped >= 10
+
+
+def test_metrics_count_requests_and_events(client_for: Factory) -> None:
+    client = client_for()
+    post_events(client, "m", "lip-1", "lip-2")
+    client.get("/v1/users/m/recommendations", headers=READER)
+    text = client.get("/metrics").text
+    assert 'semrec_events_ingested_total{type="view"} 2.0' in text
+    assert 'route="/v1/users/{user_id}/recommendations"' in text
+    assert "semrec_index_items 12.0" in text and "semrec_model_info{version=" in text
+
+
+def test_reload_swaps_models_and_keeps_writes(client_for: Factory, shop_artifacts: dict[str, Path]) -> None:
+    client = client_for()
+    assert client.put("/v1/items/new", json={"title": "Rose Balm"}, headers=WRITER).status_code == 200
+    before = client.get("/readyz").json()["model_version"]
+    swapped = client.post(
+        "/v1/admin/reload", json={"artifacts": str(shop_artifacts["text-zeroshot"])}, headers=ADMIN
+    )
+    assert swapped.status_code == 200, swapped.text
+    assert swapped.json()["previous_version"] == before and swapped.json()["model_version"].startswith(
+        "text-zeroshot"
+    )
+    assert "new" in ids(client.get("/v1/search?q=rose+balm&k=3", headers=READER))  # API items survive reloads
+    error_of(client.post("/v1/admin/reload", json={"artifacts": "/nonexistent"}, headers=ADMIN), 422)
+
+
+def test_exact_and_hnsw_agree_on_a_small_catalog(client_for: Factory) -> None:
+    hnsw, exact = client_for(index="hnsw", diversity=0.0), client_for(index="exact", diversity=0.0)
+    for client in (hnsw, exact):
+        post_events(client, "z", "eye-1", "lip-1")
+    url = "/v1/users/z/recommendations?k=5"
+    assert ids(hnsw.get(url, headers=READER)) == ids(exact.get(url, headers=READER))
