@@ -234,6 +234,59 @@ def import_(
 
 
 @app.command()
+def export(
+    backend: Annotated[str, typer.Option(help="onnx (fp32) or onnx-int8 (dynamic int8, per-channel).")],
+    artifacts: Annotated[
+        Path | None, typer.Option(help="Export the encoder of these artifacts; the server then uses it.")
+    ] = None,
+    encoder: Annotated[
+        str | None, typer.Option(help="Or export this encoder ('minilm' or a Hugging Face folder) to --out.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for a standalone export (with --encoder).")] = None,
+    layers: Annotated[int | None, typer.Option(help="Keep only the first N transformer layers.")] = None,
+    max_length: Annotated[int, typer.Option(help="Tokens per text (with --encoder).")] = 64,
+) -> None:
+    """Export a text encoder to ONNX Runtime (fp32 or int8) for faster embedding of items and queries."""
+    import json
+    import os
+
+    from semrec.encoders.onnx_backend import MODEL_FILES, export_encoder
+    from semrec.encoders.transformer import TextEncoder
+
+    if backend not in MODEL_FILES:
+        raise _fail(f"--backend {backend!r} is not allowed; choose one of {sorted(MODEL_FILES)}")
+    if (artifacts is None) == (encoder is None):
+        raise _fail("give --artifacts DIR (export its encoder) or --encoder NAME --out DIR, one of them")
+    try:
+        if artifacts is not None:
+            from semrec.artifacts import load_artifacts
+
+            model, _, config = load_artifacts(artifacts)
+            reference = getattr(model, "encoder_reference", None)
+            settings = config["settings"]
+            if "encoder" not in settings:
+                raise ValueError(f"model {config['model']!r} has no text encoder to export")
+            name = reference() if callable(reference) else settings["encoder"]
+            length = int(settings.get("text_max_length", settings.get("max_length", 64)))
+            pruned = int(settings.get("layers", 0)) or layers
+            target = artifacts / f"encoder-{backend}"
+            export_encoder(TextEncoder(name, max_length=length, device="cpu", layers=pruned), target, backend)  # type: ignore[arg-type]
+            config["encoder_export"] = target.name
+            staged = artifacts / ".config.json.tmp"
+            staged.write_text(json.dumps(config, indent=2) + "\n")
+            os.replace(staged, artifacts / "config.json")
+        else:
+            if out is None:
+                raise ValueError("--encoder needs --out DIR")
+            target = out
+            source = TextEncoder(encoder, max_length=max_length, device="cpu", layers=layers)
+            export_encoder(source, target, backend)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    console.print(f"exported {backend} encoder to {target}")
+
+
+@app.command()
 def serve(
     artifacts: Annotated[
         Path | None,
@@ -279,3 +332,7 @@ def serve(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

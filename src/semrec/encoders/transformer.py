@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from local folders only
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -17,6 +18,9 @@ from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
 from semrec.progress import track
+
+if TYPE_CHECKING:
+    from semrec.encoders.factory import Encoder
 
 transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
@@ -63,6 +67,7 @@ class TextEncoder:
         max_length: int = 64,
         batch_size: int = 64,
         device: str = "auto",
+        layers: int | None = None,
     ) -> None:
         self.path = resolve_model_path(model)
         self.max_length = max_length
@@ -71,6 +76,15 @@ class TextEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         self.model = AutoModel.from_pretrained(self.path).to(self.device).eval()
         self.pooling = _pooling_mode(self.path)
+        self.layers = layers
+        if layers is not None:  # pruned: keep the first ``layers`` transformer layers
+            stack = self.model.encoder.layer
+            if not 1 <= layers <= len(stack):
+                raise ValueError(
+                    f"layers must be between 1 and {len(stack)} for {self.path.name}, got {layers}"
+                )
+            self.model.encoder.layer = stack[:layers]
+            self.model.config.num_hidden_layers = layers
 
     @property
     def dim(self) -> int:
@@ -80,7 +94,10 @@ class TextEncoder:
         """Identifies the weights and settings, so cached vectors are never reused across models."""
         weights = sorted(self.path.glob("*.safetensors")) + sorted(self.path.glob("*.bin"))
         stamp = [(w.name, w.stat().st_size, int(w.stat().st_mtime)) for w in weights]
-        key = json.dumps([str(self.path.resolve()), stamp, self.max_length, self.pooling])
+        parts: list[object] = [str(self.path.resolve()), stamp, self.max_length, self.pooling]
+        if self.layers is not None:
+            parts.append(self.layers)
+        key = json.dumps(parts)
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -116,7 +133,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SEMREC_CACHE", Path.home() / ".cache" / "semrec"))
 
 
-def encode_cached(encoder: TextEncoder, texts: Sequence[str], progress: str | None = None) -> np.ndarray:
+def encode_cached(encoder: Encoder, texts: Sequence[str], progress: str | None = None) -> np.ndarray:
     """Encodes ``texts``, reusing vectors stored for the same model and the same texts."""
     digest = hashlib.sha256(("\x00".join(texts)).encode()).hexdigest()[:16]
     path = cache_dir() / "vectors" / f"{encoder.fingerprint()}-{digest}.npy"

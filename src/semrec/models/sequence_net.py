@@ -129,10 +129,13 @@ class SequenceNet(nn.Module):
     def encode(self, sequences: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         """(batch, length) left-padded item rows (0 = padding) -> (batch, length, dim) hidden states."""
         length = sequences.shape[1]
-        offsets = torch.arange(length, device=sequences.device) + (self.max_len - length)
-        hidden = table[sequences] + self.positions(offsets).unsqueeze(0)  # (batch, length, dim)
-        hidden = self.dropout(self.input_norm(hidden))
         padding = sequences == 0
+        # positions count from the first item, so an item keeps its position whatever follows it:
+        # under causal training every prefix then looks exactly as it will at inference time
+        first = padding.sum(1, keepdim=True)  # left padding: the first real column
+        offsets = (torch.arange(length, device=sequences.device).unsqueeze(0) - first).clamp(min=0)
+        hidden = table[sequences] + self.positions(offsets)  # (batch, length, dim)
+        hidden = self.dropout(self.input_norm(hidden))
         future = torch.ones(length, length, dtype=torch.bool, device=sequences.device).triu(1)
         blocked = future.unsqueeze(0) | padding.unsqueeze(1)  # (batch, query, key)
         blocked = blocked & ~torch.eye(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,8 +14,10 @@ import numpy as np
 import torch
 
 from semrec.data.text import catalog_texts
+from semrec.encoders.factory import is_exported, load_encoder
 from semrec.encoders.transformer import TextEncoder, encode_cached, pick_device
 from semrec.models.base import Recommender, TrainingData
+from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.sequence_net import ItemTable, SequenceNet
 from semrec.training.text_finetune import MODES, finetune_encoder
 from semrec.training.trainer import TrainingLog, left_pad, train_loop
@@ -28,18 +31,25 @@ class SequentialConfig:
     layers: int = 2
     heads: int = 2
     dropout: float = 0.5
-    norm: str = "pre"  # transformer blocks: 'pre' (LayerNorm before attention) or 'post'
-    ff_mult: int = 2  # feed-forward width as a multiple of dim
+    norm: str = "post"  # transformer blocks: 'post' (LayerNorm after each sublayer, small init) or 'pre'
+    ff_mult: int = 4  # feed-forward width as a multiple of dim
     max_len: int = 50  # most recent items the model reads
     epochs: int = 200
     batch_size: int = 256
-    lr: float = 2e-3
-    weight_decay: float = 0.01
+    lr: float = 1e-3
+    weight_decay: float = 0.0
     patience: int = 4  # evaluations without improvement before stopping
     eval_every: int = 2  # epochs between validation runs
     time_budget_minutes: float = 25.0
     seed: int = 42
     device: str = "auto"
+    # weight of a co-occurrence prior (log item-kNN score) added to the network's log-softmax:
+    # 0 = off, -1 = chosen on the validation split after training from PRIOR_WEIGHTS
+    cooccurrence_weight: float = 0.0
+
+
+PRIOR_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+PRIOR_FLOOR = 1e-3  # items the co-occurrence graph does not reach get log(PRIOR_FLOOR)
 
 
 class SequentialRecommender(Recommender):
@@ -48,6 +58,8 @@ class SequentialRecommender(Recommender):
     config: Any
     net: SequenceNet
     uses_ids = True
+    prior: ItemKNNRecommender | None = None
+    prior_weight = 0.0
 
     def text_vectors_for(self, data: TrainingData) -> np.ndarray | None:
         """(n_items, text_dim) item text vectors, or None for a model of item IDs only."""
@@ -102,7 +114,27 @@ class SequentialRecommender(Recommender):
             checkpoint=data.checkpoint,
             on_epoch=lambda entry: log.info("%s %s", self.name, entry),
         )
+        self._fit_prior(data)
         return self
+
+    def _fit_prior(self, data: TrainingData) -> None:
+        """Item-to-item co-occurrence from the same training sequences, blended in log space; the
+        weight is fixed by the settings or picked on the validation split (never on test)."""
+        weight = float(self.config.cooccurrence_weight)
+        self.prior, self.prior_weight = None, 0.0
+        if weight == 0.0:
+            return
+        self.prior = ItemKNNRecommender().fit(TrainingData(data.sequences, data.items))
+        if weight > 0 or data.validator is None:
+            self.prior_weight = weight if weight > 0 else PRIOR_WEIGHTS[3]
+            return
+        scores = {}
+        for candidate in PRIOR_WEIGHTS:
+            self.prior_weight = candidate
+            scores[candidate] = data.validator(self)
+        self.prior_weight = max(scores, key=lambda w: (scores[w], -w))
+        log.info("co-occurrence weight %.2f chosen on validation: %s", self.prior_weight, scores)
+        self.prior_validation = {str(w): round(v, 6) for w, v in scores.items()}
 
     @torch.inference_mode()
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
@@ -113,7 +145,16 @@ class SequentialRecommender(Recommender):
             length = min(self.config.max_len, max(len(histories[i]) for i in nonempty))
             batch = left_pad([histories[i] for i in nonempty], length).to(self.device)
             out[nonempty] = self.net(batch).float().cpu().numpy()
+        if self.prior is not None and self.prior_weight > 0:
+            return self.with_prior(out, histories)
         return out
+
+    def with_prior(self, scores: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """log softmax(network) + weight * log(co-occurrence + floor), for all items."""
+        assert self.prior is not None
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return log_softmax + self.prior_weight * np.log(self.prior.score(histories) + PRIOR_FLOOR)
 
     @torch.inference_mode()
     def item_vectors(self) -> np.ndarray:
@@ -123,7 +164,11 @@ class SequentialRecommender(Recommender):
 
     def training_summary(self) -> dict[str, Any]:
         record = getattr(self, "training_log", None)
-        return dataclasses.asdict(record) if record is not None else {}
+        summary = dataclasses.asdict(record) if record is not None else {}
+        if self.prior is not None:
+            summary["cooccurrence_weight"] = self.prior_weight
+            summary["cooccurrence_validation_ndcg@10"] = getattr(self, "prior_validation", {})
+        return summary
 
     def save_state(self, directory: Path) -> None:
         torch.save(self.net.state_dict(), directory / "weights.pt")
@@ -131,12 +176,21 @@ class SequentialRecommender(Recommender):
         np.save(directory / "item_vectors.npy", self.item_vectors())
         if self.text_vectors is not None:
             np.save(directory / "text_vectors.npy", self.text_vectors)
+        if self.prior is not None:
+            (directory / "prior").mkdir()
+            self.prior.save_state(directory / "prior")
+            (directory / "prior" / "weight.json").write_text(json.dumps({"weight": self.prior_weight}))
 
     def load_state(self, directory: Path) -> None:
         text = directory / "text_vectors.npy"
         self._build(np.load(directory / "train_counts.npy"), np.load(text) if text.exists() else None)
         self.net.load_state_dict(torch.load(directory / "weights.pt", map_location=self.device))
         self.net.eval()
+        self.prior, self.prior_weight = None, 0.0
+        if (directory / "prior" / "weight.json").exists():
+            self.prior = ItemKNNRecommender()
+            self.prior.load_state(directory / "prior")
+            self.prior_weight = float(json.loads((directory / "prior" / "weight.json").read_text())["weight"])
 
 
 class SASRecRecommender(SequentialRecommender):
@@ -161,7 +215,9 @@ class LMRecRecommender(SequentialRecommender):
         mode: str = "frozen"  # frozen: cached text vectors + adapter; lora / full: adapt the encoder first
         hybrid: bool = True  # add learnable ID embeddings for items seen in training
         experts: int = 4  # adapter projections mixed by a gate
-        id_dropout: float = 0.0  # hybrid: share of items whose ID part is hidden in each training step
+        id_dropout: float = 0.1  # hybrid: share of items whose ID part is hidden in each training step
+        cooccurrence_weight: float = -1.0  # chosen on validation
+        time_budget_minutes: float = 40.0
         text_components: int = 0  # PCA-whitened text dimensions the adapter reads (0: raw vectors)
         text_max_length: int = 64
         encoder_steps: int = 2000  # lora / full: contrastive steps on (item, next item) pairs
@@ -180,13 +236,18 @@ class LMRecRecommender(SequentialRecommender):
         self.encoder_path: Path | None = None  # where the adapted encoder was loaded from
 
     def text_vectors_for(self, data: TrainingData) -> np.ndarray | None:
-        encoder = TextEncoder(
-            self.config.encoder, max_length=self.config.text_max_length, device=self.config.device
-        )
         texts = catalog_texts(data.items)
         if self.config.mode == "frozen":
-            vectors = encode_cached(encoder, texts, progress="embedding items")
+            frozen = load_encoder(
+                self.config.encoder, max_length=self.config.text_max_length, device=self.config.device
+            )
+            vectors = encode_cached(frozen, texts, progress="embedding items")
         else:
+            if is_exported(self.config.encoder):
+                raise ValueError("lora / full fine-tuning needs a PyTorch encoder, not an exported ONNX one")
+            encoder = TextEncoder(
+                self.config.encoder, max_length=self.config.text_max_length, device=self.config.device
+            )
             self.encoder_log = finetune_encoder(
                 encoder,
                 texts,

@@ -10,7 +10,8 @@ from typing import Self
 import numpy as np
 
 from semrec.data.text import catalog_texts
-from semrec.encoders.transformer import TextEncoder, encode_cached
+from semrec.encoders.factory import load_encoder
+from semrec.encoders.transformer import encode_cached
 from semrec.models.base import Recommender, TrainingData, recency_weights
 
 
@@ -25,7 +26,8 @@ class TextZeroShotRecommender(Recommender):
 
     @dataclass(frozen=True)
     class Config:
-        encoder: str = "minilm"  # 'minilm' (bundled) or a local Hugging Face model folder
+        encoder: str = "minilm"  # 'minilm' (bundled), a local Hugging Face folder, or an exported ONNX one
+        layers: int = 0  # keep only the encoder's first N transformer layers (0: all)
         decay: float = 0.3  # chosen on amazon-beauty's validation split
         max_length: int = 64
         batch_size: int = 64
@@ -34,11 +36,12 @@ class TextZeroShotRecommender(Recommender):
     config: Config
 
     def fit(self, data: TrainingData) -> Self:
-        encoder = TextEncoder(
+        encoder = load_encoder(
             self.config.encoder,
             max_length=self.config.max_length,
             batch_size=self.config.batch_size,
             device=self.config.device,
+            layers=self.config.layers or None,
         )
         texts = catalog_texts(data.items)
         self.item_vectors = encode_cached(encoder, texts, progress="embedding items")  # (n_items, dim)

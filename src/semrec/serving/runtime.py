@@ -17,7 +17,8 @@ import torch
 
 from semrec.artifacts import load_artifacts, load_catalog
 from semrec.data.text import catalog_texts
-from semrec.encoders.transformer import TextEncoder, encode_cached
+from semrec.encoders.factory import Encoder, load_encoder
+from semrec.encoders.transformer import encode_cached
 from semrec.models.base import Recommender, recency_weights
 from semrec.training.trainer import left_pad
 
@@ -45,7 +46,14 @@ class ModelRuntime:
         reference = getattr(model, "encoder_reference", None)
         encoder_name = reference() if callable(reference) else settings.get("encoder", "minilm")
         max_length = int(settings.get("text_max_length", settings.get("max_length", 64)))
-        self.encoder = TextEncoder(encoder_name, max_length=max_length, batch_size=64, device=device)
+        exported = config.get(
+            "encoder_export"
+        )  # set by `semrec export`: a faster backend of the same encoder
+        if exported:
+            encoder_name = str(self.directory / exported)
+        self.encoder: Encoder = load_encoder(
+            encoder_name, max_length=max_length, batch_size=64, device=device
+        )
         self.net: Any = getattr(model, "net", None)
         if self.net is not None:
             self.net.to("cpu").eval()

@@ -1,0 +1,133 @@
+"""Encoder speed and quality, side by side in one run: torch fp32, ONNX fp32, ONNX int8, pruned.
+
+usage: python benchmarks/encode.py [--data ../shared/datasets/amazon-beauty] [--texts 2048]
+       [--singles 300] [--artifacts artifacts/lmrec] [--json]
+
+For each backend, on the same amazon-beauty item texts: texts/s at batch 64, batch-1 p50/p99
+latency, mean cosine to torch fp32, and NDCG@10 (test split) of text-zeroshot built on that backend
+(and of the fine-tuned lmrec in --artifacts with its item text vectors from that backend).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from semrec.data.loader import load_dataset
+from semrec.data.text import catalog_texts
+from semrec.encoders.factory import Encoder
+from semrec.encoders.onnx_backend import OnnxTextEncoder, export_encoder
+from semrec.encoders.transformer import TextEncoder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def speed(encoder: Encoder, texts: list[str], singles: list[str]) -> dict[str, float]:
+    encoder.encode(texts[:64])  # warm-up
+    started = time.perf_counter()
+    encoder.encode(texts)
+    rate = len(texts) / (time.perf_counter() - started)
+    latencies = []
+    for text in singles:
+        begin = time.perf_counter()
+        encoder.encode([text])
+        latencies.append((time.perf_counter() - begin) * 1000)
+    return {
+        "texts_per_s_batch64": round(rate, 1),
+        "batch1_p50_ms": round(float(np.percentile(latencies, 50)), 2),
+        "batch1_p99_ms": round(float(np.percentile(latencies, 99)), 2),
+    }
+
+
+def zeroshot_ndcg(data: Path, encoder_ref: str, layers: int = 0) -> float:
+    from semrec.evaluation.runner import RunSpec, run_evaluation
+
+    params = {"encoder": encoder_ref, "device": "cpu"}
+    if layers:
+        params["layers"] = str(layers)
+    document, _, _ = run_evaluation(RunSpec(data=data, model="text-zeroshot", params=params))
+    return float(document["metrics"]["ndcg@10"])
+
+
+def lmrec_ndcg(data: Path, artifacts: Path, vectors: np.ndarray) -> float:
+    """The fine-tuned lmrec, reading item text vectors from another backend."""
+    from semrec.evaluation.evaluator import evaluate
+    from semrec.evaluation.runner import RunSpec, load_trained, prepare
+
+    spec = RunSpec(data=data, artifacts=artifacts)
+    prepared = prepare(spec)
+    model = load_trained(spec, prepared.dataset)
+    table = model.net.items
+    table.text = torch.cat([torch.zeros(1, vectors.shape[1]), torch.from_numpy(vectors)])
+    result = evaluate(model, prepared.split.test, prepared.data.item_counts(), 1024, progress=False)
+    return float(result.metrics["ndcg@10"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "amazon-beauty")
+    parser.add_argument("--texts", type=int, default=2048)
+    parser.add_argument("--singles", type=int, default=300)
+    parser.add_argument("--pruned-layers", type=int, default=3)
+    parser.add_argument(
+        "--artifacts", type=Path, default=None, help="lmrec artifacts (frozen mode, raw text)"
+    )
+    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    dataset = load_dataset(args.data)
+    texts = catalog_texts(dataset.items)
+    rng = np.random.default_rng(0)
+    sample = [texts[i] for i in rng.choice(len(texts), args.texts, replace=False)]
+    singles = [texts[i] for i in rng.choice(len(texts), args.singles, replace=False)]
+    workdir = Path(tempfile.mkdtemp(prefix="semrec-encode-"))
+    torch_encoder = TextEncoder("minilm", device="cpu")
+    pruned = TextEncoder("minilm", device="cpu", layers=args.pruned_layers)
+    exports = {b: export_encoder(torch_encoder, workdir / b, b) for b in ("onnx", "onnx-int8")}
+    pruned_int8 = export_encoder(pruned, workdir / "pruned-int8", "onnx-int8")
+    encoders: dict[str, tuple[Encoder, str, int]] = {
+        "torch-fp32": (torch_encoder, "minilm", 0),
+        "onnx-fp32": (OnnxTextEncoder(exports["onnx"]), str(exports["onnx"]), 0),
+        "onnx-int8": (OnnxTextEncoder(exports["onnx-int8"]), str(exports["onnx-int8"]), 0),
+        f"torch-fp32-pruned{args.pruned_layers}": (pruned, "minilm", args.pruned_layers),
+        f"onnx-int8-pruned{args.pruned_layers}": (OnnxTextEncoder(pruned_int8), str(pruned_int8), 0),
+    }
+    reference = torch_encoder.encode(sample)
+    rows: dict[str, dict[str, Any]] = {}
+    for name, (encoder, _, _) in encoders.items():
+        rows[name] = speed(encoder, sample, singles)
+        vectors = encoder.encode(sample)
+        rows[name]["mean_cosine_to_torch"] = round(float(np.mean(np.sum(vectors * reference, axis=1))), 5)
+        print(name, rows[name], flush=True)
+    base = rows["torch-fp32"]["texts_per_s_batch64"]
+    for row in rows.values():
+        row["speedup_batch64"] = round(row["texts_per_s_batch64"] / base, 2)
+    if not args.skip_quality:
+        for name, (encoder, ref, layers) in encoders.items():
+            rows[name]["text_zeroshot_ndcg@10"] = round(zeroshot_ndcg(args.data, ref, layers), 5)
+            if args.artifacts is not None and "pruned" not in name:
+                vectors = encoder.encode(texts)
+                rows[name]["lmrec_ndcg@10"] = round(lmrec_ndcg(args.data, args.artifacts, vectors), 5)
+            print(name, rows[name], flush=True)
+    result = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
+        "texts": args.texts,
+        "backends": rows,
+    }
+    print(json.dumps(result, indent=None if args.json else 2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,277 @@
+"""Serving benchmark: HTTP latency under a fixed request rate, and in-process latency at 1M items.
+
+usage: python benchmarks/serving.py --artifacts DIR [--data ../shared/datasets/amazon-beauty]
+       [--rate 300] [--seconds 20] [--items 1000000] [--json]
+
+1. Starts the real server (`semrec serve`) on a loopback port with a fresh database, loads the
+   histories of --users shoppers through POST /v1/events, then sends requests at a fixed rate
+   (open loop: each request leaves at its scheduled time, and latency counts from that time, so a
+   slow server cannot hide its queueing) for recommendations, similar items and search.
+2. In process: grows the catalog to --items vectors (real item vectors plus noise), then times
+   Engine.recommend (query vector, HNSW search, filters, re-ranking) and measures HNSW recall@10
+   against exact search for the same queries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "bench-key"
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    array = np.array(values) * 1000
+    return {
+        "p50_ms": round(float(np.percentile(array, 50)), 3),
+        "p99_ms": round(float(np.percentile(array, 99)), 3),
+        "max_ms": round(float(array.max()), 3),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(artifacts: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    config = workdir / "semrec.toml"
+    config.write_text(
+        f'artifacts = "{artifacts.resolve()}"\ndatabase = "{workdir / "bench.db"}"\nlog_level = "warning"\n'
+        f"[[api_keys]]\nname = 'bench'\nkey = '{KEY}'\nscopes = ['read', 'write']\n"
+    )
+    command = [sys.executable, "-m", "semrec.cli", "serve", "--config", str(config), "--port", str(port)]
+    process = subprocess.Popen(command, env={**os.environ, "SEMREC_PROGRESS": "0"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.5)
+        if process.poll() is not None:
+            raise SystemExit("the server exited before it was ready")
+    raise SystemExit("the server was not ready in 600 s")
+
+
+def preload(url: str, data: Path, users: int, seed: int) -> tuple[list[str], list[str], list[str]]:
+    """Posts the histories (all but the last two events) of ``users`` shoppers; returns (users,
+    item ids, search queries from titles)."""
+    from semrec.data.loader import load_dataset
+
+    dataset = load_dataset(data)
+    rng = random.Random(seed)
+    chosen = rng.sample(range(dataset.n_users), min(users, dataset.n_users))
+    item_ids = [str(i) for i in dataset.item_ids]
+    sequences = dataset.sequences
+    with httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=60) as client:
+        batch: list[dict[str, Any]] = []
+        for user in chosen:
+            for item in sequences[user][:-2]:
+                batch.append(
+                    {"user_id": str(dataset.user_ids[user]), "item_id": item_ids[item], "type": "purchase"}
+                )
+            if len(batch) >= 500:
+                client.post("/v1/events", json={"events": batch}).raise_for_status()
+                batch = []
+        if batch:
+            client.post("/v1/events", json={"events": batch}).raise_for_status()
+    titles = [str(t) for t in dataset.items["title"].fillna("") if str(t).strip()]
+    queries = [" ".join(t.split()[:3]) for t in rng.sample(titles, 500)]
+    return [str(dataset.user_ids[u]) for u in chosen], item_ids, queries
+
+
+async def open_loop(url: str, paths: list[str], rate: float, seconds: float) -> dict[str, Any]:
+    """Sends len = rate * seconds requests at fixed times; latency from each scheduled time."""
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(
+        base_url=url, headers={"X-API-Key": KEY}, limits=limits, timeout=30
+    ) as client:
+
+        async def one(path: str, due: float) -> None:
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                response = await client.get(path)
+                if response.status_code != 200:
+                    errors[str(response.status_code)] = errors.get(str(response.status_code), 0) + 1
+            except httpx.HTTPError as error:
+                errors[type(error).__name__] = errors.get(type(error).__name__, 0) + 1
+            latencies.append(time.perf_counter() - due)
+
+        for warm in paths[:50]:  # connections and caches warm, not timed
+            await client.get(warm)
+        start = time.perf_counter() + 0.2
+        tasks = [asyncio.create_task(one(paths[i % len(paths)], start + i / rate)) for i in range(total)]
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    return {
+        "requests": total,
+        "target_rps": rate,
+        "achieved_rps": round(total / elapsed, 1),
+        "errors": errors,
+        **percentiles(latencies),
+    }
+
+
+def http_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="semrec-bench-"))
+    process, url = start_server(args.artifacts, workdir)
+    try:
+        users, item_ids, queries = preload(url, args.data, args.users, args.seed)
+        rng = random.Random(args.seed)
+        routes = {
+            "recommendations": [f"/v1/users/{u}/recommendations?k=10" for u in users],
+            "similar": [f"/v1/items/{i}/similar?k=10" for i in rng.sample(item_ids, 2000)],
+            "search": [f"/v1/search?q={httpx.QueryParams({'q': q})['q']}&k=10" for q in queries],
+        }
+        out = {}
+        for name, paths in routes.items():
+            rng.shuffle(paths)
+            out[name] = asyncio.run(open_loop(url, paths, args.rate, args.seconds))
+            print(name, out[name], flush=True)
+        return out
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+
+
+def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from semrec.serving.catalog import ItemMeta
+    from semrec.serving.engine import Engine
+    from semrec.serving.index import VectorIndex
+    from semrec.serving.runtime import ModelRuntime
+    from semrec.serving.settings import ServerSettings
+    from semrec.serving.store import Event, SQLiteStore
+
+    torch.set_num_threads(1)
+    workdir = Path(tempfile.mkdtemp(prefix="semrec-bench-"))
+    settings = ServerSettings(artifacts=args.artifacts, database=workdir / "inproc.db")
+    runtime = ModelRuntime(args.artifacts)
+    engine = Engine(settings, SQLiteStore(settings.database), runtime)
+    rng = np.random.default_rng(args.seed)
+    base = engine.catalog.rec.array.copy()
+    extra = args.items - engine.catalog.rows
+    started = time.perf_counter()
+    scale = float(np.std(base))
+    chunk = 100_000
+    for start in range(0, extra, chunk):
+        n = min(chunk, extra - start)
+        source = rng.integers(0, len(base), n)
+        vectors = base[source] + rng.normal(0, 0.5 * scale, (n, base.shape[1])).astype(np.float32)
+        metas = [ItemMeta(f"synthetic-{start + i}", f"synthetic item {start + i}") for i in range(n)]
+        engine.catalog.append(
+            metas, vectors, np.zeros((n, engine.catalog.text.array.shape[1]), np.float32), np.zeros(n)
+        )
+    grow_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    engine._index("rec")
+    build_seconds = time.perf_counter() - started
+    # shoppers: real histories from the dataset
+    from semrec.data.loader import load_dataset
+
+    dataset = load_dataset(args.data)
+    users = rng.choice(dataset.n_users, args.queries, replace=False)
+    item_ids = [str(i) for i in dataset.item_ids]
+    for user in users:
+        events = [Event(engine.user_key(f"u{user}"), item_ids[i], "purchase", float(t)) for t, i in
+                  enumerate(dataset.sequences[user][:-2])]  # fmt: skip
+        engine.store.add_events(events)
+    latencies = []
+    for user in users:
+        begin = time.perf_counter()
+        engine.recommend(f"u{user}", 10)
+        latencies.append(time.perf_counter() - begin)
+    # recall of the index against exact inner-product search over the same million vectors
+    histories = [
+        np.array([engine.catalog.live_row(e.item_id) for e in engine.history(f"u{u}")]) for u in users
+    ]
+    queries = runtime.queries(histories, engine.catalog.rec.array)
+    exact = VectorIndex(queries.shape[1], "exact")
+    exact.add(engine.catalog.rec.array)
+    _, truth = exact.search(queries, 10)
+    _, approx = engine._index("rec").search(queries, 10)
+    recall = float(np.mean([len(set(t) & set(a)) / 10 for t, a in zip(truth, approx, strict=True)]))
+    timing = []
+    for query in queries:
+        begin = time.perf_counter()
+        engine._index("rec").search(query, 10)
+        timing.append(time.perf_counter() - begin)
+    return {
+        "items": engine.catalog.rows,
+        "model": runtime.version,
+        "dim": runtime.dim,
+        "grow_seconds": round(grow_seconds, 1),
+        "hnsw_build_seconds": round(build_seconds, 1),
+        "recommend": percentiles(latencies),
+        "hnsw_search": percentiles(timing),
+        "recall@10_vs_exact": round(recall, 4),
+        "index_settings": {
+            "m": settings.hnsw_m,
+            "ef_construction": settings.hnsw_ef_construction,
+            "ef_search": settings.hnsw_ef_search,
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--artifacts", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "amazon-beauty")
+    parser.add_argument("--rate", type=float, default=300.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-in-process", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print one JSON object of all figures")
+    args = parser.parse_args()
+    result: dict[str, Any] = {"machine": machine(), "artifacts": str(args.artifacts)}
+    if not args.skip_http:
+        result["http"] = http_benchmark(args)
+    if not args.skip_in_process:
+        result["in_process"] = in_process_benchmark(args)
+        print("in process", result["in_process"], flush=True)
+    print(json.dumps(result, indent=None if args.json else 2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""One way to get a text encoder from a reference: 'minilm', a Hugging Face folder, or an exported
+ONNX folder (from `semrec export`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+
+class Encoder(Protocol):
+    max_length: int
+
+    @property
+    def dim(self) -> int: ...
+
+    def fingerprint(self) -> str: ...
+
+    def encode(self, texts: Sequence[str], progress: str | None = None) -> np.ndarray: ...
+
+
+def is_exported(reference: str | Path | None) -> bool:
+    return reference is not None and (Path(str(reference)) / "semrec-encoder.json").exists()
+
+
+def load_encoder(
+    reference: str | Path | None,
+    max_length: int = 64,
+    batch_size: int = 64,
+    device: str = "auto",
+    layers: int | None = None,
+) -> Encoder:
+    """An exported folder runs on ONNX Runtime (its own max_length); anything else on PyTorch."""
+    if is_exported(reference):
+        from semrec.encoders.onnx_backend import OnnxTextEncoder
+
+        return OnnxTextEncoder(Path(str(reference)), batch_size=batch_size)
+    from semrec.encoders.transformer import TextEncoder
+
+    return TextEncoder(reference, max_length=max_length, batch_size=batch_size, device=device, layers=layers)

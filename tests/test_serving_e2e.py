@@ -1,0 +1,168 @@
+"""End to end: the real `semrec serve` process on a port, driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+WRITER = {"X-API-Key": "e2e-writer"}
+ADMIN = {"X-API-Key": "e2e-admin"}
+READER = {"X-API-Key": "e2e-reader"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "semrec.cli",
+            "serve",
+            "--config",
+            str(self.config),
+            "--port",
+            str(self.port),
+        ]
+        env = {**os.environ, "SEMREC_PROGRESS": "0"}
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                output = self.process.stdout.read().decode() if self.process.stdout else ""
+                raise RuntimeError(f"server exited early:\n{output}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not become ready in 120 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@pytest.fixture
+def server(shop_artifacts: dict[str, Path], tmp_path: Path) -> Iterator[Server]:
+    config = tmp_path / "semrec.toml"
+    config.write_text(
+        f'artifacts = "{shop_artifacts["lmrec"]}"\n'
+        f'database = "{tmp_path / "e2e.db"}"\n'
+        "[[api_keys]]\nname = 'reader'\nkey = 'e2e-reader'\nscopes = ['read']\n"
+        "[[api_keys]]\nname = 'writer'\nkey = 'e2e-writer'\nscopes = ['read', 'write']\n"
+        "[[api_keys]]\nname = 'ops'\nkey = 'e2e-admin'\nscopes = ['read', 'write', 'admin']\n"
+    )
+    running = Server(config)
+    running.start()
+    yield running
+    running.stop()
+
+
+def top(client: httpx.Client, url: str) -> list[str]:
+    response = client.get(url, headers=READER)
+    assert response.status_code == 200, response.text
+    return [item["item_id"] for item in response.json()["items"]]
+
+
+def assert_error(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert error["status"] == status and error["message"] and isinstance(error["details"], list)
+    return error
+
+
+def test_the_served_shop_end_to_end(server: Server, shop_artifacts: dict[str, Path]) -> None:
+    client = httpx.Client(base_url=server.url, timeout=30)
+    # every event changes the next answer
+    before = top(client, "/v1/users/zoe/recommendations?k=5")
+    click = {"user_id": "zoe", "item_id": "hair-1", "type": "click"}
+    sent = client.post("/v1/events", json={"events": [click]}, headers=WRITER)
+    assert sent.json() == {"accepted": 1}
+    after = top(client, "/v1/users/zoe/recommendations?k=5")
+    assert after != before and "hair-1" not in after
+
+    # a new product is there at once; a deleted one never again
+    product = {"title": "Glowa Velvet Rose Lip Balm", "brand": "Glowa", "category": "Makeup > Lips"}
+    assert client.put("/v1/items/balm-9", json=product, headers=WRITER).status_code == 200
+    assert "balm-9" in top(client, "/v1/items/lip-1/similar?k=4")
+    assert "balm-9" in top(client, "/v1/search?q=rose+lip+balm&k=3")
+    assert client.delete("/v1/items/lip-1", headers=WRITER).status_code == 200
+    for _ in range(3):
+        for url in (
+            "/v1/users/zoe/recommendations?k=20",
+            "/v1/items/lip-2/similar?k=20",
+            "/v1/search?q=lipstick&k=20",
+        ):
+            assert "lip-1" not in top(client, url)
+
+    # reload under concurrent requests: zero failures
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as own:
+            while not stop.is_set():
+                for url in ("/v1/users/zoe/recommendations?k=5", "/v1/search?q=shampoo&k=3"):
+                    response = own.get(url, headers=READER)
+                    if response.status_code != 200:
+                        failures.append(f"{url}: {response.status_code} {response.text[:200]}")
+
+    workers = [threading.Thread(target=hammer) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    versions = []
+    for artifacts in (shop_artifacts["text-zeroshot"], shop_artifacts["lmrec"]):
+        reloaded = client.post("/v1/admin/reload", json={"artifacts": str(artifacts)}, headers=ADMIN)
+        assert reloaded.status_code == 200, reloaded.text
+        versions.append(reloaded.json()["model_version"])
+    time.sleep(0.5)
+    stop.set()
+    for worker in workers:
+        worker.join()
+    assert failures == [] and versions[0].startswith("text-zeroshot") and versions[1].startswith("lmrec")
+    assert "balm-9" in top(client, "/v1/search?q=rose+lip+balm&k=3")  # writes survive reloads
+
+    # errors, in the one shape
+    assert_error(client.get("/v1/users/zoe/recommendations"), 401)
+    assert_error(client.post("/v1/events", json={"events": []}, headers=READER), 403)
+    bad = assert_error(client.post("/v1/events", json={"events": [{"user_id": "zoe"}]}, headers=WRITER), 422)
+    assert {d["where"] for d in bad["details"]} >= {"body.events[0].item_id", "body.events[0].type"}
+    metrics = client.get("/metrics").text
+    assert "semrec_reloads_total 2.0" in metrics
+
+
+def test_acknowledged_events_survive_a_restart(server: Server) -> None:
+    client = httpx.Client(base_url=server.url, timeout=30)
+    events = [{"user_id": "kim", "item_id": item, "type": "purchase"} for item in ("eye-1", "eye-2", "lip-3")]
+    assert client.post("/v1/events", json={"events": events}, headers=WRITER).json() == {"accepted": 3}
+    server.process.kill() if server.process else None  # no clean shutdown
+    server.process.wait() if server.process else None
+    server.start()
+    profile = httpx.get(f"{server.url}/v1/users/kim/profile", headers=READER, timeout=30).json()
+    assert profile["events"] == 3 and profile["recent_items"][0]["item_id"] == "lip-3"
