@@ -66,7 +66,7 @@ def lmrec_ndcg(data: Path, artifacts: Path, vectors: np.ndarray) -> float:
     spec = RunSpec(data=data, artifacts=artifacts)
     prepared = prepare(spec)
     model = load_trained(spec, prepared.dataset)
-    table = model.net.items
+    table = model.net.items  # type: ignore[attr-defined]
     table.text = torch.cat([torch.zeros(1, vectors.shape[1]), torch.from_numpy(vectors)])
     result = evaluate(model, prepared.split.test, prepared.data.item_counts(), 1024, progress=False)
     return float(result.metrics["ndcg@10"])

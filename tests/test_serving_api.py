@@ -74,9 +74,14 @@ def test_each_event_changes_the_next_answer(client_for: Factory, model: str) -> 
 def test_server_answers_match_the_offline_model(shop_artifacts: dict[str, Path]) -> None:
     runtime = ModelRuntime(shop_artifacts["lmrec"])
     histories = [np.array([0, 1]), np.array([5]), np.array([3, 4, 0, 2, 7])]
-    served = runtime.queries(histories, runtime.item_vectors) @ runtime.item_vectors.T
+    network = runtime.queries(histories, runtime.item_vectors) @ runtime.item_vectors.T
+    everything = np.arange(len(runtime.item_ids))
+    served = np.stack(
+        [runtime.rescore(h, everything, row) for h, row in zip(histories, network, strict=True)]
+    )
     offline = runtime.model.score(histories)
-    assert np.allclose(served, offline, atol=1e-4)
+    gap = served - offline  # the offline log-softmax subtracts one constant per shopper
+    assert np.allclose(gap, gap[:, :1], atol=1e-3)
 
 
 def test_a_new_product_is_findable_at_once_and_a_deleted_one_never_again(client_for: Factory) -> None:

@@ -330,6 +330,101 @@ def serve(
     )
 
 
+@app.command()
+def report(
+    results: Annotated[
+        list[Path], typer.Option("--results", help="results.json of `semrec evaluate --out`; repeatable.")
+    ],
+    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
+    benchmark: Annotated[
+        list[Path] | None,
+        typer.Option(help="JSON of benchmarks/serving.py --json (latency plots); repeatable."),
+    ] = None,
+) -> None:
+    """Write one self-contained HTML report with plots (opens offline)."""
+    from semrec.report import ReportError, write_report
+
+    try:
+        path = write_report(results, out, benchmark or [])
+    except ReportError as error:
+        raise _fail(str(error)) from None
+    console.print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@app.command()
+def quickstart(
+    data: Annotated[Path, typer.Option(help="Dataset folder.")] = Path("../shared/datasets/amazon-beauty"),
+    model: Annotated[str, typer.Option(help="lmrec (default), sasrec or text-zeroshot.")] = "lmrec",
+    minutes: Annotated[float, typer.Option(help="Training time budget for a first run.")] = 10.0,
+    workdir: Annotated[Path, typer.Option(help="Where artifacts, results and the database go.")] = Path(
+        "quickstart"
+    ),
+    port: Annotated[int, typer.Option(help="TCP port of the server (loopback only).")] = 8000,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the server at the end.")
+    ] = True,
+) -> None:
+    """Prepare a dataset, train (or reuse) a model, evaluate it, build the index and serve the demo shop.
+
+    A second run reuses the trained artifacts and the database.
+    """
+    import json
+    import logging
+    import secrets
+
+    from semrec.evaluation.runner import RunSpec, run_evaluation, run_training, write_results
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    if model not in ("lmrec", "sasrec", "text-zeroshot"):
+        raise _fail(f"--model {model!r} is not allowed; choose lmrec, sasrec or text-zeroshot")
+    if not (data / "items.csv").exists():
+        raise _fail(f"{data} is not a dataset folder (no items.csv); pass --data DIR")
+    name = data.resolve().name
+    artifacts = workdir / f"{name}-{model}"
+    results = workdir / f"{name}-{model}-test.json"
+    console.rule(f"semrec quickstart: {name}, {model}")
+    try:
+        if (artifacts / "config.json").exists():
+            console.print(f"[1/3] reusing the trained model in {artifacts}")
+        else:
+            console.print(f"[1/3] training {model} on {name} (time budget {minutes:g} min)")
+            params = {"time_budget_minutes": str(minutes)} if model != "text-zeroshot" else {}
+            run_training(RunSpec(data=data, model=model, params=params), artifacts)
+        if results.exists():
+            console.print(f"[2/3] test results already in {results}")
+            document = json.loads(results.read_text())
+        else:
+            console.print("[2/3] evaluating on the test split (full ranking)")
+            document, _, _ = run_evaluation(RunSpec(data=data, artifacts=artifacts))
+            write_results(document, results)
+    except (DatasetError, ValueError) as error:
+        raise _fail(str(error)) from None
+    _print_results(document)
+    if not serve_after:
+        return
+    console.print("[3/3] building the index and starting the server")
+    import uvicorn
+
+    from semrec.serving.app import create_app
+    from semrec.serving.settings import ApiKey, ServerSettings
+
+    admin_key = secrets.token_urlsafe(16)
+    settings = ServerSettings(
+        artifacts=artifacts,
+        database=workdir / f"{name}.db",
+        host="127.0.0.1",
+        port=port,
+        anonymous_scopes=["read", "write"],  # a local demo: loopback only, admin still needs the key
+        api_keys=[ApiKey(name="quickstart-admin", key=admin_key, scopes=["read", "write", "admin"])],
+    )
+    server_app = create_app(settings)
+    console.print(
+        f"[bold green]demo shop:[/] http://127.0.0.1:{port}/   API docs: http://127.0.0.1:{port}/docs"
+    )
+    console.print(f"admin key for this run (reload, erase shoppers): {admin_key}")
+    uvicorn.run(server_app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
 def main() -> None:
     app()
 

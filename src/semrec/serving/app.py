@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
@@ -37,7 +38,8 @@ from semrec.serving.store import Event, ItemRecord, SQLiteStore
 
 log = logging.getLogger("semrec.serving")
 
-PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics")  # reachable without a key, by design
+PUBLIC_ROUTES = ("/", "/healthz", "/readyz", "/metrics")  # reachable without a key, by design
+STATIC = Path(__file__).parent / "static"
 
 
 class ReloadIn(BaseModel):
@@ -100,6 +102,13 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
     reader = Depends(require("read"))
     writer = Depends(require("write"))
     admin = Depends(require("admin"))
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def demo_page() -> FileResponse:
+        """The demo shop (plain HTML and JavaScript over this API)."""
+        return FileResponse(STATIC / "index.html")
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -53,6 +53,7 @@ class ItemMeta:
     price: float | None = None
     available: bool = True
     recommendable: bool = True  # has a recommendation vector
+    trained: int = -1  # the item's index in the model's training catalog (-1: added later)
 
 
 @dataclass

@@ -157,7 +157,7 @@ class Engine:
                 text[row] = record.vector
                 new_rows.append(row)
                 new_text.append(record.vector)
-            metas.append(_meta(record, recommendable))
+            metas.append(_meta(record, recommendable, -1 if index is None else index))
         if new_rows:
             adapted = runtime.adapt(np.stack(new_text))
             for j, row in enumerate(new_rows):
@@ -293,8 +293,19 @@ class Engine:
         if not usable:
             return self.popular(k, seen, category), False
         query = self.runtime.queries([np.array(usable)], catalog.rec.array)[0]
-        pool = min(catalog.rows, 3 * k + 10) if self.settings.diversity > 0 else k
+        pool = k
+        if self.settings.diversity > 0:
+            pool = 3 * k + 10
+        if self.runtime.prior is not None:
+            pool = max(pool, 4 * k + 60)  # the prior may lift items the network ranks a little lower
+        pool = min(catalog.rows, pool)
         candidates, scores = self._candidates("rec", query, pool, self._acceptor(seen, category, True))
+        if self.runtime.prior is not None and len(candidates):
+            trained = np.array([catalog.meta[r].trained for r in candidates])
+            history = np.array([catalog.meta[r].trained for r in usable])
+            scores = self.runtime.rescore(history, trained, scores)
+            order = np.argsort(-scores, kind="stable")
+            candidates, scores = candidates[order], scores[order]
         results = self._rerank(candidates, scores, k, self.settings.diversity)
         self._explain(results, events, usable)
         return results, True
@@ -444,7 +455,7 @@ class Engine:
         record.vector, record.vector_key = vector[0], runtime.encoder.fingerprint()
         trained = {item_id: i for i, item_id in enumerate(runtime.item_ids)}.get(record.item_id)
         adapted = runtime.item_vectors[[trained]] if trained is not None else runtime.adapt(vector)
-        meta = _meta(record, adapted is not None)
+        meta = _meta(record, adapted is not None, -1 if trained is None else trained)
         rec = adapted if adapted is not None else np.zeros((1, runtime.dim), dtype=np.float32)
         self.store.upsert_items([record])
         with self.catalog.lock:
@@ -488,7 +499,7 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _meta(record: ItemRecord, recommendable: bool) -> ItemMeta:
+def _meta(record: ItemRecord, recommendable: bool, trained: int = -1) -> ItemMeta:
     return ItemMeta(
         item_id=record.item_id,
         title=record.title or record.item_id,
@@ -497,6 +508,7 @@ def _meta(record: ItemRecord, recommendable: bool) -> ItemMeta:
         price=record.price,
         available=record.available,
         recommendable=recommendable,
+        trained=trained,
     )
 
 

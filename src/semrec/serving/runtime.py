@@ -63,6 +63,9 @@ class ModelRuntime:
             self.item_vectors = np.asarray(model.item_vectors, dtype=np.float32)  # type: ignore[attr-defined]
         self.text_vectors = self._catalog_text_vectors()
         self.popularity = self._popularity()
+        # lmrec's co-occurrence prior (weight chosen on validation) re-scores the retrieved candidates
+        self.prior = getattr(model, "prior", None)
+        self.prior_weight = float(getattr(model, "prior_weight", 0.0)) if self.prior is not None else 0.0
 
     @property
     def dim(self) -> int:
@@ -126,3 +129,18 @@ class ModelRuntime:
         hidden = self.net.encode(local, torch.from_numpy(table))[:, -1]
         out[nonempty] = hidden.float().numpy()
         return out
+
+    def rescore(self, history: np.ndarray, candidates: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Adds the co-occurrence prior to network scores of ``candidates`` (training-catalog indices,
+        -1 for items added later), as the offline model scores: net + weight * log(prior + floor)."""
+        if self.prior is None or self.prior_weight <= 0:
+            return scores
+        from semrec.models.sequential import PRIOR_FLOOR
+
+        known = history[history >= 0]
+        prior = np.zeros(len(candidates), dtype=np.float32)
+        if len(known):
+            row = self.prior.score([known])[0]
+            trained = candidates >= 0
+            prior[trained] = row[candidates[trained]]
+        return scores + self.prior_weight * np.log(prior + PRIOR_FLOOR)

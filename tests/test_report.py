@@ -1,0 +1,71 @@
+"""`semrec report`: one offline HTML file with every plot, from real evaluation results."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from semrec.cli import app
+
+
+def evaluate(data: Path, out: Path, model: str, protocol: str = "loo") -> Path:
+    result = CliRunner().invoke(
+        app, ["evaluate", "--data", str(data), "--model", model, "--out", str(out), "--protocol", protocol]
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_report_embeds_every_plot_and_needs_no_network(
+    shop_artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    data = shop_artifacts["data"]
+    files = [evaluate(data, tmp_path / f"{m}.json", m) for m in ("popularity", "itemknn", "text-zeroshot")]
+    lmrec = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--data",
+            str(data),
+            "--artifacts",
+            str(shop_artifacts["lmrec"]),
+            "--out",
+            str(tmp_path / "lmrec.json"),
+        ],
+    )
+    assert lmrec.exit_code == 0, lmrec.output
+    files.append(tmp_path / "lmrec.json")
+    files.append(evaluate(data, tmp_path / "cold.json", "text-zeroshot", "cold-items"))
+    benchmark = tmp_path / "serving.json"
+    histogram = {"edges_ms": [0.5, 1, 2, 4, 8], "counts": [5, 20, 7, 1]}
+    route = {"p50_ms": 1.2, "p99_ms": 3.4, "target_rps": 300, "histogram": histogram}
+    benchmark.write_text(json.dumps({"machine": {"cpus": 2}, "http": {"recommendations": route}}))
+    args = ["report", "--out", str(tmp_path / "report.html"), "--benchmark", str(benchmark)]
+    for path in files:
+        args += ["--results", str(path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "report.html").read_text()
+    titles = re.findall(r"<h2>([^<]+)</h2>", page)
+    assert titles == [
+        "Metrics by cut-off K",
+        "Side by side with published numbers",
+        "Before and after fine-tuning",
+        "By history length",
+        "By target popularity",
+        "Cold start",
+        "Latency",
+    ]
+    assert page.count("src='data:image/png;base64,") == len(titles)
+    assert not re.search(r"(src|href)=['\"]https?://", page)  # opens offline
+    assert page.count("<tr>") == 1 + len(files)
+
+
+def test_report_rejects_files_that_are_not_results(tmp_path: Path) -> None:
+    bad = tmp_path / "x.json"
+    bad.write_text('{"hello": 1}')
+    result = CliRunner().invoke(app, ["report", "--results", str(bad), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 2 and "semrec evaluate --out" in result.output
