@@ -67,7 +67,7 @@ def candidates(dim: int, size: int) -> dict[str, tuple[faiss.Index, dict[str, An
     lists = max(64, int(4 * np.sqrt(size)))
     out: dict[str, tuple[faiss.Index, dict[str, Any]]] = {}
     hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-    hnsw.hnsw.efConstruction = 200
+    hnsw.hnsw.efConstruction = 100
     out["hnsw32"] = (hnsw, {"efSearch": [32, 64, 128, 256]})
     sq8 = faiss.IndexIVFScalarQuantizer(
         faiss.IndexFlatIP(dim), dim, lists, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT

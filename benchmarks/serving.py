@@ -1,7 +1,7 @@
 """Serving benchmark: HTTP latency under a fixed request rate, and in-process latency at 1M items.
 
 usage: python benchmarks/serving.py --artifacts DIR [--data ../shared/datasets/amazon-beauty]
-       [--rate 300] [--seconds 20] [--items 1000000] [--json]
+       [--rate 300] [--search-rate 60] [--seconds 20] [--items 1000000] [--json]
 
 1. Starts the real server (`semrec serve`) on a loopback port with a fresh database, loads the
    histories of --users shoppers through POST /v1/events, then sends requests at a fixed rate
@@ -137,12 +137,15 @@ async def open_loop(url: str, paths: list[str], rate: float, seconds: float) -> 
         tasks = [asyncio.create_task(one(paths[i % len(paths)], start + i / rate)) for i in range(total)]
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
+    edges = np.geomspace(0.25, 2000, 40)
+    counts, _ = np.histogram(np.array(latencies) * 1000, bins=edges)
     return {
         "requests": total,
         "target_rps": rate,
         "achieved_rps": round(total / elapsed, 1),
         "errors": errors,
         **percentiles(latencies),
+        "histogram": {"edges_ms": [round(float(e), 4) for e in edges], "counts": counts.tolist()},
     }
 
 
@@ -158,9 +161,10 @@ def http_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "search": [f"/v1/search?q={httpx.QueryParams({'q': q})['q']}&k=10" for q in queries],
         }
         out = {}
+        rates = {"recommendations": args.rate, "similar": args.rate, "search": args.search_rate}
         for name, paths in routes.items():
             rng.shuffle(paths)
-            out[name] = asyncio.run(open_loop(url, paths, args.rate, args.seconds))
+            out[name] = asyncio.run(open_loop(url, paths, rates[name], args.seconds))
             print(name, out[name], flush=True)
         return out
     finally:
@@ -255,6 +259,7 @@ def main() -> None:
     parser.add_argument("--artifacts", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "amazon-beauty")
     parser.add_argument("--rate", type=float, default=300.0)
+    parser.add_argument("--search-rate", type=float, default=60.0, help="search embeds each query: CPU-bound")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--items", type=int, default=1_000_000)

@@ -54,7 +54,7 @@ def test_clicks_change_recommendations_and_search_finds_products(open_server: Se
         after = cards.evaluate_all("cards => cards.map(c => c.dataset.itemId)")
         assert after != before and "hair-1" not in after
         expect(page.locator("[data-testid=results] .card").first).to_contain_text("because you clicked")
-        expect(page.locator("[data-testid=profile]")).to_contain_text("1 events")
+        expect(page.locator("[data-testid=profile]")).to_contain_text("1 event")
         expect(page.locator("#status")).to_contain_text("model lmrec@")
 
         page.fill("#search-input", "shampoo")

@@ -94,6 +94,7 @@ def plot_by_k(results: list[tuple[str, dict[str, Any]]]) -> str:
     for axes, metric in ((left, "HR@K"), (right, "NDCG@K")):
         axes.set_title(metric, loc="left", fontsize=11)
         axes.set_xscale("log")
+        axes.minorticks_off()
         axes.set_xticks(KS, [str(k) for k in KS])
         axes.grid(alpha=0.3)
         axes.spines[["top", "right"]].set_visible(False)
@@ -118,7 +119,7 @@ def plot_side_by_side(results: list[tuple[str, dict[str, Any]]], dataset: str) -
     for bar, row in zip(bars, rows, strict=True):
         axes.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {row[2]:.4f} (HR {row[1]:.3f})",
                   va="center", fontsize=8)  # fmt: skip
-    axes.set_xlim(0, max(r[2] for r in rows) * 1.35)
+    axes.set_xlim(0, max(max(r[2] for r in rows), 1e-3) * 1.35)
     return _png(figure)
 
 
@@ -175,7 +176,7 @@ def plot_cold(results: list[tuple[str, dict[str, Any]]]) -> str | None:
         axes.text(
             bar.get_x() + bar.get_width() / 2, value, f"{value:.4f}", ha="center", va="bottom", fontsize=8
         )
-    axes.tick_params(axis="x", labelrotation=15)
+    plt.setp(axes.get_xticklabels(), rotation=20, ha="right")
     return _png(figure)
 
 

@@ -57,6 +57,9 @@ def build_engine(settings: ServerSettings, store: SQLiteStore, artifacts: Path |
 
 def create_app(settings: ServerSettings) -> FastAPI:
     """Builds the app; loads the model and indexes before returning, so it is ready at once."""
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
     store = SQLiteStore(settings.database)
     metrics = Metrics()
     app = FastAPI(

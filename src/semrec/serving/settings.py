@@ -64,7 +64,7 @@ class ServerSettings(BaseSettings):
     hnsw_m: int = Field(
         32, ge=4, le=128, description="HNSW links per node (more: better recall, more memory)."
     )
-    hnsw_ef_construction: int = Field(200, ge=8, description="HNSW candidate list while building.")
+    hnsw_ef_construction: int = Field(100, ge=8, description="HNSW candidate list while building.")
     hnsw_ef_search: int = Field(128, ge=8, description="HNSW candidate list while searching.")
     history_length: int = Field(50, ge=1, le=1000, description="Most recent events that define a shopper.")
     diversity: float = Field(
@@ -82,6 +82,9 @@ class ServerSettings(BaseSettings):
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest request body accepted.")
     encoder_device: str = Field(
         "cpu", description="Device for embedding new items and queries: cpu, cuda, auto."
+    )
+    torch_threads: int = Field(
+        1, ge=1, le=256, description="PyTorch threads per request (1 serves concurrent requests best)."
     )
     log_level: str = Field("info", description="Log level of the server.")
 

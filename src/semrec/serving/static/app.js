@@ -144,7 +144,7 @@ async function showProfile() {
   };
   const count = document.createElement("p");
   count.className = "note";
-  count.textContent = `${profile.events} events`;
+  count.textContent = `${profile.events} event${profile.events === 1 ? "" : "s"}`;
   box.append(count);
   line("Top categories", profile.top_categories);
   line("Top brands", profile.top_brands);
