@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import faiss
 from fastapi import Body, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, PlainTextResponse
@@ -58,8 +59,13 @@ def build_engine(settings: ServerSettings, store: SQLiteStore, artifacts: Path |
 def create_app(settings: ServerSettings) -> FastAPI:
     """Builds the app; loads the model and indexes before returning, so it is ready at once."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(settings.torch_threads)
+    # FAISS (OpenMP) and numpy (OpenBLAS) parallelise each small operation; with one request per
+    # thread that only oversubscribes the cores (idle workers spin), so each runs on its own thread
+    faiss.omp_set_num_threads(1)
+    threadpool_limits(limits=1)
     store = SQLiteStore(settings.database)
     metrics = Metrics()
     app = FastAPI(

@@ -67,6 +67,7 @@ class Catalog:
     alive: np.ndarray  # bool per row: not deleted, not replaced, available
     bonus: np.ndarray  # float per row: business-rule adjustment
     popularity: np.ndarray  # float per row: training count + live events
+    recommendable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # has a rec vector
     row_of: dict[str, int] = field(default_factory=dict)
     words: dict[str, set[int]] = field(default_factory=dict)  # word -> rows (exact-match search)
     rules: list[Rule] = field(default_factory=list)
@@ -101,6 +102,7 @@ class Catalog:
             self.alive = _grow(self.alive, len(metas), False)
             self.bonus = _grow(self.bonus, len(metas), 0.0)
             self.popularity = _grow(self.popularity, len(metas), 0.0)
+            self.recommendable = _grow(self.recommendable, len(metas), False)
             for offset, meta in enumerate(metas):
                 row = start + offset
                 old = self.row_of.get(meta.item_id)
@@ -110,6 +112,7 @@ class Catalog:
                 self.meta.append(meta)
                 self.row_of[meta.item_id] = row
                 self.alive[row] = meta.available
+                self.recommendable[row] = meta.recommendable
                 self.bonus[row] = self.rule_bonus(meta)
                 self.popularity[row] = popularity[offset]
                 self._index_words(row, meta)

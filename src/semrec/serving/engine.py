@@ -239,14 +239,15 @@ class Engine:
         excluded = np.fromiter(exclude, dtype=np.int64, count=len(exclude))
         wanted = category.strip().lower() if category else None
 
+        recommendable = catalog.recommendable
+
         def accept(rows: np.ndarray) -> np.ndarray:
             ok = alive[rows] & ~np.isin(rows, excluded)
-            if need_vector or wanted is not None:
+            if need_vector:
+                ok &= recommendable[rows]
+            if wanted is not None:
                 for i in np.flatnonzero(ok):
-                    meta = catalog.meta[rows[i]]
-                    if (need_vector and not meta.recommendable) or (
-                        wanted is not None and wanted not in category_parts(meta.category)
-                    ):
+                    if wanted not in category_parts(catalog.meta[rows[i]].category):
                         ok[i] = False
             return ok
 
