@@ -14,7 +14,9 @@ def test_quickstart_prepares_then_reuses(shop_artifacts: dict[str, Path], tmp_pa
     args += ["--workdir", str(tmp_path / "qs"), "--no-serve"]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert "training text-zeroshot" in first.output and "NDCG" in first.output and "coverage@10" in first.output
+    assert (
+        "training text-zeroshot" in first.output and "NDCG" in first.output and "coverage@10" in first.output
+    )
     assert (tmp_path / "qs" / "data-text-zeroshot" / "config.json").exists()
     second = CliRunner().invoke(app, args)
     assert second.exit_code == 0 and "reusing the trained model" in second.output

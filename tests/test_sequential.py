@@ -168,3 +168,66 @@ def test_encoder_fine_tuning_pulls_next_items_together(mode: str) -> None:
         assert changed and all(("query" in n or "value" in n) for n in changed)
     else:
         assert any("intermediate" in n for n in changed)
+
+
+def test_positions_do_not_depend_on_padding() -> None:
+    """An item keeps its position whatever comes after it, so a prefix looks the same in causal
+    training as when it is a whole history at inference time."""
+    torch.manual_seed(0)
+    net = SequenceNet(ItemTable(8, 8, None, use_ids=True), 8, 1, 1, 0.0, 10).eval()
+    table = net.items()
+    short = torch.tensor([[3, 5, 2]])
+    padded = torch.tensor([[0, 0, 0, 3, 5, 2]])
+    longer = torch.tensor([[3, 5, 2, 7, 1]])
+    with torch.no_grad():
+        a = net.encode(short, table)[0, -1]
+        b = net.encode(padded, table)[0, -1]
+        c = net.encode(longer, table)[0, 2]  # causal: position 2 sees 3, 5, 2 only
+    assert torch.allclose(a, b, atol=1e-5) and torch.allclose(a, c, atol=1e-5)
+
+
+def test_items_absent_from_training_are_not_pushed_down_as_negatives() -> None:
+    sequences = [np.array([0, 1, 2, 3]), np.array([2, 3, 4, 5])] * 5  # items 6 and 7 never occur
+    model: Any = create_model("sasrec", {**SMALL, "epochs": "5", "weight_decay": "0.0"})
+    model._build(np.ones(8), None)
+    before = model.net.items.ids.weight.detach().clone()
+    trainer.train_loop(
+        model.net, sequences, epochs=5, batch_size=4, lr=0.01, weight_decay=0.0, max_len=10, seed=0,
+        device=torch.device("cpu"),
+    )  # fmt: skip
+    after = model.net.items.ids.weight.detach()
+    assert torch.equal(before[1 + 6], after[1 + 6]) and torch.equal(before[1 + 7], after[1 + 7])
+    assert not torch.equal(before[1 + 0], after[1 + 0])
+
+
+def test_id_dropout_hides_id_parts_only_while_training() -> None:
+    text = torch.randn(5, 6)
+    table = ItemTable(5, 4, text, use_ids=True, id_dropout=1.0)
+    with torch.no_grad():
+        table.ids.weight.fill_(1.0)  # type: ignore[union-attr]
+        table.eval()
+        with_ids = table()
+        table.train()
+        table.text_dropout.p = 0.0
+        without = table()
+    text_only = torch.cat([torch.zeros(1, 4), table.adapt(text)]).detach()
+    assert torch.allclose(without, text_only, atol=1e-6)
+    assert torch.allclose(with_ids[1:] - text_only[1:], torch.ones(5, 4), atol=1e-6)
+
+
+def test_cooccurrence_weight_is_picked_on_validation() -> None:
+    asked: list[float] = []
+
+    def validator(model: Any) -> float:
+        asked.append(model.prior_weight)
+        return -abs(model.prior_weight - 0.5)  # validation likes 0.5 best
+
+    data = TrainingData(SEQUENCES, ITEMS, validator=validator)
+    model = create_model("lmrec", {**SMALL, "epochs": "2", "eval_every": "1000", "cooccurrence_weight": "-1"})
+    model.fit(data)
+    assert model.prior_weight == 0.5 and 0.0 in asked and 1.0 in asked  # type: ignore[attr-defined]
+    assert model.training_summary()["cooccurrence_weight"] == 0.5
+    histories = [np.array([0, 1]), np.array([2])]
+    network_only = create_model("lmrec", {**SMALL, "epochs": "2", "cooccurrence_weight": "0"})
+    assert network_only.fit(TrainingData(SEQUENCES, ITEMS)).prior is None  # type: ignore[attr-defined]
+    assert np.isfinite(model.score(histories)).all()
