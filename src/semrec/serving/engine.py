@@ -23,6 +23,7 @@ from semrec.serving.index import VectorIndex
 from semrec.serving.runtime import ModelRuntime
 from semrec.serving.settings import ServerSettings
 from semrec.serving.store import Event, ItemRecord, Store
+from semrec.serving.threads import one_thread_here
 
 VERBS = {
     "view": "viewed",
@@ -286,6 +287,7 @@ class Engine:
         self, user_id: str, k: int, exclude_seen: bool = True, category: str | None = None
     ) -> tuple[list[Scored], bool]:
         """(items, personal?) for a shopper; unknown shoppers get the popular list."""
+        one_thread_here(self.settings.torch_threads)
         events = self.history(user_id)
         catalog = self.catalog
         rows = [catalog.live_row(e.item_id) for e in events]
@@ -341,6 +343,7 @@ class Engine:
             result.reason = f"because you {verb} {catalog.meta[source].title}"
 
     def similar(self, item_id: str, k: int) -> list[Scored]:
+        one_thread_here(self.settings.torch_threads)
         row = self.catalog.live_row(item_id)
         if row is None:
             raise ApiError(404, f"item {item_id!r} is not in the catalog", where="path.item_id")
@@ -353,6 +356,7 @@ class Engine:
         ]
 
     def search(self, query: str, k: int, user_id: str | None = None) -> list[Scored]:
+        one_thread_here(self.settings.torch_threads)
         catalog = self.catalog
         vector = self.runtime.encode([query])[0]
         accept = self._acceptor(set(), None, False)
@@ -441,6 +445,7 @@ class Engine:
         return stored
 
     def upsert_item(self, record: ItemRecord) -> ItemMeta:
+        one_thread_here(self.settings.torch_threads)
         runtime = self.runtime
         record.text = record.text or item_text(
             {
