@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 import numpy as np
@@ -156,9 +157,9 @@ def http_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         users, item_ids, queries = preload(url, args.data, args.users, args.seed)
         rng = random.Random(args.seed)
         routes = {
-            "recommendations": [f"/v1/users/{u}/recommendations?k=10" for u in users],
-            "similar": [f"/v1/items/{i}/similar?k=10" for i in rng.sample(item_ids, 2000)],
-            "search": [f"/v1/search?q={httpx.QueryParams({'q': q})['q']}&k=10" for q in queries],
+            "recommendations": [f"/v1/users/{quote(u, safe='')}/recommendations?k=10" for u in users],
+            "similar": [f"/v1/items/{quote(i, safe='')}/similar?k=10" for i in rng.sample(item_ids, 2000)],
+            "search": [f"/v1/search?q={quote_plus(q)}&k=10" for q in queries],
         }
         out = {}
         rates = {"recommendations": args.rate, "similar": args.rate, "search": args.search_rate}

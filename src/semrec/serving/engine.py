@@ -211,12 +211,18 @@ class Engine:
 
     # retrieval
     def _candidates(
-        self, name: str, query: np.ndarray, k: int, accept: Callable[[np.ndarray], np.ndarray]
+        self,
+        name: str,
+        query: np.ndarray,
+        k: int,
+        accept: Callable[[np.ndarray], np.ndarray],
+        excluded: int = 0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Up to ``k`` accepted (rows, scores), best first: ANN first, widened, then exact if needed."""
         index = self._index(name)
         total = len(index)
-        fetch = min(total, max(4 * k, 64))
+        # HNSW costs grow with the list asked for: ask for what the filters are likely to leave
+        fetch = min(total, k + excluded + 16)
         while fetch <= EXACT_FALLBACK:
             scores, rows = index.search(query, fetch)
             scores, rows = scores[0], rows[0]
@@ -300,9 +306,10 @@ class Engine:
         if self.settings.diversity > 0:
             pool = 3 * k + 10
         if self.runtime.prior is not None:
-            pool = max(pool, 4 * k + 60)  # the prior may lift items the network ranks a little lower
+            pool = max(pool, 2 * k + 30)  # the prior may lift items the network ranks a little lower
         pool = min(catalog.rows, pool)
-        candidates, scores = self._candidates("rec", query, pool, self._acceptor(seen, category, True))
+        accept = self._acceptor(seen, category, True)
+        candidates, scores = self._candidates("rec", query, pool, accept, excluded=len(seen))
         if self.runtime.prior is not None and len(candidates):
             trained = np.array([catalog.meta[r].trained for r in candidates])
             history = np.array([catalog.meta[r].trained for r in usable])
