@@ -110,34 +110,62 @@ def preload(url: str, data: Path, users: int, seed: int) -> tuple[list[str], lis
     return [str(dataset.user_ids[u]) for u in chosen], item_ids, queries
 
 
-async def open_loop(url: str, paths: list[str], rate: float, seconds: float) -> dict[str, Any]:
-    """Sends len = rate * seconds requests at fixed times; latency from each scheduled time."""
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, path: str) -> int:
+    """One HTTP/1.1 GET on a kept-alive connection; returns the status code."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {KEY}\r\n\r\n".encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return status
+
+
+async def open_loop(
+    url: str, paths: list[str], rate: float, seconds: float, connections: int = 32
+) -> dict[str, Any]:
+    """Sends rate * seconds requests at fixed times over ``connections`` kept-alive connections (a
+    lean client, so the generator is not the bottleneck); latency counts from each scheduled time."""
     total = int(rate * seconds)
+    host, port = url.removeprefix("http://").split(":")
     latencies: list[float] = []
     errors: dict[str, int] = {}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(
-        base_url=url, headers={"X-API-Key": KEY}, limits=limits, timeout=30
-    ) as client:
+    queue: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
 
-        async def one(path: str, due: float) -> None:
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        while True:
+            path, due = await queue.get()
+            if not path:
+                break
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             try:
-                response = await client.get(path)
-                if response.status_code != 200:
-                    errors[str(response.status_code)] = errors.get(str(response.status_code), 0) + 1
-            except httpx.HTTPError as error:
+                status = await _get(reader, writer, host, path)
+                if status != 200:
+                    errors[str(status)] = errors.get(str(status), 0) + 1
+            except (OSError, asyncio.IncompleteReadError) as error:
                 errors[type(error).__name__] = errors.get(type(error).__name__, 0) + 1
+                reader, writer = await asyncio.open_connection(host, int(port))
             latencies.append(time.perf_counter() - due)
+        writer.close()
 
-        for warm in paths[:50]:  # connections and caches warm, not timed
-            await client.get(warm)
-        start = time.perf_counter() + 0.2
-        tasks = [asyncio.create_task(one(paths[i % len(paths)], start + i / rate)) for i in range(total)]
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - start
+    warm_reader, warm_writer = await asyncio.open_connection(host, int(port))
+    for warm in paths[:50]:  # caches warm, not timed
+        await _get(warm_reader, warm_writer, host, warm)
+    warm_writer.close()
+    start = time.perf_counter() + 0.2
+    for i in range(total):
+        queue.put_nowait((paths[i % len(paths)], start + i / rate))
+    for _ in range(connections):
+        queue.put_nowait(("", 0.0))
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    elapsed = time.perf_counter() - start
     edges = np.geomspace(0.25, 2000, 40)
     counts, _ = np.histogram(np.array(latencies) * 1000, bins=edges)
     return {

@@ -50,7 +50,10 @@ def test_batched_equals_one_by_one(titles: list[str], exported: dict[str, Path],
     encoder = OnnxTextEncoder(exported[backend], batch_size=32)
     batched = encoder.encode(titles[:40])
     single = np.vstack([encoder.encode([t]) for t in titles[:40]])
-    assert np.allclose(batched, single, atol=1e-4)
+    if backend == "onnx":
+        assert np.allclose(batched, single, atol=1e-4)
+    else:  # dynamic int8 scales activations per batch, so neighbours in a batch move a vector slightly
+        assert cosines(batched, single).mean() > 0.985 and cosines(batched, single).min() > 0.97
 
 
 def test_the_factory_picks_the_backend_and_fingerprints_differ(exported: dict[str, Path]) -> None:
@@ -64,8 +67,10 @@ def test_pruned_encoder_keeps_the_first_layers(titles: list[str]) -> None:
     full = TextEncoder("minilm", device="cpu")
     pruned = TextEncoder("minilm", device="cpu", layers=3)
     assert len(pruned.model.encoder.layer) == 3 and pruned.fingerprint() != full.fingerprint()
-    similarity = cosines(full.encode(titles[:50]), pruned.encode(titles[:50]))
-    assert 0.5 < similarity.mean() < 0.999  # close, but a different model
+    a, b = full.encode(titles[:50]), pruned.encode(titles[:50])
+    assert cosines(a, b).mean() < 0.99  # a different model, with its own vector space
+    upper = np.triu_indices(50, 1)  # ... that still finds the same titles alike
+    assert np.corrcoef((a @ a.T)[upper], (b @ b.T)[upper])[0, 1] > 0.5
     with pytest.raises(ValueError, match="between 1 and 6"):
         TextEncoder("minilm", device="cpu", layers=9)
 

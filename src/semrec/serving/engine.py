@@ -193,6 +193,7 @@ class Engine:
                     self.settings.hnsw_m,
                     self.settings.hnsw_ef_construction,
                     self.settings.hnsw_ef_search,
+                    self.settings.ivf_nprobe,
                 )
                 with self.catalog.lock:
                     built.add(self._matrix(name))
@@ -230,7 +231,11 @@ class Engine:
             scores, rows = scores[found], rows[found]
             ok = accept(rows)
             if ok.sum() >= k or fetch >= total:
-                return rows[ok][:k], scores[ok][:k]
+                # exact scores from the float vectors: compressed indexes only shortlist
+                rows = rows[ok]
+                exact = self._matrix(name, rows) @ query.astype(np.float32)
+                order = np.argsort(-exact, kind="stable")[:k]
+                return rows[order], exact[order]
             fetch = min(total, fetch * 8)
         rows = np.arange(total)
         rows = rows[accept(rows)]

@@ -58,8 +58,13 @@ class ServerSettings(BaseSettings):
         description="Secret for pseudonymising shopper ids (HMAC); generated and kept in the database "
         "when not given.",
     )
-    index: Literal["hnsw", "exact"] = Field(
-        "hnsw", description="Nearest-neighbour search: hnsw (approximate, FAISS) or exact."
+    index: Literal["ivf-sq8", "hnsw", "exact"] = Field(
+        "ivf-sq8",
+        description="Nearest-neighbour search (FAISS): ivf-sq8 (inverted lists over 8-bit vectors), "
+        "hnsw (graph), or exact.",
+    )
+    ivf_nprobe: int = Field(
+        32, ge=1, le=4096, description="IVF lists searched per query (more: better recall)."
     )
     hnsw_m: int = Field(
         32, ge=4, le=128, description="HNSW links per node (more: better recall, more memory)."
