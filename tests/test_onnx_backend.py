@@ -27,7 +27,9 @@ def titles() -> list[str]:
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("onnx")
     encoder = TextEncoder("minilm", device="cpu")
-    return {backend: export_encoder(encoder, root / backend, backend) for backend in ("onnx", "onnx-int8")}
+    out = {backend: export_encoder(encoder, root / backend, backend) for backend in ("onnx", "onnx-int8")}
+    assert not encoder.model.training  # exporting leaves the encoder as it was: in eval mode
+    return out
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

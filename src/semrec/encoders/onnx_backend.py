@@ -44,7 +44,9 @@ def export_encoder(encoder: TextEncoder, out: Path, backend: Backend) -> Path:
     staging = out.with_name(f".{out.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    model = _Transformer(encoder.model.to("cpu").eval())
+    # export restores each module's mode afterwards: the wrapper must be in eval mode too, or the
+    # encoder would be left training (dropout on) for whoever uses it next
+    model = _Transformer(encoder.model.to("cpu")).eval()
     sample = encoder.tokenizer(["an example product title"], return_tensors="pt")
     fp32 = staging / MODEL_FILES["onnx"]
     torch.onnx.export(
@@ -61,6 +63,7 @@ def export_encoder(encoder: TextEncoder, out: Path, backend: Backend) -> Path:
         opset_version=17,
         dynamo=False,
     )
+    encoder.model.eval()
     if backend == "onnx-int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
