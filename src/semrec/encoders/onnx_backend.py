@@ -17,8 +17,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from semrec.encoders.transformer import TextEncoder
-from semrec.progress import track
+from semrec.encoders.transformer import TextEncoder, encode_by_length
 
 Backend = Literal["torch", "onnx", "onnx-int8"]
 BACKENDS: tuple[Backend, ...] = ("torch", "onnx", "onnx-int8")
@@ -123,24 +122,17 @@ class OnnxTextEncoder:
         return self._fingerprint
 
     def encode(self, texts: Sequence[str], progress: str | None = None) -> np.ndarray:
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        starts = range(0, len(texts), self.batch_size)
-        for start in track(starts, progress, len(starts)) if progress else starts:
-            chunk = order[start : start + self.batch_size]
+        def run(chunk: list[str]) -> np.ndarray:
             batch = self.tokenizer(
-                [texts[i] for i in chunk],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="np",
+                chunk, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
             )
             mask = batch["attention_mask"].astype(np.int64)
             (hidden,) = self.session.run(
                 None, {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": mask}
             )
-            out[chunk] = pool(hidden, mask, self.pooling)
-        return out
+            return pool(hidden, mask, self.pooling)
+
+        return encode_by_length(texts, self.dim, self.batch_size, run, progress)
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,21 +112,32 @@ class TextEncoder:
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], progress: str | None = None) -> np.ndarray:
         """Returns (len(texts), dim) float32 unit vectors. Batches are formed by length for speed."""
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        starts = range(0, len(texts), self.batch_size)
-        for start in track(starts, progress, len(starts)) if progress else starts:
-            chunk = order[start : start + self.batch_size]
+
+        def run(chunk: list[str]) -> np.ndarray:
             batch = self.tokenizer(
-                [texts[i] for i in chunk],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
+                chunk, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
             ).to(self.device)
             hidden = self.model(**batch).last_hidden_state
-            out[chunk] = self.pool(hidden, batch["attention_mask"]).float().cpu().numpy()
-        return out
+            return self.pool(hidden, batch["attention_mask"]).float().cpu().numpy()
+
+        return encode_by_length(texts, self.dim, self.batch_size, run, progress)
+
+
+def encode_by_length(
+    texts: Sequence[str],
+    dim: int,
+    batch_size: int,
+    run: Callable[[list[str]], np.ndarray],
+    progress: str | None = None,
+) -> np.ndarray:
+    """Encodes in batches of similar length (less padding), returning vectors in the input order."""
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    starts = range(0, len(texts), batch_size)
+    for start in track(starts, progress, len(starts)) if progress else starts:
+        chunk = order[start : start + batch_size]
+        out[chunk] = run([texts[i] for i in chunk])
+    return out
 
 
 def cache_dir() -> Path:

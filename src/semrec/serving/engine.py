@@ -130,7 +130,7 @@ class Engine:
     def _build_catalog(self) -> Catalog:
         runtime = self.runtime
         self._seed_store()
-        trained = {item_id: i for i, item_id in enumerate(runtime.item_ids)}
+        trained = runtime.index_of
         records = self.store.all_items()
         fingerprint = runtime.encoder.fingerprint()
         stale = [r for r in records if r.item_id not in trained or r.vector is not None]
@@ -148,7 +148,6 @@ class Engine:
         new_rows, new_text = [], []
         for row, record in enumerate(records):
             index = trained.get(record.item_id)
-            recommendable = True
             if index is not None:
                 rec[row] = runtime.item_vectors[index]
                 text[row] = record.vector if record.vector is not None else runtime.text_vectors[index]
@@ -158,7 +157,7 @@ class Engine:
                 text[row] = record.vector
                 new_rows.append(row)
                 new_text.append(record.vector)
-            metas.append(_meta(record, recommendable, -1 if index is None else index))
+            metas.append(_meta(record, True, -1 if index is None else index))
         if new_rows:
             adapted = runtime.adapt(np.stack(new_text))
             for j, row in enumerate(new_rows):
@@ -471,7 +470,7 @@ class Engine:
         )
         vector = runtime.encode([record.text])
         record.vector, record.vector_key = vector[0], runtime.encoder.fingerprint()
-        trained = {item_id: i for i, item_id in enumerate(runtime.item_ids)}.get(record.item_id)
+        trained = runtime.index_of.get(record.item_id)
         adapted = runtime.item_vectors[[trained]] if trained is not None else runtime.adapt(vector)
         meta = _meta(record, adapted is not None, -1 if trained is None else trained)
         rec = adapted if adapted is not None else np.zeros((1, runtime.dim), dtype=np.float32)

@@ -39,6 +39,7 @@ class ModelRuntime:
         self.config: dict[str, Any] = config
         self.version = f"{self.name}@{config.get('created', 'unknown')}"
         self.item_ids = item_ids
+        self.index_of = {item_id: i for i, item_id in enumerate(item_ids)}  # trained catalog position
         self.catalog: pd.DataFrame = load_catalog(self.directory)
         if [str(i) for i in self.catalog["item_id"]] != item_ids:
             raise ValueError(f"{self.directory}: catalog.jsonl does not match item_ids.json")
