@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from semrec.data import leave_one_out, load_dataset
@@ -93,3 +94,17 @@ def test_bad_encoder_path_is_a_clear_error(tmp_path: Path) -> None:
         from semrec.encoders.transformer import resolve_model_path
 
         resolve_model_path(tmp_path)
+
+
+def test_itemknn_scores_a_candidate_list_exactly_as_the_full_row() -> None:
+    rng = np.random.default_rng(3)
+    items = pd.DataFrame({"item_id": [f"i{n}" for n in range(300)], "title": ["x"] * 300})
+    sequences = [rng.integers(0, 300, rng.integers(2, 12)) for _ in range(400)]
+    model = create_model("itemknn").fit(TrainingData(sequences=sequences, items=items))
+    for history in (np.array([4]), np.array([7, 7, 120, 3]), rng.integers(0, 300, 40)):
+        full = model.score([history])[0]
+        candidates = np.concatenate([rng.choice(300, 60, replace=False), [5, 5, 299]])  # repeats too
+        partial = model.score_items(history, candidates)  # type: ignore[attr-defined]
+        assert np.allclose(partial, full[candidates], rtol=1e-5, atol=1e-7)
+        assert (partial > 0).sum() > 0  # the histories do have neighbours among the candidates
+    assert model.score_items(np.array([], dtype=np.int64), np.array([1, 2])).tolist() == [0, 0]  # type: ignore[attr-defined]

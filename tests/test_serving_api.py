@@ -84,6 +84,19 @@ def test_server_answers_match_the_offline_model(shop_artifacts: dict[str, Path])
     assert np.allclose(gap, gap[:, :1], atol=1e-3)
 
 
+def test_the_onnx_shopper_tower_equals_the_torch_network(shop_artifacts: dict[str, Path]) -> None:
+    fast = ModelRuntime(shop_artifacts["lmrec"])
+    reference = ModelRuntime(shop_artifacts["lmrec"], tower="torch")
+    assert fast.tower is not None and fast.tower.session is not None
+    longest = fast.tower.length + 7  # longer than the network reads: both keep the most recent
+    rng = np.random.default_rng(0)
+    histories = [rng.integers(0, len(fast.item_ids), n) for n in (1, 2, 5, longest)] + [np.array([])]
+    together = fast.queries(histories, fast.item_vectors)
+    assert np.allclose(together, reference.queries(histories, fast.item_vectors), atol=1e-5)
+    alone = np.vstack([fast.queries([h], fast.item_vectors) for h in histories])
+    assert np.allclose(together, alone, atol=1e-6) and not together[-1].any()
+
+
 def test_a_new_product_is_findable_at_once_and_a_deleted_one_never_again(client_for: Factory) -> None:
     client = client_for()
     body = {"title": "Velvet Rose Lipstick Duo", "brand": "Nova", "category": "Makeup > Lips", "price": 19}

@@ -128,19 +128,22 @@ class SequenceNet(nn.Module):
 
     def encode(self, sequences: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         """(batch, length) left-padded item rows (0 = padding) -> (batch, length, dim) hidden states."""
-        length = sequences.shape[1]
-        padding = sequences == 0
+        return self.encode_vectors(table[sequences], sequences == 0)
+
+    def encode_vectors(self, items: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        """(batch, length, dim) item vectors, left-padded where ``padding`` (batch, length) is true ->
+        (batch, length, dim) hidden states."""
+        length, device = padding.shape[1], padding.device
         # positions count from the first item, so an item keeps its position whatever follows it:
         # under causal training every prefix then looks exactly as it will at inference time
         first = padding.sum(1, keepdim=True)  # left padding: the first real column
-        offsets = (torch.arange(length, device=sequences.device).unsqueeze(0) - first).clamp(min=0)
-        hidden = table[sequences] + self.positions(offsets)  # (batch, length, dim)
+        offsets = (torch.arange(length, device=device).unsqueeze(0) - first).clamp(min=0)
+        hidden = items + self.positions(offsets)  # (batch, length, dim)
         hidden = self.dropout(self.input_norm(hidden))
-        future = torch.ones(length, length, dtype=torch.bool, device=sequences.device).triu(1)
+        column = torch.arange(length, device=device)
+        future = column.unsqueeze(0) > column.unsqueeze(1)  # (query, key): key after query
         blocked = future.unsqueeze(0) | padding.unsqueeze(1)  # (batch, query, key)
-        blocked = blocked & ~torch.eye(
-            length, dtype=torch.bool, device=sequences.device
-        )  # self always visible
+        blocked = blocked & (column.unsqueeze(0) != column.unsqueeze(1))  # self always visible
         mask = blocked.repeat_interleave(self.heads, dim=0)  # (batch * heads, length, length)
         hidden = self.blocks(hidden, mask=mask)
         return self.norm(hidden)

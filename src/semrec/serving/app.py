@@ -50,7 +50,9 @@ class ReloadIn(BaseModel):
 
 
 def build_engine(settings: ServerSettings, store: SQLiteStore, artifacts: Path | None = None) -> Engine:
-    runtime = ModelRuntime(artifacts or settings.artifacts, device=settings.encoder_device)
+    runtime = ModelRuntime(
+        artifacts or settings.artifacts, device=settings.encoder_device, tower=settings.shopper_tower
+    )
     engine = Engine(settings, store, runtime)
     engine.build_indexes()
     return engine

@@ -346,10 +346,13 @@ class Engine:
         catalog = self.catalog
         kinds = {catalog.live_row(e.item_id): e.type for e in events}
         history = np.array(usable[-self.settings.history_length :])
+        if not results:
+            return
         unit_history = _normalise(catalog.rec.array[history])
-        for result in results:
-            similarity = unit_history @ _normalise(catalog.rec.array[[result.row]])[0]
-            source = int(history[int(np.argmax(similarity))])
+        unit_results = _normalise(catalog.rec.array[[r.row for r in results]])
+        closest = np.argmax(unit_results @ unit_history.T, axis=1)
+        for result, position in zip(results, closest, strict=True):
+            source = int(history[int(position)])
             verb = VERBS.get(kinds.get(source, "view"), "viewed")
             result.reason = f"because you {verb} {catalog.meta[source].title}"
 

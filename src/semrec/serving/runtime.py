@@ -20,13 +20,13 @@ from semrec.data.text import catalog_texts
 from semrec.encoders.factory import Encoder, load_encoder
 from semrec.encoders.transformer import encode_cached
 from semrec.models.base import Recommender, recency_weights
-from semrec.training.trainer import left_pad
+from semrec.serving.tower import ShopperTower, TowerBackend
 
 SERVABLE = ("text-zeroshot", "sasrec", "lmrec")
 
 
 class ModelRuntime:
-    def __init__(self, directory: Path, device: str = "cpu") -> None:
+    def __init__(self, directory: Path, device: str = "cpu", tower: TowerBackend = "onnx") -> None:
         self.directory = Path(directory)
         model, item_ids, config = load_artifacts(self.directory)
         if config["model"] not in SERVABLE:
@@ -60,8 +60,10 @@ class ModelRuntime:
             self.net.to("cpu").eval()
             with torch.inference_mode():
                 self.item_vectors = self.net.items()[1:].float().numpy().copy()
+            self.tower: ShopperTower | None = ShopperTower(self.net, tower)
         else:
             self.item_vectors = np.asarray(model.item_vectors, dtype=np.float32)  # type: ignore[attr-defined]
+            self.tower = None
         self.text_vectors = self._catalog_text_vectors()
         self.popularity = self._popularity()
         # lmrec's co-occurrence prior (weight chosen on validation) re-scores the retrieved candidates
@@ -98,7 +100,6 @@ class ModelRuntime:
         with torch.inference_mode():
             return table.adapt(torch.from_numpy(text_vectors.astype(np.float32))).numpy()
 
-    @torch.inference_mode()
     def queries(self, histories: Sequence[np.ndarray], vectors: np.ndarray) -> np.ndarray:
         """(batch, dim) query vectors from histories of rows into ``vectors`` (rows, dim), oldest first.
 
@@ -115,20 +116,15 @@ class ModelRuntime:
                 out[i] = weights @ vectors[histories[i]]
             norms = np.linalg.norm(out, axis=1, keepdims=True)
             return out / np.maximum(norms, 1e-12)
-        max_len = int(self.config["settings"].get("max_len", 50))
-        length = min(max_len, max(len(histories[i]) for i in nonempty))
-        batch = left_pad([histories[i] for i in nonempty], length)
-        # rows the batch needs, gathered into a small table (row 0 = padding), so a catalog of any
-        # size costs nothing per request
-        needed, inverse = np.unique(batch.numpy(), return_inverse=True)
-        table = np.zeros((len(needed), self.dim), dtype=np.float32)
-        table[needed > 0] = vectors[needed[needed > 0] - 1]
-        local = torch.from_numpy(inverse.reshape(batch.shape).astype(np.int64))
-        if needed[0] != 0:  # no padding in this batch: shift so that row 0 stays the zero row
-            table = np.vstack([np.zeros((1, self.dim), dtype=np.float32), table])
-            local = local + 1
-        hidden = self.net.encode(local, torch.from_numpy(table))[:, -1]
-        out[nonempty] = hidden.float().numpy()
+        assert self.tower is not None
+        length = min(self.tower.length, max(len(histories[i]) for i in nonempty))
+        items = np.zeros((len(nonempty), length, self.dim), dtype=np.float32)
+        padding = np.ones((len(nonempty), length), dtype=bool)
+        for row, i in enumerate(nonempty):
+            tail = np.asarray(histories[i][-length:], dtype=np.int64)
+            items[row, length - len(tail) :] = vectors[tail]  # only the rows needed, any catalog size
+            padding[row, length - len(tail) :] = False
+        out[nonempty] = self.tower(items, padding)
         return out
 
     def rescore(self, history: np.ndarray, candidates: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -140,8 +136,7 @@ class ModelRuntime:
 
         known = history[history >= 0]
         prior = np.zeros(len(candidates), dtype=np.float32)
-        if len(known):
-            row = self.prior.score([known])[0]
-            trained = candidates >= 0
-            prior[trained] = row[candidates[trained]]
+        trained = candidates >= 0
+        if len(known) and trained.any():
+            prior[trained] = self.prior.score_items(known, candidates[trained])
         return scores + self.prior_weight * np.log(prior + PRIOR_FLOOR)

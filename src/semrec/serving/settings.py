@@ -88,6 +88,9 @@ class ServerSettings(BaseSettings):
     encoder_device: str = Field(
         "cpu", description="Device for embedding new items and queries: cpu, cuda, auto."
     )
+    shopper_tower: Literal["onnx", "torch"] = Field(
+        "onnx", description="Runtime of the shopper tower: onnx (fast) or torch (the reference)."
+    )
     torch_threads: int = Field(
         1, ge=1, le=256, description="PyTorch threads per request (1 serves concurrent requests best)."
     )
