@@ -375,6 +375,7 @@ def quickstart(
     from semrec.evaluation.runner import RunSpec, run_evaluation, run_training, write_results
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    logging.getLogger("semrec").setLevel(logging.INFO)  # training progress: one line per epoch
     if model not in ("lmrec", "sasrec", "text-zeroshot"):
         raise _fail(f"--model {model!r} is not allowed; choose lmrec, sasrec or text-zeroshot")
     if not (data / "items.csv").exists():

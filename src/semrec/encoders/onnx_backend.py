@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from semrec.encoders.transformer import TextEncoder, encode_by_length
 Backend = Literal["torch", "onnx", "onnx-int8"]
 BACKENDS: tuple[Backend, ...] = ("torch", "onnx", "onnx-int8")
 MODEL_FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
+log = logging.getLogger("semrec.encoders")
 
 
 class _Transformer(torch.nn.Module):
@@ -48,27 +50,41 @@ def export_encoder(encoder: TextEncoder, out: Path, backend: Backend) -> Path:
     model = _Transformer(encoder.model.to("cpu")).eval()
     sample = encoder.tokenizer(["an example product title"], return_tensors="pt")
     fp32 = staging / MODEL_FILES["onnx"]
-    torch.onnx.export(
-        model,
-        (sample["input_ids"], sample["attention_mask"]),
-        str(fp32),
-        input_names=["input_ids", "attention_mask"],
-        output_names=["last_hidden_state"],
-        dynamic_axes={
-            "input_ids": {0: "batch", 1: "tokens"},
-            "attention_mask": {0: "batch", 1: "tokens"},
-            "last_hidden_state": {0: "batch", 1: "tokens"},
-        },
-        opset_version=17,
-        dynamo=False,
-    )
-    encoder.model.eval()
+    # the plain (eager) attention traces to the graph pattern ONNX Runtime fuses into one operator;
+    # the default scaled-dot-product form does not fuse
+    attention = getattr(encoder.model.config, "_attn_implementation", None)
+    _set_attention(encoder.model, "eager")
+    try:
+        torch.onnx.export(
+            model,
+            (sample["input_ids"], sample["attention_mask"]),
+            str(fp32),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "tokens"},
+                "attention_mask": {0: "batch", 1: "tokens"},
+                "last_hidden_state": {0: "batch", 1: "tokens"},
+            },
+            opset_version=17,
+            dynamo=False,
+        )
+    finally:
+        _set_attention(encoder.model, attention)
+        encoder.model.eval()
+    fuse_transformer(fp32, encoder)
     if backend == "onnx-int8":
+        from onnx import TensorProto
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        # per-channel weights keep cosine ~0.99 to fp32; per-tensor int8 loses much more
+        # per-channel weights keep cosine ~0.99 to fp32; per-tensor int8 loses much more. Fused
+        # operators carry no type information for the quantiser: their outputs are float
         quantize_dynamic(
-            str(fp32), str(staging / MODEL_FILES["onnx-int8"]), per_channel=True, weight_type=QuantType.QInt8
+            str(fp32),
+            str(staging / MODEL_FILES["onnx-int8"]),
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            extra_options={"DefaultTensorType": TensorProto.FLOAT},
         )
         fp32.unlink()
     encoder.tokenizer.save_pretrained(staging)
@@ -84,6 +100,46 @@ def export_encoder(encoder: TextEncoder, out: Path, backend: Backend) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
     return out
+
+
+def _set_attention(model: torch.nn.Module, implementation: str | None) -> None:
+    setter = getattr(model, "set_attn_implementation", None)
+    if implementation is not None and callable(setter):
+        setter(implementation)
+
+
+def fuse_transformer(path: Path, encoder: TextEncoder) -> bool:
+    """Rewrites the exported graph with ONNX Runtime's fused transformer operators (attention,
+    skip-layer-norm, bias-GELU) when the fused graph gives the same vectors; returns whether it did."""
+    import onnxruntime as ort
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    config = encoder.model.config
+    heads, hidden = getattr(config, "num_attention_heads", 0), getattr(config, "hidden_size", 0)
+    if not heads or not hidden:
+        return False
+    fused_path = path.with_name(f"fused-{path.name}")
+    try:
+        fused = optimize_model(str(path), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=1)
+        fused.save_model_to_file(str(fused_path))
+    except Exception as error:  # an architecture the fusion rules do not know: keep the plain graph
+        log.info("transformer fusion skipped: %s", error)
+        return False
+    texts = ["an example product title", "Tea Tree Shampoo 12 oz, gentle daily cleanser for all hair types"]
+    batch = encoder.tokenizer(texts, padding=True, return_tensors="np")
+    feed = {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": batch["attention_mask"]}
+    feed["attention_mask"] = feed["attention_mask"].astype(np.int64)
+    outputs = []
+    for graph in (path, fused_path):
+        session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+        outputs.append(pool(session.run(None, feed)[0], feed["attention_mask"], encoder.pooling))
+    agree = float(np.min(np.sum(outputs[0] * outputs[1], axis=1))) > 0.99999
+    if agree:
+        fused_path.replace(path)
+    else:
+        log.info("transformer fusion changed the vectors; the plain graph is kept")
+        fused_path.unlink()
+    return agree
 
 
 class OnnxTextEncoder:
