@@ -3,17 +3,13 @@
 One request embeds one short history; PyTorch spends most of such a call in per-operator Python
 overhead, ONNX Runtime runs the same graph in a fraction of the time. ``torch`` stays available as
 the reference the ONNX graph is checked against.
-
-The graph is traced for one history of the network's full length (attention reshapes are traced
-with fixed sizes), so shorter histories are left-padded to it: padding is masked and positions count
-from the first real item, so the result is the same as for the unpadded history.
 """
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -22,12 +18,58 @@ TowerBackend = Literal["onnx", "torch"]
 
 
 class _LastHidden(torch.nn.Module):
+    """The network's forward pass up to the last position's hidden state, in plain tensor operations.
+
+    ``nn.TransformerEncoderLayer`` traces to a graph with its sizes fixed at trace time; the same
+    arithmetic spelled out here traces with the batch and history length left free, so a short
+    history costs only its own length. The torch backend runs the network itself, and tests hold
+    the two equal.
+    """
+
     def __init__(self, net: Any) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, items: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-        return self.net.encode_vectors(items, padding)[:, -1]
+        net = self.net
+        length = items.shape[1]
+        first = padding.long().sum(1, keepdim=True)
+        column = torch.arange(length).unsqueeze(0)
+        hidden = net.input_norm(items + net.positions((column - first).clamp(min=0)))
+        future = column > column.transpose(0, 1)  # (query, key): key after query
+        itself = column == column.transpose(0, 1)  # a position always sees itself
+        blocked = (future.unsqueeze(0) | padding.unsqueeze(1)) & ~itself
+        bias = torch.zeros(blocked.shape).masked_fill(blocked, float("-inf")).unsqueeze(1)
+        for layer in net.blocks.layers:
+            if layer.norm_first:
+                hidden = hidden + self._attend(layer, layer.norm1(hidden), bias)
+                hidden = hidden + self._feed_forward(layer, layer.norm2(hidden))
+            else:
+                hidden = layer.norm1(hidden + self._attend(layer, hidden, bias))
+                hidden = layer.norm2(hidden + self._feed_forward(layer, hidden))
+        return net.norm(hidden)[:, -1]
+
+    def _attend(self, layer: Any, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        attention = layer.self_attn
+        heads = attention.num_heads
+        batch, length, dim = x.shape
+        q, k, v = torch.nn.functional.linear(x, attention.in_proj_weight, attention.in_proj_bias).chunk(3, -1)
+        q, k, v = (t.reshape(batch, length, heads, dim // heads).transpose(1, 2) for t in (q, k, v))
+        weights = torch.softmax(q @ k.transpose(-1, -2) / (dim // heads) ** 0.5 + bias, dim=-1)
+        mixed = (weights @ v).transpose(1, 2).reshape(batch, length, dim)
+        return cast(torch.Tensor, attention.out_proj(mixed))
+
+    def _feed_forward(self, layer: Any, x: torch.Tensor) -> torch.Tensor:
+        return cast(torch.Tensor, layer.linear2(layer.activation(layer.linear1(x))))
+
+
+class _Reference(torch.nn.Module):
+    def __init__(self, net: Any) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, items: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        return cast(torch.Tensor, self.net.encode_vectors(items, padding)[:, -1])
 
 
 class ShopperTower:
@@ -37,51 +79,43 @@ class ShopperTower:
         if backend not in ("onnx", "torch"):
             raise ValueError(f"tower backend {backend!r} is not allowed; choose onnx or torch")
         self.backend = backend
-        self.module = _LastHidden(net).eval()
         self.length, self.dim = (int(n) for n in net.positions.weight.shape)
+        self.reference = _Reference(net).eval()
         self.session: Any = None
         if backend == "onnx":
-            self.session = _onnx_session(self.module, self.length, self.dim, threads)
+            self.session = _onnx_session(_LastHidden(net).eval(), self.dim, threads)
 
     def __call__(self, items: np.ndarray, padding: np.ndarray) -> np.ndarray:
-        if items.shape[1] > self.length:
+        if items.shape[1] > self.length:  # the network reads the most recent ``length`` items
             items, padding = items[:, -self.length :], padding[:, -self.length :]
         if self.session is not None:
-            out = np.zeros((len(items), self.dim), dtype=np.float32)
-            full = np.zeros((1, self.length, self.dim), dtype=np.float32)
-            mask = np.ones((1, self.length), dtype=bool)
-            start = self.length - items.shape[1]
-            for row in range(len(items)):
-                full[0, start:], mask[0, start:] = items[row], padding[row]
-                (out[row],) = self.session.run(None, {"items": full, "padding": mask})
-            return out
+            (out,) = self.session.run(None, {"items": items, "padding": padding})
+            return np.asarray(out, dtype=np.float32)
         with torch.inference_mode():
-            return self.module(torch.from_numpy(items), torch.from_numpy(padding)).float().numpy()
+            return self.reference(torch.from_numpy(items), torch.from_numpy(padding)).float().numpy()
 
 
-def _onnx_session(module: torch.nn.Module, length: int, dim: int, threads: int) -> Any:
+def _onnx_session(module: torch.nn.Module, dim: int, threads: int) -> Any:
     import onnxruntime as ort
 
-    items = torch.zeros(1, length, dim)
-    padding = torch.arange(length).unsqueeze(0) < length // 2
+    items = torch.zeros(2, 5, dim)
+    padding = torch.tensor([[True, True, False, False, False], [False] * 5])
     folder = tempfile.TemporaryDirectory(prefix="semrec-tower-")
     graph = Path(folder.name) / "tower.onnx"
-    # PyTorch's fused inference kernel for encoder layers has no ONNX form: trace the plain layers
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
     try:
-        torch.onnx.export(
-            module,
-            (items, padding),
-            str(graph),
-            input_names=["items", "padding"],
-            output_names=["query"],
-            opset_version=17,
-            dynamo=False,
-        )
+        with torch.no_grad():
+            torch.onnx.export(
+                module,
+                (items, padding),
+                str(graph),
+                input_names=["items", "padding"],
+                output_names=["query"],
+                dynamic_axes={"items": {0: "batch", 1: "length"}, "padding": {0: "batch", 1: "length"}},
+                opset_version=17,
+                dynamo=False,
+            )
         model = graph.read_bytes()
     finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
         folder.cleanup()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
