@@ -84,6 +84,44 @@ def test_server_answers_match_the_offline_model(shop_artifacts: dict[str, Path])
     assert np.allclose(gap, gap[:, :1], atol=1e-3)
 
 
+def test_a_query_vector_is_computed_once_per_history_and_never_outlives_it(
+    client_for: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = client_for()
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    computed: list[int] = []
+    original = engine.runtime.queries
+
+    def counting(histories: Any, vectors: np.ndarray) -> np.ndarray:
+        computed.append(len(histories))
+        return original(histories, vectors)
+
+    monkeypatch.setattr(engine.runtime, "queries", counting)
+    url = "/v1/users/eve/recommendations?k=5"
+    post_events(client, "eve", "hair-1")
+    first = ids(client.get(url, headers=READER))
+    assert ids(client.get(url, headers=READER)) == first and len(computed) == 1  # reused
+    post_events(client, "eve", "lip-1")  # a new event: a new history, a new query
+    assert ids(client.get(url, headers=READER)) != first and len(computed) == 2
+    client.get("/v1/search?q=shampoo&user_id=eve", headers=READER)  # search reuses the same query
+    assert len(computed) == 2
+    key = engine.user_key("eve")
+    assert key in engine._queries
+    assert client.delete("/v1/users/eve", headers=ADMIN).status_code == 200
+    assert key not in engine._queries  # erasure drops it at once
+    cold = client.get(url, headers=READER).json()
+    assert cold["personalized"] is False and len(computed) == 2
+
+
+def test_the_query_cache_is_bounded(client_for: Factory) -> None:
+    client = client_for(query_cache_size=2)
+    for user in ("u1", "u2", "u3"):
+        post_events(client, user, "hair-1")
+        ids(client.get(f"/v1/users/{user}/recommendations", headers=READER))
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    assert list(engine._queries) == [engine.user_key("u2"), engine.user_key("u3")]
+
+
 def test_the_onnx_shopper_tower_equals_the_torch_network(shop_artifacts: dict[str, Path]) -> None:
     fast = ModelRuntime(shop_artifacts["lmrec"])
     reference = ModelRuntime(shop_artifacts["lmrec"], tower="torch")

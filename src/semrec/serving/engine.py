@@ -9,7 +9,7 @@ import math
 import secrets
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +89,10 @@ class Engine:
         self._indexes: dict[str, VectorIndex] = {}
         self._index_lock = threading.Lock()
         self._popular_cache: tuple[float, np.ndarray] | None = None
+        # shopper pseudonym -> (history rows, query vector): a query depends only on those rows
+        # (a row's vector never changes), so an entry is valid exactly while the rows are the same
+        self._queries: OrderedDict[str, tuple[tuple[int, ...], np.ndarray]] = OrderedDict()
+        self._queries_lock = threading.Lock()
         self.catalog = self._build_catalog()
 
     # set-up
@@ -290,6 +294,23 @@ class Engine:
         return [Scored(int(rows[i]), float(relevance[i])) for i in chosen]
 
     # answers
+    def query(self, user_id: str, rows: list[int]) -> np.ndarray:
+        """The shopper's query vector for these history rows, computed once per distinct history."""
+        key, history = self.user_key(user_id), tuple(rows)
+        with self._queries_lock:
+            cached = self._queries.get(key)
+            if cached is not None and cached[0] == history:
+                self._queries.move_to_end(key)
+                return cached[1]
+        vector = self.runtime.queries([np.array(rows)], self.catalog.rec.array)[0]
+        if self.settings.query_cache_size > 0:
+            with self._queries_lock:
+                self._queries[key] = (history, vector)
+                self._queries.move_to_end(key)
+                while len(self._queries) > self.settings.query_cache_size:
+                    self._queries.popitem(last=False)
+        return vector
+
     def history(self, user_id: str) -> list[Event]:
         return self.store.recent_events(self.user_key(user_id), self.settings.history_length)
 
@@ -305,7 +326,7 @@ class Engine:
         usable = [r for r in rows if r is not None and catalog.meta[r].recommendable]
         if not usable:
             return self.popular(k, seen, category), False
-        query = self.runtime.queries([np.array(usable)], catalog.rec.array)[0]
+        query = self.query(user_id, usable)
         pool = k
         if self.settings.diversity > 0:
             pool = 3 * k + 10
@@ -388,7 +409,7 @@ class Engine:
             usable = [r for e in self.history(user_id) if (r := catalog.live_row(e.item_id)) is not None]
             usable = [r for r in usable if catalog.meta[r].recommendable]
             if usable:
-                taste = _normalise(self.runtime.queries([np.array(usable)], catalog.rec.array))[0]
+                taste = _normalise(self.query(user_id, usable)[None])[0]
                 candidates = np.fromiter(final, dtype=np.int64)
                 affinity = _normalise(catalog.rec.array[candidates]) @ taste
                 share = self.settings.search_user_weight
@@ -492,6 +513,8 @@ class Engine:
         return True
 
     def delete_user(self, user_id: str) -> int:
+        with self._queries_lock:
+            self._queries.pop(self.user_key(user_id), None)
         return self.store.delete_user(self.user_key(user_id))
 
     def item_json(self, row: int) -> dict[str, Any]:

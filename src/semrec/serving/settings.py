@@ -72,6 +72,9 @@ class ServerSettings(BaseSettings):
     hnsw_ef_construction: int = Field(100, ge=8, description="HNSW candidate list while building.")
     hnsw_ef_search: int = Field(128, ge=8, description="HNSW candidate list while searching.")
     history_length: int = Field(50, ge=1, le=1000, description="Most recent events that define a shopper.")
+    query_cache_size: int = Field(
+        50_000, ge=0, description="Shoppers whose query vector is kept until their next event (0: off)."
+    )
     diversity: float = Field(
         0.1, ge=0.0, le=1.0, description="MMR re-ranking weight: 0 keeps relevance order, 1 maximal variety."
     )
