@@ -313,3 +313,23 @@ def test_exact_and_hnsw_agree_on_a_small_catalog(client_for: Factory) -> None:
         post_events(client, "z", "eye-1", "lip-1")
     url = "/v1/users/z/recommendations?k=5"
     assert ids(hnsw.get(url, headers=READER)) == ids(exact.get(url, headers=READER))
+
+
+def test_diversity_reranking_is_maximal_marginal_relevance(client_for: Factory) -> None:
+    engine = client_for().app.state.engine  # type: ignore[attr-defined]
+    rng = np.random.default_rng(2)
+    rows = rng.choice(engine.catalog.rows, 10, replace=False)
+    scores = rng.normal(size=10)
+    vectors = engine.catalog.rec.array[rows]
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    relevance = (scores - scores.min()) / (scores.max() - scores.min()) + engine.catalog.bonus[rows]
+    for diversity in (0.0, 0.3, 0.9):
+        expected: list[int] = []  # textbook MMR: relevance against the closest item already chosen
+        while len(expected) < 5:
+            candidates = [i for i in range(10) if i not in expected]
+            closest = [max((unit[i] @ unit[j] for j in expected), default=0.0) for i in candidates]
+            values = [(1 - diversity) * relevance[i] - diversity * c for i, c in zip(candidates, closest)]
+            expected.append(candidates[int(np.argmax(values))])
+        picked = [r.row for r in engine._rerank(rows, scores, 5, diversity)]
+        assert picked == [int(rows[i]) for i in expected], diversity
+    assert [r.row for r in engine._rerank(rows, scores, 5, 0.0)] == [int(r) for r in rows[np.argsort(-scores)[:5]]]

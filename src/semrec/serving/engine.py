@@ -279,18 +279,18 @@ class Engine:
             order = np.argsort(-relevance, kind="stable")[:k]
             return [Scored(int(rows[i]), float(relevance[i])) for i in order]
         unit = _normalise(self.catalog.rec.array[rows])
-        similarity = unit @ unit.T
-        chosen: list[int] = []
-        closest = np.full(len(rows), -np.inf)
-        remaining = np.ones(len(rows), dtype=bool)
-        for _ in range(min(k, len(rows))):
-            penalty = np.where(np.isfinite(closest), closest, 0.0)
-            value = (1 - diversity) * relevance - diversity * penalty
-            value[~remaining] = -np.inf
-            pick = int(np.argmax(value))
+        # value of each candidate = (1 - d) * relevance - d * (similarity to the closest item chosen)
+        penalty = diversity * (unit @ unit.T)
+        value = (1 - diversity) * relevance
+        pick = int(np.argmax(value))
+        chosen = [pick]
+        closest = penalty[pick].copy()
+        for _ in range(min(k, len(rows)) - 1):
+            score = value - closest
+            score[chosen] = -np.inf
+            pick = int(np.argmax(score))
             chosen.append(pick)
-            remaining[pick] = False
-            closest = np.maximum(closest, similarity[pick])
+            np.maximum(closest, penalty[pick], out=closest)
         return [Scored(int(rows[i]), float(relevance[i])) for i in chosen]
 
     # answers
