@@ -328,8 +328,12 @@ def test_diversity_reranking_is_maximal_marginal_relevance(client_for: Factory) 
         while len(expected) < 5:
             candidates = [i for i in range(10) if i not in expected]
             closest = [max((unit[i] @ unit[j] for j in expected), default=0.0) for i in candidates]
-            values = [(1 - diversity) * relevance[i] - diversity * c for i, c in zip(candidates, closest)]
+            values = [
+                (1 - diversity) * relevance[i] - diversity * c
+                for i, c in zip(candidates, closest, strict=True)
+            ]
             expected.append(candidates[int(np.argmax(values))])
         picked = [r.row for r in engine._rerank(rows, scores, 5, diversity)]
         assert picked == [int(rows[i]) for i in expected], diversity
-    assert [r.row for r in engine._rerank(rows, scores, 5, 0.0)] == [int(r) for r in rows[np.argsort(-scores)[:5]]]
+    by_score = [int(r) for r in rows[np.argsort(-scores)[:5]]]
+    assert [r.row for r in engine._rerank(rows, scores, 5, 0.0)] == by_score
