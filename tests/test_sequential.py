@@ -231,3 +231,38 @@ def test_cooccurrence_weight_is_picked_on_validation() -> None:
     network_only = create_model("lmrec", {**SMALL, "epochs": "2", "cooccurrence_weight": "0"})
     assert network_only.fit(TrainingData(SEQUENCES, ITEMS)).prior is None  # type: ignore[attr-defined]
     assert np.isfinite(model.score(histories)).all()
+
+
+def test_items_never_seen_in_training_get_a_neutral_prior_not_the_floor() -> None:
+    from semrec.models.sequential import NEUTRAL_POOL, PRIOR_FLOOR, prior_terms
+
+    rng = np.random.default_rng(0)
+    network = rng.normal(size=(2, 200))
+    prior = np.where(rng.random((2, 200)) < 0.2, rng.random((2, 200)), 0.0)
+    warm = np.ones(200, dtype=bool)
+    warm[[3, 150]] = False
+    terms = prior_terms(network, prior, 0.7, warm)
+    plain = 0.7 * np.log(prior + PRIOR_FLOOR)
+    assert np.allclose(terms[:, warm], plain[:, warm])  # seen items: unchanged
+    for row in range(2):
+        ranked = np.where(warm, network[row], -np.inf)
+        top = np.argsort(-ranked)[:NEUTRAL_POOL]
+        assert np.allclose(terms[row, [3, 150]], plain[row, top].mean())
+        assert terms[row, 3] > 0.7 * np.log(PRIOR_FLOOR)  # above the floor that buried new items
+    assert np.allclose(prior_terms(network, prior, 0.7, np.ones(200, dtype=bool)), plain)
+
+
+def test_a_hybrid_lmrec_with_its_prior_does_not_bury_an_item_never_seen_in_training() -> None:
+    # item 3 (tea conditioner) never occurs in training: co-occurrence knows nothing of it
+    sequences = [np.array([2, 6, 7]), np.array([0, 1, 5]), np.array([2, 4])] * 10
+    model = create_model("lmrec", {**SMALL, "epochs": "5", "cooccurrence_weight": "2"})
+    model.fit(TrainingData(sequences, ITEMS))
+    history = [np.array([2])]
+    with_prior = model.score(history)[0]
+    model.prior_weight = 0.0  # type: ignore[attr-defined]
+    network = model.score(history)[0]
+    log_softmax = network - network.max() - np.log(np.exp(network - network.max()).sum())
+    term = with_prior[3] - log_softmax[3]
+    assert term > 2 * np.log(1e-3) + 0.1  # not the floor every unrelated item gets
+    # bought-together items still gain: item 6 follows item 2 in training
+    assert with_prior[6] - log_softmax[6] > term

@@ -50,6 +50,24 @@ class SequentialConfig:
 
 PRIOR_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0)
 PRIOR_FLOOR = 1e-3  # items the co-occurrence graph does not reach get log(PRIOR_FLOOR)
+NEUTRAL_POOL = 50  # an item never seen in training takes the mean prior of this many top items
+
+
+def prior_terms(network: np.ndarray, prior: np.ndarray, weight: float, warm: np.ndarray) -> np.ndarray:
+    """``weight * log(prior + floor)`` for (shoppers, items), with items never seen in training
+    (``warm`` false) given a neutral term: the mean term of the ``NEUTRAL_POOL`` seen items the
+    network ranks highest for that shopper. Co-occurrence says nothing about an item nobody has
+    bought yet; the floor would bury every new item under every item bought together with the
+    history, so the network alone decides where a new item stands among the likely ones."""
+    terms = weight * np.log(prior + PRIOR_FLOOR)
+    cold = ~warm
+    if not cold.any() or not warm.any():
+        return terms
+    pool = min(NEUTRAL_POOL, int(warm.sum()))
+    ranked = np.where(warm[None, :], network, -np.inf)
+    top = np.argpartition(-ranked, pool - 1, axis=1)[:, :pool]
+    terms[:, cold] = np.take_along_axis(terms, top, axis=1).mean(axis=1, keepdims=True)
+    return terms
 
 
 class SequentialRecommender(Recommender):
@@ -150,11 +168,13 @@ class SequentialRecommender(Recommender):
         return out
 
     def with_prior(self, scores: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
-        """log softmax(network) + weight * log(co-occurrence + floor), for all items."""
+        """log softmax(network) + weight * log(co-occurrence + floor), for all items (a neutral
+        term for items never seen in training: :func:`prior_terms`)."""
         assert self.prior is not None
         shifted = scores - scores.max(axis=1, keepdims=True)
         log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        return log_softmax + self.prior_weight * np.log(self.prior.score(histories) + PRIOR_FLOOR)
+        prior = self.prior.score(histories)
+        return log_softmax + prior_terms(log_softmax, prior, self.prior_weight, self.counts > 0)
 
     @torch.inference_mode()
     def item_vectors(self) -> np.ndarray:

@@ -129,14 +129,17 @@ class ModelRuntime:
 
     def rescore(self, history: np.ndarray, candidates: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Adds the co-occurrence prior to network scores of ``candidates`` (training-catalog indices,
-        -1 for items added later), as the offline model scores: net + weight * log(prior + floor)."""
+        -1 for items added later), as the offline model scores: net + weight * log(prior + floor),
+        with the same neutral term for items never seen in training."""
         if self.prior is None or self.prior_weight <= 0:
             return scores
-        from semrec.models.sequential import PRIOR_FLOOR
+        from semrec.models.sequential import prior_terms
 
         known = history[history >= 0]
         prior = np.zeros(len(candidates), dtype=np.float32)
         trained = candidates >= 0
         if len(known) and trained.any():
             prior[trained] = self.prior.score_items(known, candidates[trained])
-        return scores + self.prior_weight * np.log(prior + PRIOR_FLOOR)
+        warm = trained.copy()
+        warm[trained] = self.model.counts[candidates[trained]] > 0  # type: ignore[attr-defined]
+        return scores + prior_terms(scores[None, :], prior[None, :], self.prior_weight, warm)[0]
