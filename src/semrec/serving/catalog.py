@@ -68,6 +68,7 @@ class Catalog:
     bonus: np.ndarray  # float per row: business-rule adjustment
     popularity: np.ndarray  # float per row: training count + live events
     recommendable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # has a rec vector
+    trained: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # ItemMeta.trained
     row_of: dict[str, int] = field(default_factory=dict)
     words: dict[str, set[int]] = field(default_factory=dict)  # word -> rows (exact-match search)
     rules: list[Rule] = field(default_factory=list)
@@ -103,6 +104,7 @@ class Catalog:
             self.bonus = _grow(self.bonus, len(metas), 0.0)
             self.popularity = _grow(self.popularity, len(metas), 0.0)
             self.recommendable = _grow(self.recommendable, len(metas), False)
+            self.trained = _grow(self.trained, len(metas), -1)
             for offset, meta in enumerate(metas):
                 row = start + offset
                 old = self.row_of.get(meta.item_id)
@@ -113,6 +115,7 @@ class Catalog:
                 self.row_of[meta.item_id] = row
                 self.alive[row] = meta.available
                 self.recommendable[row] = meta.recommendable
+                self.trained[row] = meta.trained
                 self.bonus[row] = self.rule_bonus(meta)
                 self.popularity[row] = popularity[offset]
                 self._index_words(row, meta)
@@ -137,5 +140,5 @@ class Catalog:
                     self.popularity[row] += n
 
 
-def _grow(array: np.ndarray, extra: int, fill: float | bool) -> np.ndarray:
+def _grow(array: np.ndarray, extra: int, fill: float | bool | int) -> np.ndarray:
     return np.concatenate([array, np.full(extra, fill, dtype=array.dtype)])

@@ -74,7 +74,7 @@ class Scored:
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, None]
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
@@ -257,7 +257,9 @@ class Engine:
         recommendable = catalog.recommendable
 
         def accept(rows: np.ndarray) -> np.ndarray:
-            ok = alive[rows] & ~np.isin(rows, excluded)
+            ok = alive[rows]
+            if len(excluded):  # a few dozen rows against a few dozen: one comparison table
+                ok &= (rows[:, None] != excluded[None, :]).all(axis=1)
             if need_vector:
                 ok &= recommendable[rows]
             if wanted is not None:
@@ -336,8 +338,7 @@ class Engine:
         accept = self._acceptor(seen, category, True)
         candidates, scores = self._candidates("rec", query, pool, accept, excluded=len(seen))
         if self.runtime.prior is not None and len(candidates):
-            trained = np.array([catalog.meta[r].trained for r in candidates])
-            history = np.array([catalog.meta[r].trained for r in usable])
+            trained, history = catalog.trained[candidates], catalog.trained[usable]
             scores = self.runtime.rescore(history, trained, scores)
             order = np.argsort(-scores, kind="stable")
             candidates, scores = candidates[order], scores[order]
