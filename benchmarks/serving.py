@@ -8,8 +8,8 @@ usage: python benchmarks/serving.py --artifacts DIR [--data ../shared/datasets/a
    (open loop: each request leaves at its scheduled time, and latency counts from that time, so a
    slow server cannot hide its queueing) for recommendations, similar items and search.
 2. In process: grows the catalog to --items vectors (real item vectors plus noise), then times
-   Engine.recommend (query vector, HNSW search, filters, re-ranking) and measures HNSW recall@10
-   against exact search for the same queries.
+   Engine.recommend (query vector, index search, filters, re-ranking) and measures the configured
+   index's recall@10 against exact search for the same queries (JSON keys keep the name "hnsw").
 """
 
 from __future__ import annotations
