@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -110,7 +111,7 @@ def main() -> None:
         rows[name] = speed(encoder, sample, singles)
         vectors = encoder.encode(sample)
         rows[name]["mean_cosine_to_torch"] = round(float(np.mean(np.sum(vectors * reference, axis=1))), 5)
-        print(name, rows[name], flush=True)
+        print(name, rows[name], file=sys.stderr, flush=True)
     base = rows["torch-fp32"]["texts_per_s_batch64"]
     for row in rows.values():
         row["speedup_batch64"] = round(row["texts_per_s_batch64"] / base, 2)
@@ -120,7 +121,7 @@ def main() -> None:
             if args.artifacts is not None and "pruned" not in name:
                 vectors = encoder.encode(texts)
                 rows[name]["lmrec_ndcg@10"] = round(lmrec_ndcg(args.data, args.artifacts, vectors), 5)
-            print(name, rows[name], flush=True)
+            print(name, rows[name], file=sys.stderr, flush=True)
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
         "texts": args.texts,

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,9 @@ def main() -> None:
                         "build_s": round(build, 1),
                         "bytes_per_item": round(per_item, 1),
                     }
-                    print(size, name, knob, value, rows[f"{name} {knob}={value}"], flush=True)
+                    print(
+                        size, name, knob, value, rows[f"{name} {knob}={value}"], file=sys.stderr, flush=True
+                    )
         results["sizes"][str(size)] = rows
     print(json.dumps(results, indent=None if args.json else 2))
 

@@ -194,7 +194,7 @@ def http_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         for name, paths in routes.items():
             rng.shuffle(paths)
             out[name] = asyncio.run(open_loop(url, paths, rates[name], args.seconds))
-            print(name, out[name], flush=True)
+            print(name, out[name], file=sys.stderr, flush=True)
         return out
     finally:
         process.send_signal(signal.SIGINT)
@@ -303,7 +303,7 @@ def main() -> None:
         result["http"] = http_benchmark(args)
     if not args.skip_in_process:
         result["in_process"] = in_process_benchmark(args)
-        print("in process", result["in_process"], flush=True)
+        print("in process", result["in_process"], file=sys.stderr, flush=True)
     print(json.dumps(result, indent=None if args.json else 2))
 
 
