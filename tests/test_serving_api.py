@@ -337,3 +337,25 @@ def test_diversity_reranking_is_maximal_marginal_relevance(client_for: Factory) 
         assert picked == [int(rows[i]) for i in expected], diversity
     by_score = [int(r) for r in rows[np.argsort(-scores)[:5]]]
     assert [r.row for r in engine._rerank(rows, scores, 5, 0.0)] == by_score
+
+
+def test_a_new_product_is_recommended_despite_the_co_occurrence_prior(client_for: Factory) -> None:
+    client = client_for(diversity=0.0, max_k=1000)
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    assert engine.runtime.prior is not None
+    engine.runtime.prior_weight = 2.0  # a strong prior: without a neutral term it buries new items
+    post_events(client, "fay", "lip-1", "lip-2")
+    all_items = f"/v1/users/fay/recommendations?k={engine.catalog.rows}"
+    before = ids(client.get(all_items, headers=READER))
+    body = {"title": "Cherry Lip Gloss Shine", "brand": "Nova", "category": "Makeup > Lips"}
+    assert client.put("/v1/items/lip-new", json=body, headers=WRITER).status_code == 200
+    after = ids(client.get(all_items + "0", headers=READER))  # k larger than the catalog
+    assert "lip-new" in after and len(after) == len(before) + 1
+    # the new item's prior term is the neutral one, not the floor every unrelated item gets
+    history = engine.catalog.trained[[engine.catalog.live_row("lip-1"), engine.catalog.live_row("lip-2")]]
+    candidates = np.array([-1, *range(len(engine.runtime.item_ids))])
+    scores = np.zeros(len(candidates), dtype=np.float32)
+    terms = engine.runtime.rescore(history, candidates, scores)
+    assert terms[0] > 2.0 * np.log(1e-3) + 0.1
+    warm = engine.runtime.model.counts > 0  # all of them fit the neutral pool of 50: its mean
+    assert warm.sum() <= 50 and terms[0] == pytest.approx(terms[1:][warm].mean(), rel=1e-5)
