@@ -113,6 +113,38 @@ def test_a_query_vector_is_computed_once_per_history_and_never_outlives_it(
     assert cold["personalized"] is False and len(computed) == 2
 
 
+def test_a_list_is_reused_only_while_history_request_and_catalog_are_the_same(
+    client_for: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = client_for()
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    built: list[int] = []
+    original = engine._personal
+
+    def counting(*args: Any) -> Any:
+        built.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(engine, "_personal", counting)
+    url = "/v1/users/gil/recommendations?k=4"
+    post_events(client, "gil", "hair-1")
+    first = ids(client.get(url, headers=READER))
+    assert ids(client.get(url, headers=READER)) == first and len(built) == 1  # same inputs: reused
+    ids(client.get("/v1/users/gil/recommendations?k=3", headers=READER))  # another request
+    assert len(built) == 2
+    post_events(client, "gil", "hair-1", kind="purchase")  # same item, new event: a new history
+    assert "bought" in client.get(url, headers=READER).json()["items"][0]["reason"]
+    assert len(built) == 3
+    assert client.delete(f"/v1/items/{first[0]}", headers=WRITER).status_code == 200  # catalog changed
+    assert first[0] not in ids(client.get(url, headers=READER)) and len(built) == 4
+    body = {"title": "Tea Tree Shampoo Travel Size", "category": "Hair > Shampoo"}
+    assert client.put("/v1/items/hair-new", json=body, headers=WRITER).status_code == 200
+    ids(client.get(url, headers=READER))
+    assert len(built) == 5
+    assert client.delete("/v1/users/gil", headers=ADMIN).status_code == 200
+    assert engine.user_key("gil") not in engine._answers
+
+
 def test_the_query_cache_is_bounded(client_for: Factory) -> None:
     client = client_for(query_cache_size=2)
     for user in ("u1", "u2", "u3"):

@@ -73,6 +73,7 @@ class Catalog:
     words: dict[str, set[int]] = field(default_factory=dict)  # word -> rows (exact-match search)
     rules: list[Rule] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    version: int = 0  # bumped by every change an answer can see (rows added, removed, replaced)
 
     @property
     def rows(self) -> int:
@@ -119,6 +120,7 @@ class Catalog:
                 self.bonus[row] = self.rule_bonus(meta)
                 self.popularity[row] = popularity[offset]
                 self._index_words(row, meta)
+            self.version += 1
             return start
 
     def remove(self, item_id: str) -> bool:
@@ -127,6 +129,7 @@ class Catalog:
             if row is None:
                 return False
             self.alive[row] = False
+            self.version += 1
             return True
 
     def live_row(self, item_id: str) -> int | None:

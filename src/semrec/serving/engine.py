@@ -93,6 +93,9 @@ class Engine:
         # (a row's vector never changes), so an entry is valid exactly while the rows are the same
         self._queries: OrderedDict[str, tuple[tuple[int, ...], np.ndarray]] = OrderedDict()
         self._queries_lock = threading.Lock()
+        # shopper pseudonym -> (everything an answer depends on, the answer): the same history of
+        # (row, event type), the same request and the same catalog version give the same list
+        self._answers: OrderedDict[str, tuple[tuple[Any, ...], list[Scored]]] = OrderedDict()
         self.catalog = self._build_catalog()
 
     # set-up
@@ -328,6 +331,38 @@ class Engine:
         usable = [r for r in rows if r is not None and catalog.meta[r].recommendable]
         if not usable:
             return self.popular(k, seen, category), False
+        user = self.user_key(user_id)
+        inputs = (
+            tuple((row, e.type) for row, e in zip(rows, events, strict=True)),
+            k,
+            exclude_seen,
+            category,
+            catalog.version,
+        )
+        with self._queries_lock:
+            cached = self._answers.get(user)
+            if cached is not None and cached[0] == inputs:
+                self._answers.move_to_end(user)
+                return list(cached[1]), True
+        results = self._personal(user_id, k, category, events, seen, usable)
+        if self.settings.answer_cache_size > 0:
+            with self._queries_lock:
+                self._answers[user] = (inputs, results)
+                self._answers.move_to_end(user)
+                while len(self._answers) > self.settings.answer_cache_size:
+                    self._answers.popitem(last=False)
+        return list(results), True
+
+    def _personal(
+        self,
+        user_id: str,
+        k: int,
+        category: str | None,
+        events: list[Event],
+        seen: set[int],
+        usable: list[int],
+    ) -> list[Scored]:
+        catalog = self.catalog
         query = self.query(user_id, usable)
         pool = k
         if self.settings.diversity > 0:
@@ -344,7 +379,7 @@ class Engine:
             candidates, scores = candidates[order], scores[order]
         results = self._rerank(candidates, scores, k, self.settings.diversity)
         self._explain(results, events, usable)
-        return results, True
+        return results
 
     def popular(self, k: int, exclude: set[int], category: str | None) -> list[Scored]:
         now = time.monotonic()
@@ -516,6 +551,7 @@ class Engine:
     def delete_user(self, user_id: str) -> int:
         with self._queries_lock:
             self._queries.pop(self.user_key(user_id), None)
+            self._answers.pop(self.user_key(user_id), None)
         return self.store.delete_user(self.user_key(user_id))
 
     def item_json(self, row: int) -> dict[str, Any]:

@@ -75,6 +75,11 @@ class ServerSettings(BaseSettings):
     query_cache_size: int = Field(
         50_000, ge=0, description="Shoppers whose query vector is kept until their next event (0: off)."
     )
+    answer_cache_size: int = Field(
+        20_000,
+        ge=0,
+        description="Shoppers whose last list is kept until their history or the catalog changes (0: off).",
+    )
     diversity: float = Field(
         0.1, ge=0.0, le=1.0, description="MMR re-ranking weight: 0 keeps relevance order, 1 maximal variety."
     )
