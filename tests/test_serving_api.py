@@ -53,6 +53,19 @@ def post_events(client: TestClient, user: str, *items: str, kind: str = "view") 
     assert response.status_code == 200 and response.json() == {"accepted": len(items)}
 
 
+def count_calls(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int]:
+    """Wraps ``owner.name`` so each call appends to the returned list (the call still happens)."""
+    calls: list[int] = []
+    original = getattr(owner, name)
+
+    def counting(*args: Any) -> Any:
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(owner, name, counting)
+    return calls
+
+
 @pytest.mark.parametrize("model", ["lmrec", "text-zeroshot"])
 def test_each_event_changes_the_next_answer(client_for: Factory, model: str) -> None:
     client = client_for(model)
@@ -89,14 +102,7 @@ def test_a_query_vector_is_computed_once_per_history_and_never_outlives_it(
 ) -> None:
     client = client_for()
     engine = client.app.state.engine  # type: ignore[attr-defined]
-    computed: list[int] = []
-    original = engine.runtime.queries
-
-    def counting(histories: Any, vectors: np.ndarray) -> np.ndarray:
-        computed.append(len(histories))
-        return original(histories, vectors)
-
-    monkeypatch.setattr(engine.runtime, "queries", counting)
+    computed = count_calls(monkeypatch, engine.runtime, "queries")
     url = "/v1/users/eve/recommendations?k=5"
     post_events(client, "eve", "hair-1")
     first = ids(client.get(url, headers=READER))
@@ -118,14 +124,7 @@ def test_a_list_is_reused_only_while_history_request_and_catalog_are_the_same(
 ) -> None:
     client = client_for()
     engine = client.app.state.engine  # type: ignore[attr-defined]
-    built: list[int] = []
-    original = engine._personal
-
-    def counting(*args: Any) -> Any:
-        built.append(1)
-        return original(*args)
-
-    monkeypatch.setattr(engine, "_personal", counting)
+    built = count_calls(monkeypatch, engine, "_personal")
     url = "/v1/users/gil/recommendations?k=4"
     post_events(client, "gil", "hair-1")
     first = ids(client.get(url, headers=READER))

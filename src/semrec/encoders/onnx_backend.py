@@ -126,8 +126,7 @@ def fuse_transformer(path: Path, encoder: TextEncoder) -> bool:
         return False
     texts = ["an example product title", "Tea Tree Shampoo 12 oz, gentle daily cleanser for all hair types"]
     batch = encoder.tokenizer(texts, padding=True, return_tensors="np")
-    feed = {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": batch["attention_mask"]}
-    feed["attention_mask"] = feed["attention_mask"].astype(np.int64)
+    feed = {name: batch[name].astype(np.int64) for name in ("input_ids", "attention_mask")}
     outputs = []
     for graph in (path, fused_path):
         session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])

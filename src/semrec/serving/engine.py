@@ -9,7 +9,7 @@ import math
 import secrets
 import threading
 import time
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +22,7 @@ from semrec.serving.errors import ApiError
 from semrec.serving.index import VectorIndex
 from semrec.serving.runtime import ModelRuntime
 from semrec.serving.settings import ServerSettings
+from semrec.serving.shopper_cache import ShopperCache
 from semrec.serving.store import Event, ItemRecord, Store
 from semrec.serving.threads import one_thread_here
 
@@ -89,13 +90,10 @@ class Engine:
         self._indexes: dict[str, VectorIndex] = {}
         self._index_lock = threading.Lock()
         self._popular_cache: tuple[float, np.ndarray] | None = None
-        # shopper pseudonym -> (history rows, query vector): a query depends only on those rows
-        # (a row's vector never changes), so an entry is valid exactly while the rows are the same
-        self._queries: OrderedDict[str, tuple[tuple[int, ...], np.ndarray]] = OrderedDict()
-        self._queries_lock = threading.Lock()
-        # shopper pseudonym -> (everything an answer depends on, the answer): the same history of
-        # (row, event type), the same request and the same catalog version give the same list
-        self._answers: OrderedDict[str, tuple[tuple[Any, ...], list[Scored]]] = OrderedDict()
+        # a query vector depends only on the history rows (a row's vector never changes)
+        self._queries: ShopperCache[np.ndarray] = ShopperCache(settings.query_cache_size)
+        # a list depends on the history of (row, event type), the request and the catalog version
+        self._answers: ShopperCache[list[Scored]] = ShopperCache(settings.answer_cache_size)
         self.catalog = self._build_catalog()
 
     # set-up
@@ -299,39 +297,35 @@ class Engine:
         return [Scored(int(rows[i]), float(relevance[i])) for i in chosen]
 
     # answers
-    def query(self, user_id: str, rows: list[int]) -> np.ndarray:
-        """The shopper's query vector for these history rows, computed once per distinct history."""
-        key, history = self.user_key(user_id), tuple(rows)
-        with self._queries_lock:
-            cached = self._queries.get(key)
-            if cached is not None and cached[0] == history:
-                self._queries.move_to_end(key)
-                return cached[1]
-        vector = self.runtime.queries([np.array(rows)], self.catalog.rec.array)[0]
-        if self.settings.query_cache_size > 0:
-            with self._queries_lock:
-                self._queries[key] = (history, vector)
-                self._queries.move_to_end(key)
-                while len(self._queries) > self.settings.query_cache_size:
-                    self._queries.popitem(last=False)
+    def query(self, user: str, rows: list[int]) -> np.ndarray:
+        """The query vector of shopper ``user`` (a pseudonym) for these history rows, computed once
+        per distinct history."""
+        history = tuple(rows)
+        vector = self._queries.get(user, history)
+        if vector is None:
+            vector = self.runtime.queries([np.array(rows)], self.catalog.rec.array)[0]
+            self._queries.put(user, history, vector)
         return vector
 
     def history(self, user_id: str) -> list[Event]:
-        return self.store.recent_events(self.user_key(user_id), self.settings.history_length)
+        return self._events(self.user_key(user_id))
+
+    def _events(self, user: str) -> list[Event]:
+        return self.store.recent_events(user, self.settings.history_length)
 
     def recommend(
         self, user_id: str, k: int, exclude_seen: bool = True, category: str | None = None
     ) -> tuple[list[Scored], bool]:
         """(items, personal?) for a shopper; unknown shoppers get the popular list."""
         one_thread_here(self.settings.torch_threads)
-        events = self.history(user_id)
+        user = self.user_key(user_id)
+        events = self._events(user)
         catalog = self.catalog
         rows = [catalog.live_row(e.item_id) for e in events]
         seen = {r for r in rows if r is not None} if exclude_seen else set()
         usable = [r for r in rows if r is not None and catalog.meta[r].recommendable]
         if not usable:
             return self.popular(k, seen, category), False
-        user = self.user_key(user_id)
         inputs = (
             tuple((row, e.type) for row, e in zip(rows, events, strict=True)),
             k,
@@ -339,23 +333,15 @@ class Engine:
             category,
             catalog.version,
         )
-        with self._queries_lock:
-            cached = self._answers.get(user)
-            if cached is not None and cached[0] == inputs:
-                self._answers.move_to_end(user)
-                return list(cached[1]), True
-        results = self._personal(user_id, k, category, events, seen, usable)
-        if self.settings.answer_cache_size > 0:
-            with self._queries_lock:
-                self._answers[user] = (inputs, results)
-                self._answers.move_to_end(user)
-                while len(self._answers) > self.settings.answer_cache_size:
-                    self._answers.popitem(last=False)
+        results = self._answers.get(user, inputs)
+        if results is None:
+            results = self._personal(user, k, category, events, seen, usable)
+            self._answers.put(user, inputs, results)
         return list(results), True
 
     def _personal(
         self,
-        user_id: str,
+        user: str,
         k: int,
         category: str | None,
         events: list[Event],
@@ -363,7 +349,7 @@ class Engine:
         usable: list[int],
     ) -> list[Scored]:
         catalog = self.catalog
-        query = self.query(user_id, usable)
+        query = self.query(user, usable)
         pool = k
         if self.settings.diversity > 0:
             pool = 3 * k + 10
@@ -442,10 +428,11 @@ class Engine:
         weight = self.settings.search_lexical_weight
         final = {row: score + weight * lexical.get(row, 0.0) for row, score in combined.items()}
         if user_id is not None:
-            usable = [r for e in self.history(user_id) if (r := catalog.live_row(e.item_id)) is not None]
+            user = self.user_key(user_id)
+            usable = [r for e in self._events(user) if (r := catalog.live_row(e.item_id)) is not None]
             usable = [r for r in usable if catalog.meta[r].recommendable]
             if usable:
-                taste = _normalise(self.query(user_id, usable)[None])[0]
+                taste = _normalise(self.query(user, usable)[None])[0]
                 candidates = np.fromiter(final, dtype=np.int64)
                 affinity = _normalise(catalog.rec.array[candidates]) @ taste
                 share = self.settings.search_user_weight
@@ -549,10 +536,10 @@ class Engine:
         return True
 
     def delete_user(self, user_id: str) -> int:
-        with self._queries_lock:
-            self._queries.pop(self.user_key(user_id), None)
-            self._answers.pop(self.user_key(user_id), None)
-        return self.store.delete_user(self.user_key(user_id))
+        user = self.user_key(user_id)
+        self._queries.drop(user)
+        self._answers.drop(user)
+        return self.store.delete_user(user)
 
     def item_json(self, row: int) -> dict[str, Any]:
         meta = self.catalog.meta[row]
