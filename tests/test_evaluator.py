@@ -91,3 +91,51 @@ def test_batched_equals_one_batch() -> None:
     a = evaluate(model, cases, np.ones(80), batch_size=5)
     b = evaluate(model, cases, np.ones(80), batch_size=1000)
     assert (a.ranked == b.ranked).all() and a.metrics == b.metrics
+
+
+class PartSums(Recommender):
+    """Scores are a weighted sum of fixed per-shopper parts, as a blended model's are."""
+
+    name = "parts"
+
+    def __init__(self, parts: dict[str, np.ndarray], weights: dict[str, float]) -> None:
+        super().__init__()
+        self.parts, self.weights = parts, weights
+
+    def fit(self, data: TrainingData) -> Self:
+        return self
+
+    def parts_for(self, histories: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        rows = [int(h[0]) for h in histories]  # each shopper's first history item names their row
+        return {name: matrix[rows].copy() for name, matrix in self.parts.items()}
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        parts = self.parts_for(histories)
+        return sum(self.weights.get(name, 1.0) * matrix for name, matrix in parts.items())  # type: ignore[return-value]
+
+
+def test_blend_ndcg_equals_evaluate_for_every_blend_ties_and_several_targets_included() -> None:
+    from semrec.evaluation.evaluator import blend_ndcg
+
+    rng = np.random.default_rng(3)
+    n_users, n_items = 60, 80
+    # coarse integer scores: many ties, which must break by item index as in top_k
+    parts = {
+        "network": rng.integers(0, 4, (n_users, n_items)).astype(np.float32),
+        "prior": rng.integers(0, 3, (n_users, n_items)).astype(np.float32),
+    }
+    others = np.arange(n_users, n_items)
+    histories = [np.array([u, *rng.choice(others, 3, replace=False)]) for u in range(n_users)]
+    targets = [
+        rng.choice(np.setdiff1d(np.arange(n_items), h), 1 + (u % 3 == 0), replace=False)
+        for u, h in enumerate(histories)
+    ]
+    cases = EvalCases(users=np.arange(n_users), histories=histories, targets=targets)
+    blends = [{"prior": 0.0}, {"prior": 1.0}, {"prior": 2.5, "network": 0.5}]
+    reference = PartSums(parts, {})
+    fast = blend_ndcg(cases, reference.parts_for, blends, batch_size=16)
+    counts = np.ones(n_items)
+    for blend, value in zip(blends, fast, strict=True):
+        expected = evaluate(PartSums(parts, blend), cases, counts, progress=False).metrics["ndcg@10"]
+        assert value == pytest.approx(expected, abs=1e-12)
+    assert len(set(fast)) == 3  # the blends really differ

@@ -266,3 +266,56 @@ def test_a_hybrid_lmrec_with_its_prior_does_not_bury_an_item_never_seen_in_train
     assert term > 2 * np.log(1e-3) + 0.1  # not the floor every unrelated item gets
     # bought-together items still gain: item 6 follows item 2 in training
     assert with_prior[6] - log_softmax[6] > term
+
+
+def test_text_affinity_is_the_cosine_to_the_recency_weighted_profile() -> None:
+    from semrec.models.sequential import text_affinity
+
+    rng = np.random.default_rng(1)
+    unit = rng.normal(size=(6, 4)).astype(np.float32)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    got = text_affinity([np.array([1, 4]), np.array([], dtype=np.int64)], unit, 0.5)
+    profile = 0.5 * unit[1] + unit[4]  # the most recent item weighs 1, the one before 0.5
+    expected = unit @ (profile / np.linalg.norm(profile))
+    np.testing.assert_allclose(got[0], expected, rtol=1e-5, atol=1e-6)
+    assert np.all(got[1] == 0.0)  # no history: no text taste
+
+
+def test_blend_weights_are_chosen_on_validation_in_one_pass() -> None:
+    asked: list[dict[str, float]] = []
+
+    def blend_validator(parts: Any, blends: Any) -> list[float]:
+        assert set(parts([np.array([0, 1])])) == {"network", "prior", "text"}
+        asked.extend(blends)
+        # validation likes co-occurrence 0.3 with text 5 best
+        return [-abs(b["prior"] - 0.3) - abs(b["text"] - 5.0) for b in blends]
+
+    def validator(model: Any) -> float:
+        return 0.0
+
+    data = TrainingData(SEQUENCES, ITEMS, validator=validator, blend_validator=blend_validator)
+    model: Any = create_model("lmrec", {**SMALL, "epochs": "2"}).fit(data)
+    assert (model.prior_weight, model.text_weight) == (0.3, 5.0)
+    assert {"prior": 0.0, "text": 0.0} in asked and {"prior": 2.0, "text": 15.0} in asked
+    assert model.training_summary()["text_weight"] == 5.0
+    histories = [np.array([0, 1]), np.array([2])]
+    parts = model.score_parts(histories)
+    expected = parts["network"] + 0.3 * parts["prior"] + 5.0 * parts["text"]
+    np.testing.assert_allclose(model.score(histories), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_text_affinity_lifts_a_never_bought_item_whose_title_matches_the_history() -> None:
+    # item 3 (tea conditioner) never occurs in training; the shopper just looked at tea shampoo (2)
+    sequences = [np.array([2, 6, 7]), np.array([0, 1, 5]), np.array([2, 4])] * 10
+    history = [np.array([2])]
+
+    def rank_of_item_3(text_weight: str) -> int:
+        params = {**SMALL, "epochs": "5", "cooccurrence_weight": "1", "text_weight": text_weight}
+        model = create_model("lmrec", params).fit(TrainingData(sequences, ITEMS))
+        ranked = model.recommend(history, k=7, exclude=history)[0]
+        return int(np.flatnonzero(ranked == 3)[0])
+
+    # bought-together items (4, 6, 7) lead on co-occurrence alone; a strong text term puts the
+    # matching new product first, although nobody has bought it yet
+    assert rank_of_item_3("0") > 0
+    assert rank_of_item_3("30") == 0

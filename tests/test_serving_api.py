@@ -86,11 +86,18 @@ def test_each_event_changes_the_next_answer(client_for: Factory, model: str) -> 
 
 def test_server_answers_match_the_offline_model(shop_artifacts: dict[str, Path]) -> None:
     runtime = ModelRuntime(shop_artifacts["lmrec"])
+    assert runtime.prior is not None
+    # both extra terms on, whatever the fixture's validation chose
+    runtime.prior_weight = runtime.model.prior_weight = 1.0  # type: ignore[attr-defined]
+    runtime.text_weight = runtime.model.text_weight = 2.0  # type: ignore[attr-defined]
     histories = [np.array([0, 1]), np.array([5]), np.array([3, 4, 0, 2, 7])]
     network = runtime.queries(histories, runtime.item_vectors) @ runtime.item_vectors.T
     everything = np.arange(len(runtime.item_ids))
     served = np.stack(
-        [runtime.rescore(h, everything, row) for h, row in zip(histories, network, strict=True)]
+        [
+            runtime.rescore(h, everything, row, runtime.text_vectors @ runtime.taste(runtime.text_vectors[h]))
+            for h, row in zip(histories, network, strict=True)
+        ]
     )
     offline = runtime.model.score(histories)
     gap = served - offline  # the offline log-softmax subtracts one constant per shopper
@@ -390,3 +397,26 @@ def test_a_new_product_is_recommended_despite_the_co_occurrence_prior(client_for
     assert terms[0] > 2.0 * np.log(1e-3) + 0.1
     warm = engine.runtime.model.counts > 0  # all of them fit the neutral pool of 50: its mean
     assert warm.sum() <= 50 and terms[0] == pytest.approx(terms[1:][warm].mean(), rel=1e-5)
+
+
+def test_served_lists_follow_the_offline_blend_and_text_taste_brings_new_products(
+    client_for: Factory,
+) -> None:
+    client = client_for(diversity=0.0)
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    runtime = engine.runtime
+    runtime.prior_weight = runtime.model.prior_weight = 1.0
+    runtime.text_weight = runtime.model.text_weight = 3.0
+    post_events(client, "gus", "hair-1", "lip-1")
+    served = ids(client.get("/v1/users/gus/recommendations?k=5", headers=READER))
+    history = [np.array([runtime.index_of["hair-1"], runtime.index_of["lip-1"]])]
+    offline = runtime.model.recommend(history, k=5, exclude=history)[0]
+    assert served == [runtime.item_ids[i] for i in offline]
+    # a brand-new product named like the shopper's last item: the text taste lifts it
+    body = {"title": "Velvet Rose Lipstick Refill", "brand": "Glowa", "category": "Makeup > Lips"}
+    assert client.put("/v1/items/lip-refill", json=body, headers=WRITER).status_code == 200
+    runtime.text_weight = 0.0
+    without = ids(client.get("/v1/users/gus/recommendations?k=11", headers=READER))
+    runtime.text_weight = 50.0
+    with_text = ids(client.get("/v1/users/gus/recommendations?k=10", headers=READER))
+    assert with_text.index("lip-refill") <= 1 < without.index("lip-refill")

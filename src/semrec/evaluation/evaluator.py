@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,3 +122,42 @@ def _segment(
             for name in ("hr@10", "ndcg@10", "mrr@10"):
                 out[label][name] = float(per_user[name][mask].mean())
     return out
+
+
+def blend_ndcg(
+    cases: EvalCases,
+    parts: Callable[[Sequence[np.ndarray]], dict[str, np.ndarray]],
+    blends: Sequence[Mapping[str, float]],
+    k: int = 10,
+    batch_size: int = 2048,
+) -> list[float]:
+    """NDCG@k of many weighted sums of a model's score parts, each part computed once.
+
+    ``parts(histories)`` gives named (batch, n_items) score matrices; blend ``b`` ranks by
+    ``sum(b.get(name, 1.0) * matrix)``. Ranks follow :func:`~semrec.models.base.top_k` exactly
+    (history excluded, ties to the lower item index), so each figure equals what :func:`evaluate`
+    reports for a model scoring that sum.
+    """
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    totals = np.zeros(len(blends))
+    for start in range(0, len(cases.users), batch_size):
+        histories = cases.histories[start : start + batch_size]
+        targets = cases.targets[start : start + batch_size]
+        matrices = parts(histories)
+        rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
+        cols = np.concatenate([np.asarray(h, dtype=np.int64) for h in histories] or [rows])
+        target_rows = np.repeat(np.arange(len(targets)), [len(t) for t in targets])
+        target_cols = np.concatenate([np.asarray(t, dtype=np.int64) for t in targets] or [target_rows])
+        ideal = np.cumsum(discounts)[np.minimum([len(t) for t in targets], k) - 1]
+        index = np.arange(next(iter(matrices.values())).shape[1])
+        for b, blend in enumerate(blends):
+            combined = sum(blend.get(name, 1.0) * matrix for name, matrix in matrices.items())
+            assert isinstance(combined, np.ndarray)
+            combined[rows, cols] = -np.inf
+            value = combined[target_rows, target_cols][:, None]  # (n_targets, 1)
+            pool = combined[target_rows]  # (n_targets, n_items)
+            ahead = (pool > value) | ((pool == value) & (index[None, :] < target_cols[:, None]))
+            rank = ahead.sum(axis=1) + 1
+            gain = np.where((rank <= k) & (value[:, 0] > -np.inf), discounts[np.minimum(rank, k) - 1], 0.0)
+            totals[b] += float((np.bincount(target_rows, gain, minlength=len(targets)) / ideal).sum())
+    return [float(t / max(len(cases.users), 1)) for t in totals]

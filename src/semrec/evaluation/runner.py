@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,8 +15,8 @@ import semrec
 from semrec.data.dataset import Dataset
 from semrec.data.loader import load_dataset
 from semrec.data.splits import Split, SplitName, cold_item_split, leave_one_out, time_split
-from semrec.evaluation.evaluator import EvaluationResult, evaluate
-from semrec.models.base import Recommender, TrainingData
+from semrec.evaluation.evaluator import EvaluationResult, blend_ndcg, evaluate
+from semrec.models.base import PartScores, Recommender, TrainingData
 from semrec.models.registry import create_model
 
 Protocol = Literal["loo", "time", "cold-items"]
@@ -61,7 +62,16 @@ def prepare(spec: RunSpec, checkpoint: Path | None = None) -> Prepared:
     def validate(model: Recommender) -> float:
         return evaluate(model, split.valid, counts, spec.batch_size, progress=False).metrics["ndcg@10"]
 
-    data = TrainingData(sequences=split.train, items=dataset.items, validator=validate, checkpoint=checkpoint)
+    def validate_blends(parts: PartScores, blends: Sequence[Mapping[str, float]]) -> list[float]:
+        return blend_ndcg(split.valid, parts, blends)
+
+    data = TrainingData(
+        sequences=split.train,
+        items=dataset.items,
+        validator=validate,
+        blend_validator=validate_blends,
+        checkpoint=checkpoint,
+    )
     return Prepared(dataset, split, data)
 
 

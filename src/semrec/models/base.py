@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
+
+# histories -> named (batch, n_items) score matrices that a model adds up with its weights
+PartScores = Callable[[Sequence[np.ndarray]], dict[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,8 @@ class TrainingData:
     items: pd.DataFrame  # the catalog; row position = item index
     # early stopping: scores a model on validation outside the model, so targets stay out of training
     validator: Callable[[Recommender], float] | None = None
+    # validation NDCG@10 of many weighted sums of a model's score parts at once (see ``PartScores``)
+    blend_validator: Callable[[PartScores, Sequence[Mapping[str, float]]], list[float]] | None = None
     checkpoint: Path | None = None  # where a trainable model keeps a resumable checkpoint
 
     @property

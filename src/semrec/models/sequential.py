@@ -16,7 +16,7 @@ import torch
 from semrec.data.text import catalog_texts
 from semrec.encoders.factory import is_exported, load_encoder
 from semrec.encoders.transformer import TextEncoder, encode_cached, pick_device
-from semrec.models.base import Recommender, TrainingData
+from semrec.models.base import Recommender, TrainingData, recency_weights
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.sequence_net import ItemTable, SequenceNet
 from semrec.training.text_finetune import MODES, finetune_encoder
@@ -51,6 +51,20 @@ class SequentialConfig:
 PRIOR_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0)
 PRIOR_FLOOR = 1e-3  # items the co-occurrence graph does not reach get log(PRIOR_FLOOR)
 NEUTRAL_POOL = 50  # an item never seen in training takes the mean prior of this many top items
+TEXT_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0)
+
+
+def text_affinity(histories: Sequence[np.ndarray], unit_text: np.ndarray, decay: float) -> np.ndarray:
+    """(shoppers, items) cosine between each item's text vector and the shopper's text profile: the
+    recency-weighted (``decay`` per step back) mean of their items' unit text vectors. It knows every
+    item with a title, so it ranks a product nobody has bought yet on the same footing as the rest."""
+    profiles = np.zeros((len(histories), unit_text.shape[1]), dtype=np.float32)
+    for row, history in enumerate(histories):
+        if len(history):
+            weights = recency_weights(len(history), decay).astype(np.float32)
+            profiles[row] = weights @ unit_text[np.asarray(history)]
+    profiles /= np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True), 1e-12)
+    return profiles @ unit_text.T
 
 
 def prior_terms(network: np.ndarray, prior: np.ndarray, weight: float, warm: np.ndarray) -> np.ndarray:
@@ -78,6 +92,9 @@ class SequentialRecommender(Recommender):
     uses_ids = True
     prior: ItemKNNRecommender | None = None
     prior_weight = 0.0
+    affinity: np.ndarray | None = None  # unit text vectors for the text-affinity term
+    affinity_decay = 0.3
+    text_weight = 0.0
 
     def text_vectors_for(self, data: TrainingData) -> np.ndarray | None:
         """(n_items, text_dim) item text vectors, or None for a model of item IDs only."""
@@ -90,6 +107,12 @@ class SequentialRecommender(Recommender):
         self.counts = counts
         self.fallback = (counts / max(counts.max(), 1.0)).astype(np.float32)
         self.text_vectors = text_vectors
+        # the text-affinity term reads the encoder's own vectors (not a whitened catalog transform)
+        self.affinity = None
+        if text_vectors is not None and int(getattr(config, "text_components", 0)) == 0:
+            norms = np.linalg.norm(text_vectors, axis=1, keepdims=True)
+            self.affinity = (text_vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+        self.affinity_decay = float(getattr(config, "text_decay", 0.3))
         items = ItemTable(
             len(counts),
             config.dim,
@@ -136,26 +159,47 @@ class SequentialRecommender(Recommender):
         return self
 
     def _fit_prior(self, data: TrainingData) -> None:
-        """Item-to-item co-occurrence from the same training sequences, blended in log space; the
-        weight is fixed by the settings or picked on the validation split (never on test)."""
-        weight = float(self.config.cooccurrence_weight)
-        self.prior, self.prior_weight = None, 0.0
-        if weight == 0.0:
+        """Blends the network with item-to-item co-occurrence from the same training sequences (and,
+        for models that read text, the shopper's text affinity), in log space; each weight is fixed
+        by the settings or picked on the validation split (never on test)."""
+        prior_setting = float(self.config.cooccurrence_weight)
+        text_setting = float(getattr(self.config, "text_weight", 0.0))
+        self.prior, self.prior_weight, self.text_weight = None, 0.0, 0.0
+        if prior_setting != 0.0:
+            self.prior = ItemKNNRecommender().fit(TrainingData(data.sequences, data.items))
+        if self.affinity is None:
+            text_setting = 0.0
+        prior_grid = PRIOR_WEIGHTS if prior_setting < 0 else (prior_setting,)
+        text_grid = TEXT_WEIGHTS if text_setting < 0 else (text_setting,)
+        if data.validator is None and data.blend_validator is None:  # nothing to choose on
+            prior_grid = (PRIOR_WEIGHTS[3],) if prior_setting < 0 else prior_grid
+            text_grid = (TEXT_WEIGHTS[3],) if text_setting < 0 else text_grid
+        grid = [(p, t) for p in prior_grid for t in text_grid]
+        if len(grid) == 1:
+            self.prior_weight, self.text_weight = grid[0]
             return
-        self.prior = ItemKNNRecommender().fit(TrainingData(data.sequences, data.items))
-        if weight > 0 or data.validator is None:
-            self.prior_weight = weight if weight > 0 else PRIOR_WEIGHTS[3]
-            return
-        scores = {}
-        for candidate in PRIOR_WEIGHTS:
-            self.prior_weight = candidate
-            scores[candidate] = data.validator(self)
-        self.prior_weight = max(scores, key=lambda w: (scores[w], -w))
-        log.info("co-occurrence weight %.2f chosen on validation: %s", self.prior_weight, scores)
-        self.prior_validation = {str(w): round(v, 6) for w, v in scores.items()}
+        if data.blend_validator is not None:  # every blend from one pass over the validation shoppers
+            blends = [{"prior": p, "text": t} for p, t in grid]
+            scores = dict(zip(grid, data.blend_validator(self.score_parts, blends), strict=True))
+        else:
+            assert data.validator is not None
+            scores = {}
+            for p, t in grid:
+                self.prior_weight, self.text_weight = p, t
+                scores[(p, t)] = data.validator(self)
+        # the best validation score; among equals, the smallest weights
+        self.prior_weight, self.text_weight = max(scores, key=lambda w: (scores[w], -w[0], -w[1]))
+        log.info(
+            "co-occurrence weight %.2f, text weight %.2f chosen on validation (NDCG@10 %.4f)",
+            self.prior_weight,
+            self.text_weight,
+            scores[(self.prior_weight, self.text_weight)],
+        )
+        self.prior_validation = {f"{p:g},{t:g}": round(v, 6) for (p, t), v in scores.items()}
 
     @torch.inference_mode()
-    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+    def network_scores(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """(batch, n_items) next-item logits; popularity for an empty history."""
         self.net.eval()
         nonempty = [i for i, h in enumerate(histories) if len(h)]
         out = np.tile(self.fallback, (len(histories), 1))
@@ -163,18 +207,36 @@ class SequentialRecommender(Recommender):
             length = min(self.config.max_len, max(len(histories[i]) for i in nonempty))
             batch = left_pad([histories[i] for i in nonempty], length).to(self.device)
             out[nonempty] = self.net(batch).float().cpu().numpy()
-        if self.prior is not None and self.prior_weight > 0:
-            return self.with_prior(out, histories)
         return out
 
-    def with_prior(self, scores: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
-        """log softmax(network) + weight * log(co-occurrence + floor), for all items (a neutral
-        term for items never seen in training: :func:`prior_terms`)."""
-        assert self.prior is not None
-        shifted = scores - scores.max(axis=1, keepdims=True)
-        log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        prior = self.prior.score(histories)
-        return log_softmax + prior_terms(log_softmax, prior, self.prior_weight, self.counts > 0)
+    def score_parts(self, histories: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """The terms :meth:`score` adds up, unweighted: 'network' (log-softmax of the next-item
+        logits), 'prior' (log co-occurrence, neutral for never-seen items: :func:`prior_terms`) and
+        'text' (cosine of the shopper's recent item text to each item's: :func:`text_affinity`)."""
+        shifted = self.network_scores(histories)
+        shifted -= shifted.max(axis=1, keepdims=True)
+        network = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        parts = {"network": network}
+        if self.prior is not None:
+            parts["prior"] = prior_terms(network, self.prior.score(histories), 1.0, self.counts > 0)
+        if self.affinity is not None:
+            parts["text"] = text_affinity(histories, self.affinity, self.affinity_decay)
+        return parts
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        use_prior = self.prior is not None and self.prior_weight > 0
+        use_text = self.affinity is not None and self.text_weight > 0
+        if not use_prior and not use_text:
+            return self.network_scores(histories)
+        parts = self.score_parts(histories)
+        out = parts["network"]
+        if use_prior:
+            out += self.prior_weight * parts["prior"]
+        if use_text:
+            out += self.text_weight * parts["text"]
+        empty = np.array([len(h) == 0 for h in histories], dtype=bool)
+        out[empty] = self.fallback  # no history: the popularity order
+        return out
 
     @torch.inference_mode()
     def item_vectors(self) -> np.ndarray:
@@ -187,7 +249,10 @@ class SequentialRecommender(Recommender):
         summary = dataclasses.asdict(record) if record is not None else {}
         if self.prior is not None:
             summary["cooccurrence_weight"] = self.prior_weight
-            summary["cooccurrence_validation_ndcg@10"] = getattr(self, "prior_validation", {})
+        if self.affinity is not None:
+            summary["text_weight"] = self.text_weight
+        if hasattr(self, "prior_validation"):  # "co-occurrence weight,text weight" -> NDCG@10
+            summary["blend_validation_ndcg@10"] = self.prior_validation
         return summary
 
     def save_state(self, directory: Path) -> None:
@@ -200,6 +265,9 @@ class SequentialRecommender(Recommender):
             (directory / "prior").mkdir()
             self.prior.save_state(directory / "prior")
             (directory / "prior" / "weight.json").write_text(json.dumps({"weight": self.prior_weight}))
+        (directory / "blend.json").write_text(
+            json.dumps({"cooccurrence_weight": self.prior_weight, "text_weight": self.text_weight})
+        )
 
     def load_state(self, directory: Path) -> None:
         text = directory / "text_vectors.npy"
@@ -211,6 +279,8 @@ class SequentialRecommender(Recommender):
             self.prior = ItemKNNRecommender()
             self.prior.load_state(directory / "prior")
             self.prior_weight = float(json.loads((directory / "prior" / "weight.json").read_text())["weight"])
+        blend = directory / "blend.json"
+        self.text_weight = float(json.loads(blend.read_text())["text_weight"]) if blend.exists() else 0.0
 
 
 class SASRecRecommender(SequentialRecommender):
@@ -237,6 +307,10 @@ class LMRecRecommender(SequentialRecommender):
         experts: int = 4  # adapter projections mixed by a gate
         id_dropout: float = 0.1  # hybrid: share of items whose ID part is hidden in each training step
         cooccurrence_weight: float = -1.0  # chosen on validation
+        # weight of the text-affinity term (cosine of the shopper's recent titles to each item's):
+        # 0 = off, -1 = chosen on validation together with the co-occurrence weight
+        text_weight: float = -1.0
+        text_decay: float = 0.3  # text affinity: weight of each older history item
         time_budget_minutes: float = 40.0
         text_components: int = 0  # PCA-whitened text dimensions the adapter reads (0: raw vectors)
         text_max_length: int = 64

@@ -353,14 +353,23 @@ class Engine:
         pool = k
         if self.settings.diversity > 0:
             pool = 3 * k + 10
-        if self.runtime.prior is not None:
-            pool = max(pool, 2 * k + 30)  # the prior may lift items the network ranks a little lower
+        runtime = self.runtime
+        if runtime.rescores:
+            pool = max(pool, 2 * k + 30)  # the extra terms may lift items the network ranks lower
         pool = min(catalog.rows, pool)
         accept = self._acceptor(seen, category, True)
         candidates, scores = self._candidates("rec", query, pool, accept, excluded=len(seen))
-        if self.runtime.prior is not None and len(candidates):
+        affinity = None
+        if runtime.text_weight > 0:
+            # the items closest to the shopper's text taste join the network's shortlist
+            taste = runtime.taste(catalog.text.array[usable])
+            close, _ = self._candidates("text", taste, pool, accept, excluded=len(seen))
+            candidates = np.union1d(candidates, close)
+            scores = catalog.rec.array[candidates] @ query
+            affinity = catalog.text.array[candidates] @ taste
+        if runtime.rescores and len(candidates):
             trained, history = catalog.trained[candidates], catalog.trained[usable]
-            scores = self.runtime.rescore(history, trained, scores)
+            scores = runtime.rescore(history, trained, scores, affinity)
             order = np.argsort(-scores, kind="stable")
             candidates, scores = candidates[order], scores[order]
         results = self._rerank(candidates, scores, k, self.settings.diversity)

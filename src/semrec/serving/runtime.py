@@ -69,6 +69,15 @@ class ModelRuntime:
         # lmrec's co-occurrence prior (weight chosen on validation) re-scores the retrieved candidates
         self.prior = getattr(model, "prior", None)
         self.prior_weight = float(getattr(model, "prior_weight", 0.0)) if self.prior is not None else 0.0
+        # and so does the shopper's text affinity: the cosine of their recent titles to each item's
+        reads_text = getattr(model, "affinity", None) is not None
+        self.text_weight = float(getattr(model, "text_weight", 0.0)) if reads_text else 0.0
+        self.text_decay = float(getattr(model, "affinity_decay", 0.3))
+
+    @property
+    def rescores(self) -> bool:
+        """Whether retrieved candidates get more than the network's score."""
+        return (self.prior is not None and self.prior_weight > 0) or self.text_weight > 0
 
     @property
     def dim(self) -> int:
@@ -127,10 +136,25 @@ class ModelRuntime:
         out[nonempty] = self.tower(items, padding)
         return out
 
-    def rescore(self, history: np.ndarray, candidates: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        """Adds the co-occurrence prior to network scores of ``candidates`` (training-catalog indices,
-        -1 for items added later), as the offline model scores: net + weight * log(prior + floor),
-        with the same neutral term for items never seen in training."""
+    def taste(self, text_vectors: np.ndarray) -> np.ndarray:
+        """The shopper's unit text profile from their history's unit text vectors (oldest first)."""
+        weights = recency_weights(len(text_vectors), self.text_decay).astype(np.float32)
+        profile = weights @ text_vectors
+        return (profile / max(float(np.linalg.norm(profile)), 1e-12)).astype(np.float32)
+
+    def rescore(
+        self,
+        history: np.ndarray,
+        candidates: np.ndarray,
+        scores: np.ndarray,
+        affinity: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Network scores of ``candidates`` (training-catalog indices, -1 for items added later) plus
+        the terms the offline model adds: weight * log(co-occurrence + floor), with the same neutral
+        term for items never seen in training, and text weight * ``affinity`` (the cosine of each
+        candidate's text to the shopper's :meth:`taste`)."""
+        if affinity is not None and self.text_weight > 0:
+            scores = scores + self.text_weight * affinity
         if self.prior is None or self.prior_weight <= 0:
             return scores
         from semrec.models.sequential import prior_terms
