@@ -399,10 +399,11 @@ def test_a_new_product_is_recommended_despite_the_co_occurrence_prior(client_for
     assert warm.sum() <= 50 and terms[0] == pytest.approx(terms[1:][warm].mean(), rel=1e-5)
 
 
+@pytest.mark.parametrize("text_shortlist", [False, True])
 def test_served_lists_follow_the_offline_blend_and_text_taste_brings_new_products(
-    client_for: Factory,
+    client_for: Factory, text_shortlist: bool
 ) -> None:
-    client = client_for(diversity=0.0)
+    client = client_for(diversity=0.0, text_shortlist=text_shortlist)
     engine = client.app.state.engine  # type: ignore[attr-defined]
     runtime = engine.runtime
     runtime.prior_weight = runtime.model.prior_weight = 1.0

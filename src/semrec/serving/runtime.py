@@ -139,7 +139,7 @@ class ModelRuntime:
     def taste(self, text_vectors: np.ndarray) -> np.ndarray:
         """The shopper's unit text profile from their history's unit text vectors (oldest first)."""
         weights = recency_weights(len(text_vectors), self.text_decay).astype(np.float32)
-        profile = weights @ text_vectors
+        profile = np.einsum("i,ij->j", weights, text_vectors)  # no BLAS threads per request
         return (profile / max(float(np.linalg.norm(profile)), 1e-12)).astype(np.float32)
 
     def rescore(

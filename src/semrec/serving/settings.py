@@ -83,6 +83,11 @@ class ServerSettings(BaseSettings):
     diversity: float = Field(
         0.1, ge=0.0, le=1.0, description="MMR re-ranking weight: 0 keeps relevance order, 1 maximal variety."
     )
+    text_shortlist: bool = Field(
+        False,
+        description="lmrec: also shortlist the items closest to the shopper's text taste (one more "
+        "index search per request; off: the text term re-scores the network's shortlist only).",
+    )
     rules: list[Rule] = Field(default_factory=list, description="Business rules (boost / bury).")
     search_user_weight: float = Field(
         0.3, ge=0.0, le=1.0, description="Weight of the shopper's taste in search when user_id is given."
