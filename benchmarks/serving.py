@@ -61,11 +61,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(artifacts: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(artifacts: Path, workdir: Path, text_shortlist: bool) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     config = workdir / "semrec.toml"
     config.write_text(
         f'artifacts = "{artifacts.resolve()}"\ndatabase = "{workdir / "bench.db"}"\nlog_level = "warning"\n'
+        f"text_shortlist = {str(text_shortlist).lower()}\n"
         f"[[api_keys]]\nname = 'bench'\nkey = '{KEY}'\nscopes = ['read', 'write']\n"
     )
     command = [sys.executable, "-m", "semrec.cli", "serve", "--config", str(config), "--port", str(port)]
@@ -180,7 +181,7 @@ async def open_loop(
 
 def http_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="semrec-bench-"))
-    process, url = start_server(args.artifacts, workdir)
+    process, url = start_server(args.artifacts, workdir, args.text_shortlist)
     try:
         users, item_ids, queries = preload(url, args.data, args.users, args.seed)
         rng = random.Random(args.seed)
@@ -213,7 +214,9 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     workdir = Path(tempfile.mkdtemp(prefix="semrec-bench-"))
-    settings = ServerSettings(artifacts=args.artifacts, database=workdir / "inproc.db")
+    settings = ServerSettings(
+        artifacts=args.artifacts, database=workdir / "inproc.db", text_shortlist=args.text_shortlist
+    )
     runtime = ModelRuntime(args.artifacts)
     engine = Engine(settings, SQLiteStore(settings.database), runtime)
     rng = np.random.default_rng(args.seed)
@@ -237,7 +240,7 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     engine._index("rec")
     build_seconds = time.perf_counter() - started
-    if runtime.text_weight > 0:
+    if settings.text_shortlist and runtime.text_weight > 0:
         engine._index("text")  # built before timing, as a server builds its indexes at start-up
     # shoppers: real histories from the dataset
     from semrec.data.loader import load_dataset
@@ -273,7 +276,7 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "items": engine.catalog.rows,
         "model": runtime.version,
         "dim": runtime.dim,
-        "text_shortlist": runtime.text_weight > 0,
+        "text_shortlist": settings.text_shortlist and runtime.text_weight > 0,
         "grow_seconds": round(grow_seconds, 1),
         "hnsw_build_seconds": round(build_seconds, 1),
         "recommend": percentiles(latencies),
@@ -302,6 +305,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-in-process", action="store_true")
+    parser.add_argument(
+        "--text-shortlist", action="store_true", help="lmrec: also shortlist by text (server setting)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object of all figures")
     args = parser.parse_args()
     result: dict[str, Any] = {"machine": machine(), "artifacts": str(args.artifacts)}

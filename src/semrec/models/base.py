@@ -138,3 +138,13 @@ class Recommender(ABC):
 def recency_weights(length: int, decay: float) -> np.ndarray:
     """Weight of each history position, the most recent item weighing 1 and older ones ``decay``^age."""
     return decay ** np.arange(length - 1, -1, -1, dtype=np.float64)
+
+
+def recency_profiles(histories: Sequence[np.ndarray], vectors: np.ndarray, decay: float) -> np.ndarray:
+    """(batch, dim) unit vectors: each history's :func:`recency_weights` mean of its rows of
+    ``vectors``; zero for an empty history."""
+    out = np.zeros((len(histories), vectors.shape[1]), dtype=np.float32)
+    for row, history in enumerate(histories):
+        if len(history):
+            out[row] = recency_weights(len(history), decay).astype(np.float32) @ vectors[np.asarray(history)]
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)

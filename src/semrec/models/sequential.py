@@ -16,7 +16,7 @@ import torch
 from semrec.data.text import catalog_texts
 from semrec.encoders.factory import is_exported, load_encoder
 from semrec.encoders.transformer import TextEncoder, encode_cached, pick_device
-from semrec.models.base import Recommender, TrainingData, recency_weights
+from semrec.models.base import Recommender, TrainingData, recency_profiles
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.sequence_net import ItemTable, SequenceNet
 from semrec.training.text_finetune import MODES, finetune_encoder
@@ -58,13 +58,7 @@ def text_affinity(histories: Sequence[np.ndarray], unit_text: np.ndarray, decay:
     """(shoppers, items) cosine between each item's text vector and the shopper's text profile: the
     recency-weighted (``decay`` per step back) mean of their items' unit text vectors. It knows every
     item with a title, so it ranks a product nobody has bought yet on the same footing as the rest."""
-    profiles = np.zeros((len(histories), unit_text.shape[1]), dtype=np.float32)
-    for row, history in enumerate(histories):
-        if len(history):
-            weights = recency_weights(len(history), decay).astype(np.float32)
-            profiles[row] = weights @ unit_text[np.asarray(history)]
-    profiles /= np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True), 1e-12)
-    return profiles @ unit_text.T
+    return recency_profiles(histories, unit_text, decay) @ unit_text.T
 
 
 def prior_terms(network: np.ndarray, prior: np.ndarray, weight: float, warm: np.ndarray) -> np.ndarray:
@@ -155,10 +149,10 @@ class SequentialRecommender(Recommender):
             checkpoint=data.checkpoint,
             on_epoch=lambda entry: log.info("%s %s", self.name, entry),
         )
-        self._fit_prior(data)
+        self._fit_blend(data)
         return self
 
-    def _fit_prior(self, data: TrainingData) -> None:
+    def _fit_blend(self, data: TrainingData) -> None:
         """Blends the network with item-to-item co-occurrence from the same training sequences (and,
         for models that read text, the shopper's text affinity), in log space; each weight is fixed
         by the settings or picked on the validation split (never on test)."""
@@ -195,7 +189,7 @@ class SequentialRecommender(Recommender):
             self.text_weight,
             scores[(self.prior_weight, self.text_weight)],
         )
-        self.prior_validation = {f"{p:g},{t:g}": round(v, 6) for (p, t), v in scores.items()}
+        self.blend_validation = {f"{p:g},{t:g}": round(v, 6) for (p, t), v in scores.items()}
 
     @torch.inference_mode()
     def network_scores(self, histories: Sequence[np.ndarray]) -> np.ndarray:
@@ -251,8 +245,8 @@ class SequentialRecommender(Recommender):
             summary["cooccurrence_weight"] = self.prior_weight
         if self.affinity is not None:
             summary["text_weight"] = self.text_weight
-        if hasattr(self, "prior_validation"):  # "co-occurrence weight,text weight" -> NDCG@10
-            summary["blend_validation_ndcg@10"] = self.prior_validation
+        if hasattr(self, "blend_validation"):  # "co-occurrence weight,text weight" -> NDCG@10
+            summary["blend_validation_ndcg@10"] = self.blend_validation
         return summary
 
     def save_state(self, directory: Path) -> None:
@@ -264,7 +258,6 @@ class SequentialRecommender(Recommender):
         if self.prior is not None:
             (directory / "prior").mkdir()
             self.prior.save_state(directory / "prior")
-            (directory / "prior" / "weight.json").write_text(json.dumps({"weight": self.prior_weight}))
         (directory / "blend.json").write_text(
             json.dumps({"cooccurrence_weight": self.prior_weight, "text_weight": self.text_weight})
         )
@@ -275,12 +268,17 @@ class SequentialRecommender(Recommender):
         self.net.load_state_dict(torch.load(directory / "weights.pt", map_location=self.device))
         self.net.eval()
         self.prior, self.prior_weight = None, 0.0
-        if (directory / "prior" / "weight.json").exists():
+        if (directory / "prior").is_dir():
             self.prior = ItemKNNRecommender()
             self.prior.load_state(directory / "prior")
-            self.prior_weight = float(json.loads((directory / "prior" / "weight.json").read_text())["weight"])
         blend = directory / "blend.json"
-        self.text_weight = float(json.loads(blend.read_text())["text_weight"]) if blend.exists() else 0.0
+        if blend.exists():
+            weights = json.loads(blend.read_text())
+            self.prior_weight, self.text_weight = weights["cooccurrence_weight"], weights["text_weight"]
+        elif self.prior is not None:  # artifacts written before blend.json
+            self.prior_weight = json.loads((directory / "prior" / "weight.json").read_text())["weight"]
+        if self.prior is None:
+            self.prior_weight = 0.0
 
 
 class SASRecRecommender(SequentialRecommender):

@@ -12,7 +12,7 @@ import numpy as np
 from semrec.data.text import catalog_texts
 from semrec.encoders.factory import load_encoder
 from semrec.encoders.transformer import encode_cached
-from semrec.models.base import Recommender, TrainingData, recency_weights
+from semrec.models.base import Recommender, TrainingData, recency_profiles
 
 
 class TextZeroShotRecommender(Recommender):
@@ -51,13 +51,7 @@ class TextZeroShotRecommender(Recommender):
 
     def user_vectors(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         """(batch, dim) unit vectors; zero for an empty history."""
-        out = np.zeros((len(histories), self.item_vectors.shape[1]), dtype=np.float32)
-        for row, history in enumerate(histories):
-            if len(history):
-                weights = recency_weights(len(history), self.config.decay).astype(np.float32)
-                out[row] = weights @ self.item_vectors[np.asarray(history)]
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
+        return recency_profiles(histories, self.item_vectors, self.config.decay)
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         scores = self.user_vectors(histories) @ self.item_vectors.T  # (batch, n_items)

@@ -237,7 +237,7 @@ class Engine:
             if ok.sum() >= k or fetch >= total:
                 # exact scores from the float vectors: compressed indexes only shortlist
                 rows = rows[ok]
-                exact = np.einsum("ij,j->i", self._matrix(name, rows), query.astype(np.float32))
+                exact = self._matrix(name, rows) @ query.astype(np.float32)
                 order = np.argsort(-exact, kind="stable")[:k]
                 return rows[order], exact[order]
             fetch = min(total, fetch * 8)
@@ -365,8 +365,8 @@ class Engine:
             if self.settings.text_shortlist:  # the items closest to the text taste join the shortlist
                 close, _ = self._candidates("text", taste, pool, accept, excluded=len(seen))
                 candidates = np.union1d(candidates, close)
-                scores = np.einsum("ij,j->i", catalog.rec.array[candidates], query)
-            affinity = np.einsum("ij,j->i", catalog.text.array[candidates], taste)
+                scores = catalog.rec.array[candidates] @ query
+            affinity = catalog.text.array[candidates] @ taste
         if runtime.rescores and len(candidates):
             trained, history = catalog.trained[candidates], catalog.trained[usable]
             scores = runtime.rescore(history, trained, scores, affinity)

@@ -19,7 +19,7 @@ from semrec.artifacts import load_artifacts, load_catalog
 from semrec.data.text import catalog_texts
 from semrec.encoders.factory import Encoder, load_encoder
 from semrec.encoders.transformer import encode_cached
-from semrec.models.base import Recommender, recency_weights
+from semrec.models.base import Recommender, recency_profiles
 from semrec.serving.tower import ShopperTower, TowerBackend
 
 SERVABLE = ("text-zeroshot", "sasrec", "lmrec")
@@ -119,12 +119,7 @@ class ModelRuntime:
         if not nonempty:
             return out
         if self.net is None:
-            decay = float(self.config["settings"].get("decay", 0.3))
-            for i in nonempty:
-                weights = recency_weights(len(histories[i]), decay).astype(np.float32)
-                out[i] = weights @ vectors[histories[i]]
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
-            return out / np.maximum(norms, 1e-12)
+            return recency_profiles(histories, vectors, float(self.config["settings"].get("decay", 0.3)))
         assert self.tower is not None
         length = min(self.tower.length, max(len(histories[i]) for i in nonempty))
         items = np.zeros((len(nonempty), length, self.dim), dtype=np.float32)
@@ -138,9 +133,7 @@ class ModelRuntime:
 
     def taste(self, text_vectors: np.ndarray) -> np.ndarray:
         """The shopper's unit text profile from their history's unit text vectors (oldest first)."""
-        weights = recency_weights(len(text_vectors), self.text_decay).astype(np.float32)
-        profile = np.einsum("i,ij->j", weights, text_vectors)  # no BLAS threads per request
-        return (profile / max(float(np.linalg.norm(profile)), 1e-12)).astype(np.float32)
+        return recency_profiles([np.arange(len(text_vectors))], text_vectors, self.text_decay)[0]
 
     def rescore(
         self,
