@@ -319,3 +319,52 @@ def test_text_affinity_lifts_a_never_bought_item_whose_title_matches_the_history
     # matching new product first, although nobody has bought it yet
     assert rank_of_item_3("0") > 0
     assert rank_of_item_3("30") == 0
+
+
+def test_training_windows_make_every_next_item_a_target_once() -> None:
+    windows = trainer.training_pairs([np.arange(12), np.arange(1), np.arange(2)], max_len=4)
+    assert all(2 <= len(w) <= 5 for w in windows)
+    targets = [int(t) for w in windows if w[0] < 100 and len(w) and w.max() >= 2 for t in w[1:]]
+    assert sorted(targets) == list(range(1, 12))  # the 12-item history: items 1..11, once each
+    assert [w.tolist() for w in windows if w.max() == 1] == [[0, 1]]  # the 1-item history gives none
+
+
+def test_a_finished_training_is_not_continued_on_resume(tmp_path: Path) -> None:
+    def run() -> trainer.TrainingLog:
+        torch.manual_seed(0)
+        net = SequenceNet(ItemTable(8, 8, None, use_ids=True), 8, 1, 1, 0.0, 10)
+        return trainer.train_loop(
+            net, SEQUENCES, epochs=3, batch_size=8, lr=1e-3, weight_decay=0.0, max_len=10, seed=0,
+            device=torch.device("cpu"), checkpoint=tmp_path / "checkpoint.pt",
+        )  # fmt: skip
+
+    assert run().epochs == 3
+    again = run()
+    assert again.epochs == 3 and len(again.history) == 3
+
+
+def test_an_ensemble_scores_the_mean_of_its_networks(tmp_path: Path) -> None:
+    params = {**SMALL, "epochs": "30", "networks": "2", "cooccurrence_weight": "0", "text_weight": "0"}
+    model: Any = create_model("lmrec", params).fit(TrainingData(SEQUENCES, ITEMS))
+    first, second = model.members()
+    assert len(model.training_summary()["networks"]) == 2
+    histories = [np.array([2, 3]), np.array([5, 0, 1, 6]), np.array([5, 0])]
+    batch = trainer.left_pad(histories, 4)
+    with torch.inference_mode():
+        each = [net(batch).numpy() for net in (first, second)]
+    assert not np.allclose(each[0], each[1], atol=1e-3)  # two seeds, two networks
+    np.testing.assert_allclose(model.score(histories), (each[0] + each[1]) / 2, rtol=1e-5, atol=1e-5)
+    for history, expected in zip(histories, (4, 7, 1), strict=True):  # and it still learns the journeys
+        assert model.recommend([history], k=1, exclude=[history])[0, 0] == expected
+    # one vector index answers it: (concatenated queries / 2) @ concatenated item vectors
+    vectors = model.item_vectors()
+    assert vectors.shape == (8, 32)
+    with torch.inference_mode():
+        table = model.net.items()
+        queries = model.net.encode(batch, table)[:, -1].numpy()
+    np.testing.assert_allclose(queries @ vectors.T, (each[0] + each[1]) / 2, rtol=1e-4, atol=1e-4)
+    save_artifacts(model, list(ITEMS["item_id"]), tmp_path / "art", {"name": "fixture"})
+    loaded, _, _ = load_artifacts(tmp_path / "art")
+    np.testing.assert_allclose(loaded.score(histories), model.score(histories), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="networks must be 1 or more"):
+        create_model("lmrec", {**SMALL, "networks": "0"}).fit(TrainingData(SEQUENCES, ITEMS))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from semrec.models.sequence_net import ItemTable, SequenceNet
+from semrec.models.sequence_net import ItemTable, NetworkEnsemble, SequenceNet
 from semrec.serving.tower import ShopperTower
 
 
@@ -35,3 +35,23 @@ def test_onnx_tower_equals_the_network_for_every_length_and_batch(norm: str) -> 
         own = net.encode(sequences, net.items())[:, -1].numpy()
     vectors = table().detach().numpy()[sequences.numpy()]
     assert np.allclose(fast(vectors.astype(np.float32), sequences.numpy() == 0), own, atol=1e-5)
+
+
+def test_onnx_tower_of_an_ensemble_gives_the_mean_logit_query() -> None:
+    torch.manual_seed(0)
+    members = []
+    for norm in ("post", "pre"):
+        net = SequenceNet(ItemTable(30, 8, None, use_ids=True), 8, 2, 2, 0.3, max_len=12, norm=norm)
+        with torch.no_grad():
+            for weight in net.parameters():
+                weight.add_(torch.randn_like(weight) * 0.3)
+        members.append(net.eval())
+    ensemble = NetworkEnsemble(members).eval()
+    fast = ShopperTower(ensemble, "onnx")
+    assert (fast.length, fast.dim) == (12, 16)
+    sequences = torch.tensor([[0, 0, 3, 7, 1], [4, 9, 2, 5, 6]])
+    with torch.inference_mode():
+        vectors = ensemble.items().numpy()
+        mean_logits = ensemble(sequences).numpy()
+    queries = fast(vectors[sequences.numpy()].astype(np.float32), sequences.numpy() == 0)
+    assert np.allclose(queries @ vectors[1:].T, mean_logits, atol=1e-4)

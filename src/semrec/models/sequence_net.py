@@ -54,10 +54,11 @@ class ItemTable(nn.Module):
     def adapt(self, text: torch.Tensor) -> torch.Tensor:
         """(n, text_dim) text vectors -> (n, dim) item vectors through the mixture-of-experts adapter."""
         assert self.experts is not None, "this item table reads no text"
-        outputs = torch.stack(
-            [expert(text - center) for expert, center in zip(self.experts, self.centers, strict=True)],
-            dim=1,
-        )  # (n, experts, dim)
+        # (x - b_k) W_k = x W_k - b_k W_k: all experts in one product, no centred copies of the text
+        linear = [expert.weight for expert in self.experts if isinstance(expert, nn.Linear)]
+        stacked = torch.cat(linear)  # (experts * dim, text_dim)
+        shift = (self.centers.unsqueeze(1) @ stacked.view(len(self.experts), -1, text.shape[1]).mT).squeeze(1)
+        outputs = (text @ stacked.T).view(len(text), len(self.experts), -1) - shift  # (n, experts, dim)
         weights = torch.softmax(self.gate(text), dim=-1).unsqueeze(-1)  # (n, experts, 1)
         return (outputs * weights).sum(1)
 
@@ -153,3 +154,53 @@ class SequenceNet(nn.Module):
         table = self.items()
         hidden = self.encode(sequences, table)[:, -1]  # (batch, dim)
         return hidden @ table[1:].T
+
+
+class EnsembleTable(nn.Module):
+    """The item tables of an ensemble side by side: row ``i`` is every member's vector of item ``i``."""
+
+    def __init__(self, tables: list[ItemTable]) -> None:
+        super().__init__()
+        self.tables = nn.ModuleList(tables)
+        self.parts = list(tables)  # the same modules, typed
+        self.n_items = tables[0].n_items
+        # text-reading members share the adapter layout, so one flag tells whether new text maps in
+        self.experts = None if any(t.experts is None for t in tables) else tables[0].experts
+
+    def adapt(self, text: torch.Tensor) -> torch.Tensor:
+        return torch.cat([table.adapt(text) for table in self.parts], dim=1)
+
+    def forward(self) -> torch.Tensor:
+        return torch.cat([table() for table in self.parts], dim=1)
+
+
+class NetworkEnsemble(nn.Module):
+    items: EnsembleTable
+
+    """Sequence networks trained apart (each from its own seed) and scored as one: the mean of their
+    next-item logits. That mean is the concatenated query (each member's, divided by the count)
+    times the concatenated item vectors, so one vector index still answers it exactly."""
+
+    def __init__(self, members: list[SequenceNet]) -> None:
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError("an ensemble needs two or more networks")
+        self.members = nn.ModuleList(members)
+        self.nets = list(members)  # the same modules, typed
+        # kept out of the module tree: the member tables are already in it (no duplicate weights)
+        self.__dict__["items"] = EnsembleTable([m.items for m in members])
+        self.max_len = members[0].max_len
+        self.widths = [int(m.positions.weight.shape[1]) for m in members]
+
+    def encode_vectors(self, items: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        """(batch, length, sum of widths) history vectors -> (batch, length, sum of widths) queries."""
+        parts = torch.split(items, self.widths, dim=-1)
+        hidden = [m.encode_vectors(part, padding) for m, part in zip(self.nets, parts, strict=True)]
+        return torch.cat(hidden, dim=-1) / len(self.nets)
+
+    def encode(self, sequences: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        return self.encode_vectors(table[sequences], sequences == 0)
+
+    def forward(self, sequences: torch.Tensor) -> torch.Tensor:
+        """Mean next-item scores of the members: (batch, n_items)."""
+        return torch.stack([m(sequences) for m in self.nets]).mean(0)

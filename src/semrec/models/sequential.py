@@ -18,7 +18,7 @@ from semrec.encoders.factory import is_exported, load_encoder
 from semrec.encoders.transformer import TextEncoder, encode_cached, pick_device
 from semrec.models.base import Recommender, TrainingData, recency_profiles
 from semrec.models.itemknn import ItemKNNRecommender
-from semrec.models.sequence_net import ItemTable, SequenceNet
+from semrec.models.sequence_net import ItemTable, NetworkEnsemble, SequenceNet
 from semrec.training.text_finetune import MODES, finetune_encoder
 from semrec.training.trainer import TrainingLog, left_pad, train_loop
 
@@ -43,6 +43,9 @@ class SequentialConfig:
     time_budget_minutes: float = 25.0
     seed: int = 42
     device: str = "auto"
+    # networks trained apart from seeds seed, seed + 1, ..., scored by the mean of their logits;
+    # they share the time budget
+    networks: int = 1
     # weight of a co-occurrence prior (log item-kNN score) added to the network's log-softmax:
     # 0 = off, -1 = chosen on the validation split after training from PRIOR_WEIGHTS
     cooccurrence_weight: float = 0.0
@@ -82,7 +85,7 @@ class SequentialRecommender(Recommender):
     """Base for models trained by :func:`~semrec.training.trainer.train_loop`."""
 
     config: Any
-    net: SequenceNet
+    net: SequenceNet | NetworkEnsemble
     uses_ids = True
     prior: ItemKNNRecommender | None = None
     prior_weight = 0.0
@@ -107,48 +110,82 @@ class SequentialRecommender(Recommender):
             norms = np.linalg.norm(text_vectors, axis=1, keepdims=True)
             self.affinity = (text_vectors / np.maximum(norms, 1e-12)).astype(np.float32)
         self.affinity_decay = float(getattr(config, "text_decay", 0.3))
-        items = ItemTable(
-            len(counts),
-            config.dim,
-            torch.from_numpy(text_vectors) if text_vectors is not None else None,
-            use_ids=self.uses_ids,
-            seen=torch.from_numpy(counts > 0),
-            experts=getattr(config, "experts", 1),
-            dropout=config.dropout,
-            id_dropout=getattr(config, "id_dropout", 0.0),
-        )
-        self.net = SequenceNet(
-            items,
-            config.dim,
-            config.layers,
-            config.heads,
-            config.dropout,
-            config.max_len,
-            norm=config.norm,
-            ff_mult=config.ff_mult,
-        )
+        if int(config.networks) < 1:
+            raise ValueError(f"networks must be 1 or more, got {config.networks}")
+        members = []
+        for member in range(int(config.networks)):
+            torch.manual_seed(config.seed + member)
+            items = ItemTable(
+                len(counts),
+                config.dim,
+                torch.from_numpy(text_vectors) if text_vectors is not None else None,
+                use_ids=self.uses_ids,
+                seen=torch.from_numpy(counts > 0),
+                experts=getattr(config, "experts", 1),
+                dropout=config.dropout,
+                id_dropout=getattr(config, "id_dropout", 0.0),
+            )
+            members.append(
+                SequenceNet(
+                    items,
+                    config.dim,
+                    config.layers,
+                    config.heads,
+                    config.dropout,
+                    config.max_len,
+                    norm=config.norm,
+                    ff_mult=config.ff_mult,
+                )
+            )
+        self.net = members[0] if len(members) == 1 else NetworkEnsemble(members)
         self.net.to(self.device)
+
+    def members(self) -> list[SequenceNet]:
+        """The trained networks (one, or an ensemble's members)."""
+        return list(self.net.nets) if isinstance(self.net, NetworkEnsemble) else [self.net]
 
     def fit(self, data: TrainingData) -> Self:
         self._build(data.item_counts(), self.text_vectors_for(data))
         config, validator = self.config, data.validator
-        self.training_log: TrainingLog = train_loop(
-            self.net,
-            data.sequences,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            lr=config.lr,
-            weight_decay=config.weight_decay,
-            max_len=config.max_len,
-            seed=config.seed,
-            device=self.device,
-            validate=(lambda: validator(self)) if validator is not None else None,
-            eval_every=config.eval_every,
-            patience=config.patience,
-            time_budget_s=config.time_budget_minutes * 60,
-            checkpoint=data.checkpoint,
-            on_epoch=lambda entry: log.info("%s %s", self.name, entry),
-        )
+        members, whole = self.members(), self.net
+        self.training_logs: list[TrainingLog] = []
+        for index, member in enumerate(members):
+            self.net = member  # early stopping judges each network on its own
+
+            def report(entry: dict[str, float], number: int = index + 1) -> None:
+                log.info("%s network %d %s", self.name, number, entry)
+
+            checkpoint = data.checkpoint
+            if checkpoint is not None and len(members) > 1:
+                checkpoint = checkpoint.with_name(f"{checkpoint.stem}-{index}{checkpoint.suffix}")
+            self.training_logs.append(
+                train_loop(
+                    member,
+                    data.sequences,
+                    epochs=config.epochs,
+                    batch_size=config.batch_size,
+                    lr=config.lr,
+                    weight_decay=config.weight_decay,
+                    max_len=config.max_len,
+                    seed=config.seed + index,
+                    device=self.device,
+                    validate=(lambda: validator(self)) if validator is not None else None,
+                    eval_every=config.eval_every,
+                    patience=config.patience,
+                    time_budget_s=config.time_budget_minutes * 60 / len(members),
+                    checkpoint=checkpoint,
+                    on_epoch=report,
+                )
+            )
+        self.net = whole
+        if len(members) > 1 and validator is not None:
+            self.ensemble_validation = validator(self)
+            log.info(
+                "%s: %d networks together, valid NDCG@10 %.4f",
+                self.name,
+                len(members),
+                self.ensemble_validation,
+            )
         self._fit_blend(data)
         return self
 
@@ -239,8 +276,12 @@ class SequentialRecommender(Recommender):
         return self.net.items()[1:].float().cpu().numpy()
 
     def training_summary(self) -> dict[str, Any]:
-        record = getattr(self, "training_log", None)
-        summary = dataclasses.asdict(record) if record is not None else {}
+        records = getattr(self, "training_logs", [])
+        summary: dict[str, Any] = dataclasses.asdict(records[0]) if len(records) == 1 else {}
+        if len(records) > 1:
+            summary["networks"] = [dataclasses.asdict(record) for record in records]
+            summary["seconds"] = sum(record.seconds for record in records)
+            summary["ensemble_valid_ndcg@10"] = getattr(self, "ensemble_validation", None)
         if self.prior is not None:
             summary["cooccurrence_weight"] = self.prior_weight
         if self.affinity is not None:

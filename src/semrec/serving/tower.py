@@ -31,7 +31,14 @@ class _LastHidden(torch.nn.Module):
         self.net = net
 
     def forward(self, items: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-        net = self.net
+        members = getattr(self.net, "members", None)
+        if members is None:
+            return self._last_hidden(self.net, items, padding)
+        parts = torch.split(items, self.net.widths, dim=-1)  # an ensemble: the mean logit's query
+        hidden = [self._last_hidden(m, part, padding) for m, part in zip(members, parts, strict=True)]
+        return torch.cat(hidden, dim=-1) / len(members)
+
+    def _last_hidden(self, net: Any, items: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
         length = items.shape[1]
         first = padding.long().sum(1, keepdim=True)
         column = torch.arange(length).unsqueeze(0)
@@ -79,7 +86,9 @@ class ShopperTower:
         if backend not in ("onnx", "torch"):
             raise ValueError(f"tower backend {backend!r} is not allowed; choose onnx or torch")
         self.backend = backend
-        self.length, self.dim = (int(n) for n in net.positions.weight.shape)
+        self.length = int(net.max_len)
+        widths = getattr(net, "widths", None)  # an ensemble's members side by side
+        self.dim = int(sum(widths)) if widths is not None else int(net.positions.weight.shape[1])
         self.reference = _Reference(net).eval()
         self.session: Any = None
         if backend == "onnx":

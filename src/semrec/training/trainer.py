@@ -44,8 +44,16 @@ def left_pad(sequences: Sequence[np.ndarray], length: int) -> torch.Tensor:
 
 
 def training_pairs(sequences: Sequence[np.ndarray], max_len: int) -> list[np.ndarray]:
-    """The last ``max_len + 1`` items of every training sequence with at least two items."""
-    return [np.asarray(s[-(max_len + 1) :]) for s in sequences if len(s) >= 2]
+    """Windows of at most ``max_len + 1`` items covering every training sequence with two or more
+    items: the last window ends with the sequence, and each earlier one ends where the next one's
+    inputs begin, so every next item of a long history is a target exactly once."""
+    windows: list[np.ndarray] = []
+    for sequence in sequences:
+        end = len(sequence)
+        while end >= 2:
+            windows.append(np.asarray(sequence[max(0, end - max_len - 1) : end]))
+            end -= max_len
+    return windows
 
 
 def length_batches(
@@ -106,6 +114,11 @@ def train_loop(
         record = saved["record"]
         rng = saved["rng"]
         log.info("resumed from %s at epoch %d", checkpoint, start_epoch)
+        out_of_time = time_budget_s is not None and record.seconds >= time_budget_s
+        if waited >= patience or start_epoch >= epochs or out_of_time:  # it had finished
+            net.load_state_dict(best_state)
+            net.eval()
+            return record
     started = time.perf_counter() - record.seconds
     for epoch in range(start_epoch, epochs):
         net.train()
