@@ -77,7 +77,8 @@ def beauty_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def shop_artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Trained artifacts of the small shop: text-zeroshot and a small lmrec (hybrid)."""
+    """Trained artifacts of the small shop: text-zeroshot, a small lmrec (hybrid) and the same lmrec
+    with two networks (``lmrec-2``)."""
     from semrec.evaluation.runner import RunSpec, run_training
     from tests.shop_fixture import write_shop
 
@@ -92,8 +93,12 @@ def shop_artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "batch_size": "8",
     }
     out = {}
-    for name, params in (("text-zeroshot", {}), ("lmrec", small)):
-        run_training(RunSpec(data=data, model=name, params=params), root / name)
-        out[name] = root / name
+    for key, name, params in (
+        ("text-zeroshot", "text-zeroshot", {}),
+        ("lmrec", "lmrec", small),
+        ("lmrec-2", "lmrec", {**small, "networks": "2"}),
+    ):
+        run_training(RunSpec(data=data, model=name, params=params), root / key)
+        out[key] = root / key
     out["data"] = data
     return out

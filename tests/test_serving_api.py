@@ -66,7 +66,7 @@ def count_calls(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[
     return calls
 
 
-@pytest.mark.parametrize("model", ["lmrec", "text-zeroshot"])
+@pytest.mark.parametrize("model", ["lmrec", "lmrec-2", "text-zeroshot"])
 def test_each_event_changes_the_next_answer(client_for: Factory, model: str) -> None:
     client = client_for(model)
     cold = client.get("/v1/users/ann/recommendations?k=5", headers=READER)
@@ -84,8 +84,9 @@ def test_each_event_changes_the_next_answer(client_for: Factory, model: str) -> 
     assert {"lip-1", "lip-2", "hair-1"} <= set(everything) and len(everything) == 12
 
 
-def test_server_answers_match_the_offline_model(shop_artifacts: dict[str, Path]) -> None:
-    runtime = ModelRuntime(shop_artifacts["lmrec"])
+@pytest.mark.parametrize("artifacts", ["lmrec", "lmrec-2"])
+def test_server_answers_match_the_offline_model(shop_artifacts: dict[str, Path], artifacts: str) -> None:
+    runtime = ModelRuntime(shop_artifacts[artifacts])
     assert runtime.prior is not None
     # both extra terms on, whatever the fixture's validation chose
     runtime.prior_weight = runtime.model.prior_weight = 1.0  # type: ignore[attr-defined]
@@ -173,8 +174,11 @@ def test_the_onnx_shopper_tower_equals_the_torch_network(shop_artifacts: dict[st
     assert np.allclose(together, alone, atol=1e-6) and not together[-1].any()
 
 
-def test_a_new_product_is_findable_at_once_and_a_deleted_one_never_again(client_for: Factory) -> None:
-    client = client_for()
+@pytest.mark.parametrize("model", ["lmrec", "lmrec-2"])
+def test_a_new_product_is_findable_at_once_and_a_deleted_one_never_again(
+    client_for: Factory, model: str
+) -> None:
+    client = client_for(model)
     body = {"title": "Velvet Rose Lipstick Duo", "brand": "Nova", "category": "Makeup > Lips", "price": 19}
     stored = client.put("/v1/items/lip-new", json=body, headers=WRITER)
     assert stored.status_code == 200 and stored.json()["recommendable"] is True

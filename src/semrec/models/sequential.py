@@ -350,7 +350,7 @@ class LMRecRecommender(SequentialRecommender):
         # 0 = off, -1 = chosen on validation together with the co-occurrence weight
         text_weight: float = -1.0
         text_decay: float = 0.3  # text affinity: weight of each older history item
-        time_budget_minutes: float = 40.0
+        time_budget_minutes: float = 40.0  # shared by the networks
         text_components: int = 0  # PCA-whitened text dimensions the adapter reads (0: raw vectors)
         text_max_length: int = 64
         encoder_steps: int = 2000  # lora / full: contrastive steps on (item, next item) pairs
