@@ -7,12 +7,12 @@ from torch import nn
 
 
 class ItemTable(nn.Module):
-    seen: torch.Tensor
-
     """Vectors of all items (row 0 is padding): learnable ID embeddings, adapted text vectors, or their sum.
 
     Items never seen in training get no ID part, so they are represented by their text alone.
     """
+
+    seen: torch.Tensor
 
     def __init__(
         self,
@@ -101,6 +101,7 @@ class SequenceNet(nn.Module):
         if norm not in NORMS:
             raise ValueError(f"norm {norm!r} is not allowed; choose one of {list(NORMS)}")
         self.items = items
+        self.dim = dim
         self.max_len = max_len
         self.heads = heads
         self.positions = nn.Embedding(max_len, dim)
@@ -161,8 +162,7 @@ class EnsembleTable(nn.Module):
 
     def __init__(self, tables: list[ItemTable]) -> None:
         super().__init__()
-        self.tables = nn.ModuleList(tables)
-        self.parts = list(tables)  # the same modules, typed
+        self.parts = list(tables)  # a plain list: the ensemble's members own these modules
         self.n_items = tables[0].n_items
         # text-reading members share the adapter layout, so one flag tells whether new text maps in
         self.experts = None if any(t.experts is None for t in tables) else tables[0].experts
@@ -175,11 +175,11 @@ class EnsembleTable(nn.Module):
 
 
 class NetworkEnsemble(nn.Module):
-    items: EnsembleTable
-
     """Sequence networks trained apart (each from its own seed) and scored as one: the mean of their
     next-item logits. That mean is the concatenated query (each member's, divided by the count)
     times the concatenated item vectors, so one vector index still answers it exactly."""
+
+    items: EnsembleTable
 
     def __init__(self, members: list[SequenceNet]) -> None:
         super().__init__()
@@ -190,7 +190,8 @@ class NetworkEnsemble(nn.Module):
         # kept out of the module tree: the member tables are already in it (no duplicate weights)
         self.__dict__["items"] = EnsembleTable([m.items for m in members])
         self.max_len = members[0].max_len
-        self.widths = [int(m.positions.weight.shape[1]) for m in members]
+        self.widths = [m.dim for m in members]
+        self.dim = sum(self.widths)  # of the queries and item vectors
 
     def encode_vectors(self, items: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
         """(batch, length, sum of widths) history vectors -> (batch, length, sum of widths) queries."""

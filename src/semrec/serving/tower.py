@@ -14,6 +14,8 @@ from typing import Any, Literal, cast
 import numpy as np
 import torch
 
+from semrec.models.sequence_net import NetworkEnsemble
+
 TowerBackend = Literal["onnx", "torch"]
 
 
@@ -31,10 +33,10 @@ class _LastHidden(torch.nn.Module):
         self.net = net
 
     def forward(self, items: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-        members = getattr(self.net, "members", None)
-        if members is None:
+        if not isinstance(self.net, NetworkEnsemble):
             return self._last_hidden(self.net, items, padding)
-        parts = torch.split(items, self.net.widths, dim=-1)  # an ensemble: the mean logit's query
+        members = self.net.nets  # an ensemble: the mean logit's query, as its encode_vectors
+        parts = torch.split(items, self.net.widths, dim=-1)
         hidden = [self._last_hidden(m, part, padding) for m, part in zip(members, parts, strict=True)]
         return torch.cat(hidden, dim=-1) / len(members)
 
@@ -86,9 +88,7 @@ class ShopperTower:
         if backend not in ("onnx", "torch"):
             raise ValueError(f"tower backend {backend!r} is not allowed; choose onnx or torch")
         self.backend = backend
-        self.length = int(net.max_len)
-        widths = getattr(net, "widths", None)  # an ensemble's members side by side
-        self.dim = int(sum(widths)) if widths is not None else int(net.positions.weight.shape[1])
+        self.length, self.dim = int(net.max_len), int(net.dim)
         self.reference = _Reference(net).eval()
         self.session: Any = None
         if backend == "onnx":
