@@ -370,3 +370,16 @@ def test_an_ensemble_scores_the_mean_of_its_networks(tmp_path: Path) -> None:
     np.testing.assert_allclose(loaded.score(histories), model.score(histories), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="networks must be 1 or more"):
         create_model("lmrec", {**SMALL, "networks": "0"}).fit(TrainingData(SEQUENCES, ITEMS))
+
+
+def test_prefix_examples_give_each_target_its_own_window() -> None:
+    windows = trainer.prefix_windows([np.arange(6), np.arange(1)], max_len=3)
+    assert [w.tolist() for w in windows] == [[0, 1], [0, 1, 2], [0, 1, 2, 3], [1, 2, 3, 4], [2, 3, 4, 5]]
+
+
+def test_prefix_trained_sasrec_learns_the_journeys() -> None:
+    params = {**SMALL, "epochs": "15", "prefixes": "true"}
+    model: Any = create_model("sasrec", params).fit(TrainingData(SEQUENCES, ITEMS))
+    journeys = [np.array([2, 3]), np.array([5, 0]), np.array([5, 0, 1])]
+    for history, expected in zip(journeys, (4, 1, 6), strict=True):
+        assert model.recommend([history], k=1, exclude=[history])[0, 0] == expected

@@ -56,6 +56,17 @@ def training_pairs(sequences: Sequence[np.ndarray], max_len: int) -> list[np.nda
     return windows
 
 
+def prefix_windows(sequences: Sequence[np.ndarray], max_len: int) -> list[np.ndarray]:
+    """One example per training target: the target and the (at most ``max_len``) items before it.
+    Each target is then trained with dropout noise of its own, as one sample, rather than sharing
+    one pass (and one noise draw) with the rest of its sequence."""
+    return [
+        np.asarray(sequence[max(0, end - max_len - 1) : end])
+        for sequence in sequences
+        for end in range(2, len(sequence) + 1)
+    ]
+
+
 def length_batches(
     lengths: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 32
 ) -> list[np.ndarray]:
@@ -87,11 +98,12 @@ def train_loop(
     time_budget_s: float | None = None,
     checkpoint: Path | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    prefixes: bool = False,
 ) -> TrainingLog:
     """Trains ``net`` in place and leaves it holding the weights of the best validated epoch."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    examples = training_pairs(sequences, max_len)
+    examples = (prefix_windows if prefixes else training_pairs)(sequences, max_len)
     if not examples:
         raise ValueError("no training sequence has two or more items; nothing to learn from")
     lengths = np.array([len(e) for e in examples])
@@ -131,6 +143,8 @@ def train_loop(
             table = net.items()
             hidden = net.encode(inputs, table)  # (batch, length - 1, dim)
             valid = (targets > 0) & (inputs > 0)
+            if prefixes:  # each example trains its last target only
+                valid[:, :-1] = False
             logits = hidden[valid] @ table[candidates + 1].T  # (n_positions, n_candidates)
             loss = F.cross_entropy(logits, column[targets[valid]])
             optimizer.zero_grad(set_to_none=True)
