@@ -63,9 +63,7 @@ def test_lmrec_text_only_ranks_an_item_never_seen_in_training() -> None:
     )
     scores = model.score([np.array([2])])[0]
     assert np.isfinite(scores[3])
-    hybrid = create_model("lmrec", {**SMALL, "epochs": "5", "networks": "1"}).fit(
-        TrainingData(sequences, ITEMS)
-    )
+    hybrid = create_model("lmrec", {**SMALL, "epochs": "5"}).fit(TrainingData(sequences, ITEMS))
     table = hybrid.net.items  # type: ignore[attr-defined]
     assert table.ids is not None and table.seen[1 + 3].item() == 0.0  # no ID part for the unseen item
 

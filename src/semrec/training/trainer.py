@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,28 +43,24 @@ def left_pad(sequences: Sequence[np.ndarray], length: int) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
+def windows_ending_at(sequence: np.ndarray, ends: Iterable[int], max_len: int) -> list[np.ndarray]:
+    """The slices of ``sequence`` that end (exclusive) at each of ``ends``, each holding its last
+    item and at most ``max_len`` items before it."""
+    return [np.asarray(sequence[max(0, end - max_len - 1) : end]) for end in ends]
+
+
 def training_pairs(sequences: Sequence[np.ndarray], max_len: int) -> list[np.ndarray]:
     """Windows of at most ``max_len + 1`` items covering every training sequence with two or more
     items: the last window ends with the sequence, and each earlier one ends where the next one's
     inputs begin, so every next item of a long history is a target exactly once."""
-    windows: list[np.ndarray] = []
-    for sequence in sequences:
-        end = len(sequence)
-        while end >= 2:
-            windows.append(np.asarray(sequence[max(0, end - max_len - 1) : end]))
-            end -= max_len
-    return windows
+    return [w for s in sequences for w in windows_ending_at(s, range(len(s), 1, -max_len), max_len)]
 
 
 def prefix_windows(sequences: Sequence[np.ndarray], max_len: int) -> list[np.ndarray]:
     """One example per training target: the target and the (at most ``max_len``) items before it.
     Each target is then trained with dropout noise of its own, as one sample, rather than sharing
     one pass (and one noise draw) with the rest of its sequence."""
-    return [
-        np.asarray(sequence[max(0, end - max_len - 1) : end])
-        for sequence in sequences
-        for end in range(2, len(sequence) + 1)
-    ]
+    return [w for s in sequences for w in windows_ending_at(s, range(2, len(s) + 1), max_len)]
 
 
 def length_batches(
