@@ -6,8 +6,10 @@ usage: python benchmarks/serving.py --artifacts DIR [--data ../shared/datasets/a
 1. Starts the real server (`semrec serve`) on a loopback port with a fresh database, loads the
    histories of --users shoppers through POST /v1/events, then sends requests at a fixed rate
    (open loop: each request leaves at its scheduled time, and latency counts from that time, so a
-   slow server cannot hide its queueing) for recommendations, similar items and search.
-2. In process: grows the catalog to --items vectors (real item vectors plus noise), then times
+   slow server cannot hide its queueing) for recommendations, similar items and search. Each
+   route's figures carry the share of CPU time the hypervisor stole during its run (cpu_steal_share).
+2. In process: grows the catalog to --items vectors (real item vectors plus noise), settles the
+   garbage collector as the server does at start-up, warms up on 50 other shoppers, then times
    Engine.recommend (query vector, index search, filters, re-ranking) and measures the configured
    index's recall@10 against exact search for the same queries (JSON keys keep the name "hnsw").
 """
@@ -35,6 +37,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench-key"
+WARM_UP = 50  # requests before timing (first runs of the tower and index), as the HTTP part warms up
 
 
 def machine() -> dict[str, Any]:
@@ -55,6 +58,25 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
+def cpu_counters() -> list[int] | None:
+    """The machine's CPU time counters (/proc/stat: user nice system idle iowait irq softirq steal),
+    or None where the kernel does not publish them."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            return [int(v) for v in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_share(before: list[int] | None, after: list[int] | None) -> float | None:
+    """Share of CPU time the hypervisor gave to other guests between two readings: on a virtual
+    machine the latency tail follows it, whatever the server does."""
+    if before is None or after is None:
+        return None
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    return round(spent[7] / max(1, sum(spent)), 4)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -70,7 +92,7 @@ def start_server(artifacts: Path, workdir: Path, text_shortlist: bool) -> tuple[
         f"[[api_keys]]\nname = 'bench'\nkey = '{KEY}'\nscopes = ['read', 'write']\n"
     )
     command = [sys.executable, "-m", "semrec.cli", "serve", "--config", str(config), "--port", str(port)]
-    process = subprocess.Popen(command, env={**os.environ, "SEMREC_PROGRESS": "0"})
+    process = subprocess.Popen(command, env={**os.environ, "SEMREC_PROGRESS": "0"}, stdout=sys.stderr)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -193,8 +215,12 @@ def http_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         out = {}
         rates = {"recommendations": args.rate, "similar": args.rate, "search": args.search_rate}
         for name, paths in routes.items():
+            if name not in args.routes.split(","):
+                continue
             rng.shuffle(paths)
+            before = cpu_counters()
             out[name] = asyncio.run(open_loop(url, paths, rates[name], args.seconds))
+            out[name]["cpu_steal_share"] = steal_share(before, cpu_counters())
             print(name, out[name], file=sys.stderr, flush=True)
         return out
     finally:
@@ -206,6 +232,7 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from semrec.serving.catalog import ItemMeta
+    from semrec.serving.collector import settle
     from semrec.serving.engine import Engine
     from semrec.serving.index import VectorIndex
     from semrec.serving.runtime import ModelRuntime
@@ -242,21 +269,27 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     build_seconds = time.perf_counter() - started
     if settings.text_shortlist and runtime.text_weight > 0:
         engine._index("text")  # built before timing, as a server builds its indexes at start-up
+    settle()  # as the server does once its engine is built
     # shoppers: real histories from the dataset
     from semrec.data.loader import load_dataset
 
     dataset = load_dataset(args.data)
-    users = rng.choice(dataset.n_users, args.queries, replace=False)
+    chosen = rng.choice(dataset.n_users, args.queries + WARM_UP, replace=False)
+    warm, users = chosen[:WARM_UP], chosen[WARM_UP:]
     item_ids = [str(i) for i in dataset.item_ids]
-    for user in users:
+    for user in chosen:
         events = [Event(engine.user_key(f"u{user}"), item_ids[i], "purchase", float(t)) for t, i in
                   enumerate(dataset.sequences[user][:-2])]  # fmt: skip
         engine.store.add_events(events)
+    for user in warm:  # other shoppers than the timed ones: nothing timed comes from a cache
+        engine.recommend(f"u{user}", 10)
     latencies = []
+    before = cpu_counters()
     for user in users:
         begin = time.perf_counter()
         engine.recommend(f"u{user}", 10)
         latencies.append(time.perf_counter() - begin)
+    steal = steal_share(before, cpu_counters())
     # recall of the index against exact inner-product search over the same million vectors
     histories = [
         np.array([engine.catalog.live_row(e.item_id) for e in engine.history(f"u{u}")]) for u in users
@@ -280,6 +313,7 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "grow_seconds": round(grow_seconds, 1),
         "hnsw_build_seconds": round(build_seconds, 1),
         "recommend": percentiles(latencies),
+        "cpu_steal_share": steal,
         "hnsw_search": percentiles(timing),
         "recall@10_vs_exact": round(recall, 4),
         "index_settings": {
@@ -303,6 +337,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--routes", default="recommendations,similar,search", help="HTTP routes to load, comma-separated"
+    )
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-in-process", action="store_true")
     parser.add_argument(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -347,6 +349,24 @@ def test_reload_swaps_models_and_keeps_writes(client_for: Factory, shop_artifact
     )
     assert "new" in ids(client.get("/v1/search?q=rose+balm&k=3", headers=READER))  # API items survive reloads
     error_of(client.post("/v1/admin/reload", json={"artifacts": "/nonexistent"}, headers=ADMIN), 422)
+
+
+def test_engine_leaves_the_collector_and_a_reload_frees_the_old_one(
+    client_for: Factory, shop_artifacts: dict[str, Path]
+) -> None:
+    client = client_for()
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    tracked = {id(o) for o in gc.get_objects()}
+    assert id(engine.catalog.meta) not in tracked and id(engine.catalog.meta[0]) not in tracked  # frozen
+    old = weakref.ref(engine)
+    del engine
+    reloaded = client.post(
+        "/v1/admin/reload", json={"artifacts": str(shop_artifacts["text-zeroshot"])}, headers=ADMIN
+    )
+    assert reloaded.status_code == 200, reloaded.text
+    assert old() is None  # thawed and collected, not kept frozen
+    new = client.app.state.engine  # type: ignore[attr-defined]
+    assert id(new.catalog.meta) not in {id(o) for o in gc.get_objects()}
 
 
 def test_exact_and_hnsw_agree_on_a_small_catalog(client_for: Factory) -> None:

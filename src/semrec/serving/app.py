@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 import semrec
 from semrec.serving.auth import KeyRing, Principal, require
+from semrec.serving.collector import settle
 from semrec.serving.engine import Engine, Scored
 from semrec.serving.errors import ApiError, install_error_handlers
 from semrec.serving.metrics import Metrics
@@ -82,6 +83,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.keyring = KeyRing(settings.api_keys, settings.anonymous_scopes)
     app.state.write_lock = threading.Lock()  # reload builds under it, so no write slips between
     app.state.engine = build_engine(settings, store)
+    settle()
     metrics.set_model(app.state.engine.runtime.version, int(app.state.engine.catalog.alive.sum()))
     install_error_handlers(app)
     app.add_middleware(LimitsAndMetrics, max_body_bytes=settings.max_body_bytes, metrics=metrics)
@@ -279,24 +281,25 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
         target = body.artifacts if body is not None and body.artifacts is not None else settings.artifacts
         if not (Path(target) / "config.json").exists():
             raise ApiError(422, f"{target} holds no semrec artifacts", where="body.artifacts")
-        previous: Engine = request.app.state.engine
+        previous = request.app.state.engine.runtime.version  # the version only: the engine may go
         with request.app.state.write_lock:
             try:
                 engine = build_engine(settings, request.app.state.store, Path(target))
             except ValueError as error:
                 raise ApiError(422, str(error), where="body.artifacts") from None
             request.app.state.engine = engine  # one reference swap: requests in flight keep the old one
+        settle()  # the old engine's cycles go, the new engine's objects leave the collector's view
         request.app.state.metrics.reloads.inc()
         request.app.state.metrics.set_model(engine.runtime.version, int(engine.catalog.alive.sum()))
         log.info(
             "reloaded %s -> %s by %s at %s",
-            previous.runtime.version,
+            previous,
             engine.runtime.version,
             principal.name,
             datetime.now(UTC).isoformat(timespec="seconds"),
         )
         return Reloaded(
             model_version=engine.runtime.version,
-            previous_version=previous.runtime.version,
+            previous_version=previous,
             items=int(engine.catalog.alive.sum()),
         )

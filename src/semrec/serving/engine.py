@@ -271,8 +271,11 @@ class Engine:
 
         return accept
 
-    def _rerank(self, rows: np.ndarray, scores: np.ndarray, k: int, diversity: float) -> list[Scored]:
-        """Business rules, then maximal marginal relevance over the candidate pool."""
+    def _rerank(
+        self, rows: np.ndarray, scores: np.ndarray, k: int, diversity: float, unit: np.ndarray | None = None
+    ) -> list[Scored]:
+        """Business rules, then maximal marginal relevance over the candidate pool (``unit``: the
+        pool's unit recommendation vectors, when the caller has them)."""
         if len(rows) == 0:
             return []
         spread = float(scores.max() - scores.min())
@@ -281,18 +284,19 @@ class Engine:
         if diversity <= 0 or len(rows) <= 1:
             order = np.argsort(-relevance, kind="stable")[:k]
             return [Scored(int(rows[i]), float(relevance[i])) for i in order]
-        unit = _normalise(self.catalog.rec.array[rows])
+        if unit is None:
+            unit = _normalise(self.catalog.rec.array[rows])
         # value of each candidate = (1 - d) * relevance - d * (similarity to the closest item chosen)
         penalty = diversity * (unit @ unit.T)
         value = (1 - diversity) * relevance
-        pick = int(np.argmax(value))
+        pick = int(value.argmax())
         chosen = [pick]
+        value[pick] = -np.inf  # each candidate is chosen once
         closest = penalty[pick].copy()
         for _ in range(min(k, len(rows)) - 1):
-            score = value - closest
-            score[chosen] = -np.inf
-            pick = int(np.argmax(score))
+            pick = int((value - closest).argmax())
             chosen.append(pick)
+            value[pick] = -np.inf
             np.maximum(closest, penalty[pick], out=closest)
         return [Scored(int(rows[i]), float(relevance[i])) for i in chosen]
 
@@ -335,7 +339,8 @@ class Engine:
         )
         results = self._answers.get(user, inputs)
         if results is None:
-            results = self._personal(user, k, category, events, seen, usable)
+            kinds = {row: e.type for row, e in zip(rows, events, strict=True) if row is not None}
+            results = self._personal(user, k, category, kinds, seen, usable)
             self._answers.put(user, inputs, results)
         return list(results), True
 
@@ -344,10 +349,11 @@ class Engine:
         user: str,
         k: int,
         category: str | None,
-        events: list[Event],
+        kinds: dict[int, str],
         seen: set[int],
         usable: list[int],
     ) -> list[Scored]:
+        """``kinds``: the latest event type per history row."""
         catalog = self.catalog
         query = self.query(user, usable)
         pool = k
@@ -372,8 +378,9 @@ class Engine:
             scores = runtime.rescore(history, trained, scores, affinity)
             order = np.argsort(-scores, kind="stable")
             candidates, scores = candidates[order], scores[order]
-        results = self._rerank(candidates, scores, k, self.settings.diversity)
-        self._explain(results, events, usable)
+        unit = _normalise(catalog.rec.array[candidates])
+        results = self._rerank(candidates, scores, k, self.settings.diversity, unit)
+        self._explain(results, kinds, usable)
         return results
 
     def popular(self, k: int, exclude: set[int], category: str | None) -> list[Scored]:
@@ -393,10 +400,9 @@ class Engine:
                     return out
         return out
 
-    def _explain(self, results: list[Scored], events: list[Event], usable: list[int]) -> None:
+    def _explain(self, results: list[Scored], kinds: dict[int, str], usable: list[int]) -> None:
         """'because you viewed X': the history item closest to each recommendation."""
         catalog = self.catalog
-        kinds = {catalog.live_row(e.item_id): e.type for e in events}
         history = np.array(usable[-self.settings.history_length :])
         if not results:
             return
