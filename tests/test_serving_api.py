@@ -369,6 +369,18 @@ def test_engine_leaves_the_collector_and_a_reload_frees_the_old_one(
     assert id(new.catalog.meta) not in {id(o) for o in gc.get_objects()}
 
 
+def test_unit_vectors_follow_every_appended_row(client_for: Factory) -> None:
+    client = client_for()
+    assert client.put("/v1/items/new", json={"title": "Rose Balm"}, headers=WRITER).status_code == 200
+    catalog = client.app.state.engine.catalog  # type: ignore[attr-defined]
+    rows = np.arange(catalog.rows)
+    vectors = catalog.rec.array[rows]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    expected = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    assert len(catalog.rec_scale) == catalog.rows
+    assert np.allclose(catalog.unit_rec(rows), expected, atol=1e-6)
+
+
 def test_exact_and_hnsw_agree_on_a_small_catalog(client_for: Factory) -> None:
     hnsw, exact = client_for(index="hnsw", diversity=0.0), client_for(index="exact", diversity=0.0)
     for client in (hnsw, exact):
@@ -395,10 +407,10 @@ def test_diversity_reranking_is_maximal_marginal_relevance(client_for: Factory) 
                 for i, c in zip(candidates, closest, strict=True)
             ]
             expected.append(candidates[int(np.argmax(values))])
-        picked = [r.row for r in engine._rerank(rows, scores, 5, diversity)]
+        picked = rows[engine._rerank(rows, scores, 5, diversity)[0]].tolist()
         assert picked == [int(rows[i]) for i in expected], diversity
     by_score = [int(r) for r in rows[np.argsort(-scores)[:5]]]
-    assert [r.row for r in engine._rerank(rows, scores, 5, 0.0)] == by_score
+    assert rows[engine._rerank(rows, scores, 5, 0.0)[0]].tolist() == by_score
 
 
 def test_a_new_product_is_recommended_despite_the_co_occurrence_prior(client_for: Factory) -> None:

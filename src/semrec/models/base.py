@@ -147,4 +147,4 @@ def recency_profiles(histories: Sequence[np.ndarray], vectors: np.ndarray, decay
     for row, history in enumerate(histories):
         if len(history):
             out[row] = recency_weights(len(history), decay).astype(np.float32) @ vectors[np.asarray(history)]
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return out / np.maximum(np.sqrt(np.einsum("ij,ij->i", out, out)), 1e-12)[:, None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,7 @@ class ItemKNNRecommender(Recommender):
         """``score([history])[0][items]`` without building the full row: what a server needs for a
         short candidate list in a large catalog."""
         history = np.asarray(history, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
         if not len(history) or not len(items):
             return np.zeros(len(items), dtype=np.float32)
         sim = self.similarity
@@ -68,13 +70,16 @@ class ItemKNNRecommender(Recommender):
         # positions of every stored neighbour of every history item, in one gather
         entries = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
         weights = np.repeat(recency_weights(len(history), self.config.decay), lengths)
-        columns, values = sim.indices[entries], sim.data[entries] * weights
-        ranked = np.sort(np.asarray(items, dtype=np.int64))
-        at = np.searchsorted(ranked, columns).clip(max=len(ranked) - 1)
-        hit = ranked[at] == columns
-        sums = np.zeros(len(items), dtype=np.float64)
-        np.add.at(sums, at[hit], values[hit])  # a repeated candidate sums into its first copy
-        return sums[np.searchsorted(ranked, items)].astype(np.float32)
+        slot = _slots(self.n_items)
+        slot[items] = np.arange(len(items), dtype=np.int32)
+        try:
+            where = slot[items]  # a repeated candidate shares the slot of its last copy
+            at = slot[sim.indices[entries]]
+        finally:
+            slot[items] = -1
+        hit = at >= 0
+        values = sim.data[entries][hit] * weights[hit]
+        return np.bincount(at[hit], weights=values, minlength=len(items))[where].astype(np.float32)
 
     def save_state(self, directory: Path) -> None:
         sp.save_npz(directory / "similarity.npz", self.similarity)
@@ -82,6 +87,20 @@ class ItemKNNRecommender(Recommender):
     def load_state(self, directory: Path) -> None:
         self.similarity = sp.load_npz(directory / "similarity.npz").tocsr()
         self.n_items = self.similarity.shape[0]
+
+
+_scratch = threading.local()
+
+
+def _slots(n: int) -> np.ndarray:
+    """This thread's int32 array of -1 over ``n`` items: a candidate's position is written in, read
+    back for every neighbour in one gather, and reset, so nothing proportional to the catalog is
+    allocated or cleared per call."""
+    slots: np.ndarray | None = getattr(_scratch, "slots", None)
+    if slots is None or len(slots) < n:
+        slots = np.full(n, -1, dtype=np.int32)
+        _scratch.slots = slots
+    return slots
 
 
 def _keep_top(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:

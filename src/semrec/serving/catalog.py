@@ -69,6 +69,7 @@ class Catalog:
     popularity: np.ndarray  # float per row: training count + live events
     recommendable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # has a rec vector
     trained: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # ItemMeta.trained
+    rec_scale: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))  # 1 / |rec row|
     row_of: dict[str, int] = field(default_factory=dict)
     words: dict[str, set[int]] = field(default_factory=dict)  # word -> rows (exact-match search)
     rules: list[Rule] = field(default_factory=list)
@@ -106,6 +107,10 @@ class Catalog:
             self.popularity = _grow(self.popularity, len(metas), 0.0)
             self.recommendable = _grow(self.recommendable, len(metas), False)
             self.trained = _grow(self.trained, len(metas), -1)
+            norms = np.sqrt(np.einsum("ij,ij->i", rec, rec, dtype=np.float64))
+            self.rec_scale = np.concatenate(
+                [self.rec_scale, (1 / np.maximum(norms, 1e-12)).astype(np.float32)]
+            )
             for offset, meta in enumerate(metas):
                 row = start + offset
                 old = self.row_of.get(meta.item_id)
@@ -131,6 +136,10 @@ class Catalog:
             self.alive[row] = False
             self.version += 1
             return True
+
+    def unit_rec(self, rows: np.ndarray | list[int] | slice) -> np.ndarray:
+        """The rows' recommendation vectors scaled to unit length (zero rows stay zero)."""
+        return self.rec.array[rows] * self.rec_scale[rows, None]
 
     def live_row(self, item_id: str) -> int | None:
         return self.row_of.get(item_id)

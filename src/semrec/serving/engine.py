@@ -211,8 +211,7 @@ class Engine:
     def _matrix(self, name: str, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
         if name == "text" or (self.runtime.name == "text-zeroshot" and name != "rec"):
             return self.catalog.text.array[rows]
-        vectors = self.catalog.rec.array[rows]
-        return _normalise(vectors) if name == "sim" else vectors
+        return self.catalog.unit_rec(rows) if name == "sim" else self.catalog.rec.array[rows]
 
     # retrieval
     def _candidates(
@@ -273,19 +272,18 @@ class Engine:
 
     def _rerank(
         self, rows: np.ndarray, scores: np.ndarray, k: int, diversity: float, unit: np.ndarray | None = None
-    ) -> list[Scored]:
-        """Business rules, then maximal marginal relevance over the candidate pool (``unit``: the
-        pool's unit recommendation vectors, when the caller has them)."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(positions into ``rows`` best first, relevance of every row): business rules, then maximal
+        marginal relevance over the pool (``unit``: the pool's unit recommendation vectors)."""
         if len(rows) == 0:
-            return []
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
         spread = float(scores.max() - scores.min())
         relevance = (scores - scores.min()) / spread if spread > 0 else np.ones(len(rows))
         relevance = relevance + self.catalog.bonus[rows]
         if diversity <= 0 or len(rows) <= 1:
-            order = np.argsort(-relevance, kind="stable")[:k]
-            return [Scored(int(rows[i]), float(relevance[i])) for i in order]
+            return np.argsort(-relevance, kind="stable")[:k], relevance
         if unit is None:
-            unit = _normalise(self.catalog.rec.array[rows])
+            unit = self.catalog.unit_rec(rows)
         # value of each candidate = (1 - d) * relevance - d * (similarity to the closest item chosen)
         penalty = diversity * (unit @ unit.T)
         value = (1 - diversity) * relevance
@@ -298,7 +296,7 @@ class Engine:
             chosen.append(pick)
             value[pick] = -np.inf
             np.maximum(closest, penalty[pick], out=closest)
-        return [Scored(int(rows[i]), float(relevance[i])) for i in chosen]
+        return np.array(chosen), relevance
 
     # answers
     def query(self, user: str, rows: list[int]) -> np.ndarray:
@@ -378,9 +376,12 @@ class Engine:
             scores = runtime.rescore(history, trained, scores, affinity)
             order = np.argsort(-scores, kind="stable")
             candidates, scores = candidates[order], scores[order]
-        unit = _normalise(catalog.rec.array[candidates])
-        results = self._rerank(candidates, scores, k, self.settings.diversity, unit)
-        self._explain(results, kinds, usable)
+        unit = catalog.unit_rec(candidates)
+        chosen, relevance = self._rerank(candidates, scores, k, self.settings.diversity, unit)
+        results = [
+            Scored(r, s) for r, s in zip(candidates[chosen].tolist(), relevance[chosen].tolist(), strict=True)
+        ]
+        self._explain(results, kinds, usable, unit[chosen])
         return results
 
     def popular(self, k: int, exclude: set[int], category: str | None) -> list[Scored]:
@@ -400,17 +401,17 @@ class Engine:
                     return out
         return out
 
-    def _explain(self, results: list[Scored], kinds: dict[int, str], usable: list[int]) -> None:
-        """'because you viewed X': the history item closest to each recommendation."""
+    def _explain(
+        self, results: list[Scored], kinds: dict[int, str], usable: list[int], unit_results: np.ndarray
+    ) -> None:
+        """'because you viewed X': the history item closest to each recommendation (``unit_results``:
+        their unit recommendation vectors)."""
         catalog = self.catalog
         history = np.array(usable[-self.settings.history_length :])
         if not results:
             return
-        unit_history = _normalise(catalog.rec.array[history])
-        unit_results = _normalise(catalog.rec.array[[r.row for r in results]])
-        closest = np.argmax(unit_results @ unit_history.T, axis=1)
-        for result, position in zip(results, closest, strict=True):
-            source = int(history[int(position)])
+        closest = (unit_results @ catalog.unit_rec(history).T).argmax(axis=1)
+        for result, source in zip(results, history[closest].tolist(), strict=True):
             verb = VERBS.get(kinds.get(source, "view"), "viewed")
             result.reason = f"because you {verb} {catalog.meta[source].title}"
 
@@ -449,7 +450,7 @@ class Engine:
             if usable:
                 taste = _normalise(self.query(user, usable)[None])[0]
                 candidates = np.fromiter(final, dtype=np.int64)
-                affinity = _normalise(catalog.rec.array[candidates]) @ taste
+                affinity = catalog.unit_rec(candidates) @ taste
                 share = self.settings.search_user_weight
                 for row, value in zip(candidates, affinity, strict=True):
                     final[int(row)] = (1 - share) * final[int(row)] + share * float(value)
