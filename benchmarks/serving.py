@@ -11,7 +11,8 @@ usage: python benchmarks/serving.py --artifacts DIR [--data ../shared/datasets/a
 2. In process: grows the catalog to --items vectors (real item vectors plus noise), settles the
    garbage collector as the server does at start-up, warms up on 50 other shoppers, then times
    Engine.recommend (query vector, index search, filters, re-ranking) and measures the configured
-   index's recall@10 against exact search for the same queries (JSON keys keep the name "hnsw").
+   index's recall@10 against exact search for the same queries (JSON keys keep the name "hnsw"),
+   and adding one item to the catalog and the index (add_one_item; the text embedding not included).
 """
 
 from __future__ import annotations
@@ -305,8 +306,18 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         begin = time.perf_counter()
         engine._index("rec").search(query, 10)
         timing.append(time.perf_counter() - begin)
+    items = engine.catalog.rows
+    # one new item into the catalog and the index, as PUT /v1/items does after embedding its text
+    adding = []
+    for i in range(200):
+        begin = time.perf_counter()
+        with engine.catalog.lock:
+            meta = ItemMeta(f"added-{i}", f"added item {i}")
+            row = engine.catalog.append([meta], base[i : i + 1], base_text[i : i + 1], np.zeros(1))
+            engine._index("rec").add(engine._matrix("rec", np.array([row])))
+        adding.append(time.perf_counter() - begin)
     return {
-        "items": engine.catalog.rows,
+        "items": items,
         "model": runtime.version,
         "dim": runtime.dim,
         "text_shortlist": settings.text_shortlist and runtime.text_weight > 0,
@@ -316,6 +327,7 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_steal_share": steal,
         "hnsw_search": percentiles(timing),
         "recall@10_vs_exact": round(recall, 4),
+        "add_one_item": percentiles(adding),
         "index_settings": {
             "m": settings.hnsw_m,
             "ef_construction": settings.hnsw_ef_construction,

@@ -75,6 +75,7 @@ class Catalog:
     rules: list[Rule] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     version: int = 0  # bumped by every change an answer can see (rows added, removed, replaced)
+    _spare: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # capacity behind per-row arrays
 
     @property
     def rows(self) -> int:
@@ -102,15 +103,15 @@ class Catalog:
             start = self.rows
             self.rec.append(rec)
             self.text.append(text)
-            self.alive = _grow(self.alive, len(metas), False)
-            self.bonus = _grow(self.bonus, len(metas), 0.0)
-            self.popularity = _grow(self.popularity, len(metas), 0.0)
-            self.recommendable = _grow(self.recommendable, len(metas), False)
-            self.trained = _grow(self.trained, len(metas), -1)
+            extra = len(metas)
+            self.alive = self._grown("alive", extra, False)
+            self.bonus = self._grown("bonus", extra, 0.0)
+            self.popularity = self._grown("popularity", extra, 0.0)
+            self.recommendable = self._grown("recommendable", extra, False)
+            self.trained = self._grown("trained", extra, -1)
             norms = np.sqrt(np.einsum("ij,ij->i", rec, rec, dtype=np.float64))
-            self.rec_scale = np.concatenate(
-                [self.rec_scale, (1 / np.maximum(norms, 1e-12)).astype(np.float32)]
-            )
+            self.rec_scale = self._grown("rec_scale", extra, 0.0)
+            self.rec_scale[start:] = 1 / np.maximum(norms, 1e-12)  # a zero row stays zero
             for offset, meta in enumerate(metas):
                 row = start + offset
                 old = self.row_of.get(meta.item_id)
@@ -137,6 +138,21 @@ class Catalog:
             self.version += 1
             return True
 
+    def _grown(self, name: str, extra: int, fill: float | bool | int) -> np.ndarray:
+        """The per-row array ``name`` with ``extra`` more entries of ``fill``: a prefix view of a
+        buffer whose capacity doubles when full, so adding one item does not copy every row's value
+        (readers holding the previous, shorter view keep reading the same memory)."""
+        current: np.ndarray = getattr(self, name)
+        size = len(current)
+        buffer = self._spare.get(name)
+        if buffer is None or current.base is not buffer or len(buffer) < size + extra:
+            buffer = np.empty(max(size + extra, 2 * size, 16), dtype=current.dtype)
+            buffer[:size] = current
+            self._spare[name] = buffer
+        grown = buffer[: size + extra]
+        grown[size:] = fill
+        return grown
+
     def unit_rec(self, rows: np.ndarray | list[int] | slice) -> np.ndarray:
         """The rows' recommendation vectors scaled to unit length (zero rows stay zero)."""
         return self.rec.array[rows] * self.rec_scale[rows, None]
@@ -150,7 +166,3 @@ class Catalog:
                 row = self.row_of.get(item_id)
                 if row is not None:
                     self.popularity[row] += n
-
-
-def _grow(array: np.ndarray, extra: int, fill: float | bool | int) -> np.ndarray:
-    return np.concatenate([array, np.full(extra, fill, dtype=array.dtype)])
