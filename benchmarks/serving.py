@@ -12,7 +12,8 @@ usage: python benchmarks/serving.py --artifacts DIR [--data ../shared/datasets/a
    garbage collector as the server does at start-up, warms up on 50 other shoppers, then times
    Engine.recommend (query vector, index search, filters, re-ranking) and measures the configured
    index's recall@10 against exact search for the same queries (JSON keys keep the name "hnsw"),
-   and adding one item to the catalog and the index (add_one_item; the text embedding not included).
+   and adding one item to the catalog and the indexes built here (add_one_item: the recommendation
+   index; a server also adds it to its similar-items and text indexes, and embeds its text first).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench-key"
+ROUTES = ("recommendations", "similar", "search")
 WARM_UP = 50  # requests before timing (first runs of the tower and index), as the HTTP part warms up
 
 
@@ -275,7 +277,7 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from semrec.data.loader import load_dataset
 
     dataset = load_dataset(args.data)
-    chosen = rng.choice(dataset.n_users, args.queries + WARM_UP, replace=False)
+    chosen = rng.choice(dataset.n_users, min(dataset.n_users, args.queries + WARM_UP), replace=False)
     warm, users = chosen[:WARM_UP], chosen[WARM_UP:]
     item_ids = [str(i) for i in dataset.item_ids]
     for user in chosen:
@@ -307,14 +309,12 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         engine._index("rec").search(query, 10)
         timing.append(time.perf_counter() - begin)
     items = engine.catalog.rows
-    # one new item into the catalog and the index, as PUT /v1/items does after embedding its text
+    # one new item into the catalog and the indexes built, as PUT /v1/items does after embedding it
     adding = []
     for i in range(200):
         begin = time.perf_counter()
-        with engine.catalog.lock:
-            meta = ItemMeta(f"added-{i}", f"added item {i}")
-            row = engine.catalog.append([meta], base[i : i + 1], base_text[i : i + 1], np.zeros(1))
-            engine._index("rec").add(engine._matrix("rec", np.array([row])))
+        meta = ItemMeta(f"added-{i}", f"added item {i}")
+        engine.add_to_catalog(meta, base[i : i + 1], base_text[i : i + 1])
         adding.append(time.perf_counter() - begin)
     return {
         "items": items,
@@ -359,6 +359,9 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object of all figures")
     args = parser.parse_args()
+    unknown = set(args.routes.split(",")) - set(ROUTES)
+    if unknown:
+        parser.error(f"--routes: unknown {sorted(unknown)}; choose from {list(ROUTES)}")
     result: dict[str, Any] = {"machine": machine(), "artifacts": str(args.artifacts)}
     if not args.skip_http:
         result["http"] = http_benchmark(args)

@@ -108,3 +108,6 @@ def test_itemknn_scores_a_candidate_list_exactly_as_the_full_row() -> None:
         assert np.allclose(partial, full[candidates], rtol=1e-5, atol=1e-7)
         assert (partial > 0).sum() > 0  # the histories do have neighbours among the candidates
     assert model.score_items(np.array([], dtype=np.int64), np.array([1, 2])).tolist() == [0, 0]  # type: ignore[attr-defined]
+    history = np.array([7, 7, 120, 3])
+    with_new = model.score_items(history, np.array([-1, 299, 5]))  # type: ignore[attr-defined]
+    assert with_new[0] == 0 and np.allclose(with_new[1:], model.score([history])[0][[299, 5]], rtol=1e-5)

@@ -62,8 +62,12 @@ class ItemKNNRecommender(Recommender):
         short candidate list in a large catalog."""
         history = np.asarray(history, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
-        if not len(history) or not len(items):
-            return np.zeros(len(items), dtype=np.float32)
+        known = items >= 0  # -1: an item added after training, which co-occurs with nothing
+        if not len(history) or not known.all():
+            out = np.zeros(len(items), dtype=np.float32)
+            if len(history) and known.any():
+                out[known] = self.score_items(history, items[known])
+            return out
         sim = self.similarity
         starts, ends = sim.indptr[history], sim.indptr[history + 1]
         lengths = ends - starts

@@ -192,7 +192,7 @@ class Engine:
         with self._index_lock:
             if name not in self._indexes:
                 built = VectorIndex(
-                    self._matrix(name).shape[1],
+                    self._matrix(name, np.zeros(0, dtype=np.int64)).shape[1],
                     self.settings.index,
                     self.settings.hnsw_m,
                     self.settings.hnsw_ef_construction,
@@ -250,18 +250,16 @@ class Engine:
         self, exclude: set[int], category: str | None, need_vector: bool
     ) -> Callable[[np.ndarray], np.ndarray]:
         catalog = self.catalog
-        alive = catalog.alive
         excluded = np.fromiter(exclude, dtype=np.int64, count=len(exclude))
         wanted = category.strip().lower() if category else None
 
-        recommendable = catalog.recommendable
-
         def accept(rows: np.ndarray) -> np.ndarray:
-            ok = alive[rows]
+            # the masks are read after the index answered: they already cover every row it knows
+            ok = catalog.alive[rows]
             if len(excluded):  # a few dozen rows against a few dozen: one comparison table
                 ok &= (rows[:, None] != excluded[None, :]).all(axis=1)
             if need_vector:
-                ok &= recommendable[rows]
+                ok &= catalog.recommendable[rows]
             if wanted is not None:
                 for i in np.flatnonzero(ok):
                     if wanted not in category_parts(catalog.meta[rows[i]].category):
@@ -387,7 +385,9 @@ class Engine:
     def popular(self, k: int, exclude: set[int], category: str | None) -> list[Scored]:
         now = time.monotonic()
         if self._popular_cache is None or now - self._popular_cache[0] > 1.0:
-            order = np.argsort(-(self.catalog.popularity + self.catalog.bonus), kind="stable")
+            popularity, bonus = self.catalog.popularity, self.catalog.bonus
+            n = min(len(popularity), len(bonus))  # an item may be arriving between the two reads
+            order = np.argsort(-(popularity[:n] + bonus[:n]), kind="stable")
             self._popular_cache = (now, order)
         order = self._popular_cache[1]
         accept = self._acceptor(exclude, category, False)
@@ -538,11 +538,17 @@ class Engine:
         meta = _meta(record, adapted is not None, -1 if trained is None else trained)
         rec = adapted if adapted is not None else np.zeros((1, runtime.dim), dtype=np.float32)
         self.store.upsert_items([record])
+        self.add_to_catalog(meta, rec, vector)
+        return meta
+
+    def add_to_catalog(self, meta: ItemMeta, rec: np.ndarray, text: np.ndarray) -> int:
+        """One item (its (1, dim) recommendation and text vectors) into the catalog and every index
+        built so far; returns its row."""
         with self.catalog.lock:
-            row = self.catalog.append([meta], rec, vector, np.zeros(1))
+            row = self.catalog.append([meta], rec, text, np.zeros(1))
             for name, index in self._indexes.items():
                 index.add(self._matrix(name, np.array([row])))
-        return meta
+        return row
 
     def delete_item(self, item_id: str) -> bool:
         if self.catalog.live_row(item_id) is None and self.store.get_item(item_id) is None:
