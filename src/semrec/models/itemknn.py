@@ -62,12 +62,11 @@ class ItemKNNRecommender(Recommender):
         short candidate list in a large catalog."""
         history = np.asarray(history, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
+        out = np.zeros(len(items), dtype=np.float32)
         known = items >= 0  # -1: an item added after training, which co-occurs with nothing
-        if not len(history) or not known.all():
-            out = np.zeros(len(items), dtype=np.float32)
-            if len(history) and known.any():
-                out[known] = self.score_items(history, items[known])
+        if not len(history) or not known.any():
             return out
+        candidates = items[known]
         sim = self.similarity
         starts, ends = sim.indptr[history], sim.indptr[history + 1]
         lengths = ends - starts
@@ -75,15 +74,16 @@ class ItemKNNRecommender(Recommender):
         entries = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
         weights = np.repeat(recency_weights(len(history), self.config.decay), lengths)
         slot = _slots(self.n_items)
-        slot[items] = np.arange(len(items), dtype=np.int32)
+        slot[candidates] = np.arange(len(candidates), dtype=np.int32)
         try:
-            where = slot[items]  # a repeated candidate shares the slot of its last copy
+            where = slot[candidates]  # a repeated candidate shares the slot of its last copy
             at = slot[sim.indices[entries]]
         finally:
-            slot[items] = -1
+            slot[candidates] = -1
         hit = at >= 0
         values = sim.data[entries][hit] * weights[hit]
-        return np.bincount(at[hit], weights=values, minlength=len(items))[where].astype(np.float32)
+        out[known] = np.bincount(at[hit], weights=values, minlength=len(candidates))[where]
+        return out
 
     def save_state(self, directory: Path) -> None:
         sp.save_npz(directory / "similarity.npz", self.similarity)

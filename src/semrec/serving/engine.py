@@ -192,7 +192,7 @@ class Engine:
         with self._index_lock:
             if name not in self._indexes:
                 built = VectorIndex(
-                    self._matrix(name, np.zeros(0, dtype=np.int64)).shape[1],
+                    (self.catalog.text if self._reads_text(name) else self.catalog.rec).array.shape[1],
                     self.settings.index,
                     self.settings.hnsw_m,
                     self.settings.hnsw_ef_construction,
@@ -208,8 +208,11 @@ class Engine:
         for name in ("rec", "sim", "text"):
             self._index(name)
 
+    def _reads_text(self, name: str) -> bool:
+        return name == "text" or (self.runtime.name == "text-zeroshot" and name != "rec")
+
     def _matrix(self, name: str, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
-        if name == "text" or (self.runtime.name == "text-zeroshot" and name != "rec"):
+        if self._reads_text(name):
             return self.catalog.text.array[rows]
         return self.catalog.unit_rec(rows) if name == "sim" else self.catalog.rec.array[rows]
 
@@ -269,10 +272,10 @@ class Engine:
         return accept
 
     def _rerank(
-        self, rows: np.ndarray, scores: np.ndarray, k: int, diversity: float, unit: np.ndarray | None = None
+        self, rows: np.ndarray, scores: np.ndarray, k: int, diversity: float
     ) -> tuple[np.ndarray, np.ndarray]:
         """(positions into ``rows`` best first, relevance of every row): business rules, then maximal
-        marginal relevance over the pool (``unit``: the pool's unit recommendation vectors)."""
+        marginal relevance over the pool."""
         if len(rows) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         spread = float(scores.max() - scores.min())
@@ -280,8 +283,7 @@ class Engine:
         relevance = relevance + self.catalog.bonus[rows]
         if diversity <= 0 or len(rows) <= 1:
             return np.argsort(-relevance, kind="stable")[:k], relevance
-        if unit is None:
-            unit = self.catalog.unit_rec(rows)
+        unit = self.catalog.unit_rec(rows)
         # value of each candidate = (1 - d) * relevance - d * (similarity to the closest item chosen)
         penalty = diversity * (unit @ unit.T)
         value = (1 - diversity) * relevance
@@ -374,20 +376,18 @@ class Engine:
             scores = runtime.rescore(history, trained, scores, affinity)
             order = np.argsort(-scores, kind="stable")
             candidates, scores = candidates[order], scores[order]
-        unit = catalog.unit_rec(candidates)
-        chosen, relevance = self._rerank(candidates, scores, k, self.settings.diversity, unit)
+        chosen, relevance = self._rerank(candidates, scores, k, self.settings.diversity)
         results = [
             Scored(r, s) for r, s in zip(candidates[chosen].tolist(), relevance[chosen].tolist(), strict=True)
         ]
-        self._explain(results, kinds, usable, unit[chosen])
+        self._explain(results, kinds, usable)
         return results
 
     def popular(self, k: int, exclude: set[int], category: str | None) -> list[Scored]:
         now = time.monotonic()
         if self._popular_cache is None or now - self._popular_cache[0] > 1.0:
-            popularity, bonus = self.catalog.popularity, self.catalog.bonus
-            n = min(len(popularity), len(bonus))  # an item may be arriving between the two reads
-            order = np.argsort(-(popularity[:n] + bonus[:n]), kind="stable")
+            n = self.catalog.rows  # read first: every per-row array already covers these rows
+            order = np.argsort(-(self.catalog.popularity[:n] + self.catalog.bonus[:n]), kind="stable")
             self._popular_cache = (now, order)
         order = self._popular_cache[1]
         accept = self._acceptor(exclude, category, False)
@@ -401,15 +401,13 @@ class Engine:
                     return out
         return out
 
-    def _explain(
-        self, results: list[Scored], kinds: dict[int, str], usable: list[int], unit_results: np.ndarray
-    ) -> None:
-        """'because you viewed X': the history item closest to each recommendation (``unit_results``:
-        their unit recommendation vectors)."""
+    def _explain(self, results: list[Scored], kinds: dict[int, str], usable: list[int]) -> None:
+        """'because you viewed X': the history item closest to each recommendation."""
         catalog = self.catalog
         history = np.array(usable[-self.settings.history_length :])
         if not results:
             return
+        unit_results = catalog.unit_rec([r.row for r in results])
         closest = (unit_results @ catalog.unit_rec(history).T).argmax(axis=1)
         for result, source in zip(results, history[closest].tolist(), strict=True):
             verb = VERBS.get(kinds.get(source, "view"), "viewed")
