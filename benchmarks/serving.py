@@ -1,7 +1,7 @@
 """Serving benchmark: HTTP latency under a fixed request rate, and in-process latency at 1M items.
 
 usage: python benchmarks/serving.py --artifacts DIR [--data ../shared/datasets/amazon-beauty]
-       [--rate 300] [--search-rate 60] [--seconds 20] [--items 1000000] [--json]
+       [--rate 300] [--search-rate 60] [--seconds 20] [--items 1000000] [--workers 1] [--json]
 
 1. Starts the real server (`semrec serve`) on a loopback port with a fresh database, loads the
    histories of --users shoppers through POST /v1/events, then sends requests at a fixed rate
@@ -86,7 +86,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(artifacts: Path, workdir: Path, text_shortlist: bool) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    artifacts: Path, workdir: Path, text_shortlist: bool, workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     config = workdir / "semrec.toml"
     config.write_text(
@@ -95,13 +97,20 @@ def start_server(artifacts: Path, workdir: Path, text_shortlist: bool) -> tuple[
         f"[[api_keys]]\nname = 'bench'\nkey = '{KEY}'\nscopes = ['read', 'write']\n"
     )
     command = [sys.executable, "-m", "semrec.cli", "serve", "--config", str(config), "--port", str(port)]
+    command += ["--workers", str(workers)]
     process = subprocess.Popen(command, env={**os.environ, "SEMREC_PROGRESS": "0"}, stdout=sys.stderr)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+            answered = set()
+            for _ in range(20 * workers):  # new connections until every worker has answered
+                ready = httpx.get(f"{url}/readyz", timeout=1)
+                if ready.status_code == 200:
+                    answered.add(ready.json()["worker"])
+            if len(answered) == workers:
                 return process, url
+            time.sleep(0.5)
         except httpx.TransportError:
             time.sleep(0.5)
         if process.poll() is not None:
@@ -206,7 +215,7 @@ async def open_loop(
 
 def http_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="semrec-bench-"))
-    process, url = start_server(args.artifacts, workdir, args.text_shortlist)
+    process, url = start_server(args.artifacts, workdir, args.text_shortlist, args.workers)
     try:
         users, item_ids, queries = preload(url, args.data, args.users, args.seed)
         rng = random.Random(args.seed)
@@ -352,6 +361,7 @@ def main() -> None:
     parser.add_argument(
         "--routes", default="recommendations,similar,search", help="HTTP routes to load, comma-separated"
     )
+    parser.add_argument("--workers", type=int, default=1, help="server processes (semrec serve --workers)")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-in-process", action="store_true")
     parser.add_argument(
@@ -362,7 +372,7 @@ def main() -> None:
     unknown = set(args.routes.split(",")) - set(ROUTES)
     if unknown:
         parser.error(f"--routes: unknown {sorted(unknown)}; choose from {list(ROUTES)}")
-    result: dict[str, Any] = {"machine": machine(), "artifacts": str(args.artifacts)}
+    result: dict[str, Any] = {"machine": machine(), "artifacts": str(args.artifacts), "workers": args.workers}
     if not args.skip_http:
         result["http"] = http_benchmark(args)
     if not args.skip_in_process:

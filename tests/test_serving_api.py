@@ -111,7 +111,7 @@ def test_a_query_vector_is_computed_once_per_history_and_never_outlives_it(
     client_for: Factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = client_for()
-    engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine = client.app.state.follower.engine  # type: ignore[attr-defined]
     computed = count_calls(monkeypatch, engine.runtime, "queries")
     url = "/v1/users/eve/recommendations?k=5"
     post_events(client, "eve", "hair-1")
@@ -133,7 +133,7 @@ def test_a_list_is_reused_only_while_history_request_and_catalog_are_the_same(
     client_for: Factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = client_for()
-    engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine = client.app.state.follower.engine  # type: ignore[attr-defined]
     built = count_calls(monkeypatch, engine, "_personal")
     url = "/v1/users/gil/recommendations?k=4"
     post_events(client, "gil", "hair-1")
@@ -159,7 +159,7 @@ def test_the_query_cache_is_bounded(client_for: Factory) -> None:
     for user in ("u1", "u2", "u3"):
         post_events(client, user, "hair-1")
         ids(client.get(f"/v1/users/{user}/recommendations", headers=READER))
-    engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine = client.app.state.follower.engine  # type: ignore[attr-defined]
     assert list(engine._queries) == [engine.user_key("u2"), engine.user_key("u3")]
 
 
@@ -355,7 +355,7 @@ def test_engine_leaves_the_collector_and_a_reload_frees_the_old_one(
     client_for: Factory, shop_artifacts: dict[str, Path]
 ) -> None:
     client = client_for()
-    engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine = client.app.state.follower.engine  # type: ignore[attr-defined]
     tracked = {id(o) for o in gc.get_objects()}
     assert id(engine.catalog.meta) not in tracked and id(engine.catalog.meta[0]) not in tracked  # frozen
     old = weakref.ref(engine)
@@ -366,14 +366,14 @@ def test_engine_leaves_the_collector_and_a_reload_frees_the_old_one(
     )
     assert reloaded.status_code == 200, reloaded.text
     assert old() is None  # thawed and collected, not kept frozen
-    new = client.app.state.engine  # type: ignore[attr-defined]
+    new = client.app.state.follower.engine  # type: ignore[attr-defined]
     assert id(new.catalog.meta) not in {id(o) for o in gc.get_objects()}
 
 
 def test_unit_vectors_follow_every_appended_row(client_for: Factory) -> None:
     client = client_for()
     assert client.put("/v1/items/new", json={"title": "Rose Balm"}, headers=WRITER).status_code == 200
-    catalog = client.app.state.engine.catalog  # type: ignore[attr-defined]
+    catalog = client.app.state.follower.engine.catalog  # type: ignore[attr-defined]
     rows = np.arange(catalog.rows)
     vectors = catalog.rec.array[rows]
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -391,7 +391,7 @@ def test_exact_and_hnsw_agree_on_a_small_catalog(client_for: Factory) -> None:
 
 
 def test_diversity_reranking_is_maximal_marginal_relevance(client_for: Factory) -> None:
-    engine = client_for().app.state.engine  # type: ignore[attr-defined]
+    engine = client_for().app.state.follower.engine  # type: ignore[attr-defined]
     rng = np.random.default_rng(2)
     rows = rng.choice(engine.catalog.rows, 10, replace=False)
     scores = rng.normal(size=10)
@@ -416,7 +416,7 @@ def test_diversity_reranking_is_maximal_marginal_relevance(client_for: Factory) 
 
 def test_a_new_product_is_recommended_despite_the_co_occurrence_prior(client_for: Factory) -> None:
     client = client_for(diversity=0.0, max_k=1000)
-    engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine = client.app.state.follower.engine  # type: ignore[attr-defined]
     assert engine.runtime.prior is not None
     engine.runtime.prior_weight = 2.0  # a strong prior: without a neutral term it buries new items
     post_events(client, "fay", "lip-1", "lip-2")
@@ -441,7 +441,7 @@ def test_served_lists_follow_the_offline_blend_and_text_taste_brings_new_product
     client_for: Factory, text_shortlist: bool
 ) -> None:
     client = client_for(diversity=0.0, text_shortlist=text_shortlist)
-    engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine = client.app.state.follower.engine  # type: ignore[attr-defined]
     runtime = engine.runtime
     runtime.prior_weight = runtime.model.prior_weight = 1.0
     runtime.text_weight = runtime.model.text_weight = 3.0

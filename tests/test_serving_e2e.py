@@ -28,8 +28,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, *extra: str) -> None:
         self.config = config
+        self.extra = extra
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -44,6 +45,7 @@ class Server:
             str(self.config),
             "--port",
             str(self.port),
+            *self.extra,
         ]
         env = {**os.environ, "SEMREC_PROGRESS": "0"}
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -68,8 +70,7 @@ class Server:
                 self.process.kill()
 
 
-@pytest.fixture
-def server(shop_artifacts: dict[str, Path], tmp_path: Path) -> Iterator[Server]:
+def write_config(shop_artifacts: dict[str, Path], tmp_path: Path) -> Path:
     config = tmp_path / "semrec.toml"
     config.write_text(
         f'artifacts = "{shop_artifacts["lmrec"]}"\n'
@@ -78,7 +79,12 @@ def server(shop_artifacts: dict[str, Path], tmp_path: Path) -> Iterator[Server]:
         "[[api_keys]]\nname = 'writer'\nkey = 'e2e-writer'\nscopes = ['read', 'write']\n"
         "[[api_keys]]\nname = 'ops'\nkey = 'e2e-admin'\nscopes = ['read', 'write', 'admin']\n"
     )
-    running = Server(config)
+    return config
+
+
+@pytest.fixture
+def server(shop_artifacts: dict[str, Path], tmp_path: Path) -> Iterator[Server]:
+    running = Server(write_config(shop_artifacts, tmp_path))
     running.start()
     yield running
     running.stop()
@@ -166,3 +172,85 @@ def test_acknowledged_events_survive_a_restart(server: Server) -> None:
     server.start()
     profile = httpx.get(f"{server.url}/v1/users/kim/profile", headers=READER, timeout=30).json()
     assert profile["events"] == 3 and profile["recent_items"][0]["item_id"] == "lip-3"
+
+
+def fresh(server: Server, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    """One request on a new connection: the kernel hands it to whichever worker accepts first."""
+    return httpx.get(f"{server.url}{path}", headers=headers or READER, timeout=30)
+
+
+def test_two_worker_processes_answer_as_one(shop_artifacts: dict[str, Path], tmp_path: Path) -> None:
+    running = Server(write_config(shop_artifacts, tmp_path), "--workers", "2")
+    running.start()
+    try:
+        workers: set[int] = set()
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and time.monotonic() < deadline:
+            workers.add(fresh(running, "/readyz").json()["worker"])  # until both are up
+        assert len(workers) == 2
+        answered: set[int] = set()
+
+        def everywhere(path: str) -> list[list[str]]:
+            """The answer to ``path`` from 12 new connections (so from both workers)."""
+            out = []
+            for _ in range(12):
+                response = fresh(running, path)
+                assert response.status_code == 200, response.text
+                out.append([item["item_id"] for item in response.json()["items"]])
+                answered.add(fresh(running, "/readyz").json()["worker"])
+            return out
+
+        client = httpx.Client(base_url=running.url, timeout=30)
+        clicks = [{"user_id": "zoe", "item_id": "hair-1", "type": "click"} for _ in range(4)]
+        for click in clicks:  # each on a new connection, so both workers take writes
+            sent = httpx.post(
+                f"{running.url}/v1/events", json={"events": [click]}, headers=WRITER, timeout=30
+            )
+            assert sent.json() == {"accepted": 1}
+        lists = everywhere("/v1/users/zoe/recommendations?k=5")
+        assert all(answer == lists[0] and "hair-1" not in answer for answer in lists)
+        product = {"title": "Glowa Velvet Rose Lip Balm", "brand": "Glowa", "category": "Makeup > Lips"}
+        assert client.put("/v1/items/balm-9", json=product, headers=WRITER).status_code == 200
+        assert all("balm-9" in answer for answer in everywhere("/v1/search?q=rose+lip+balm&k=3"))
+        assert client.delete("/v1/items/lip-1", headers=WRITER).status_code == 200
+        assert all("lip-1" not in answer for answer in everywhere("/v1/items/lip-2/similar?k=20"))
+        assert answered == workers  # both workers answered after every write
+
+        # a reload on one worker, followed by the other; requests meanwhile all succeed
+        failures: list[str] = []
+        stop = threading.Event()
+
+        def hammer() -> None:
+            while not stop.is_set():
+                for path in ("/v1/users/zoe/recommendations?k=5", "/v1/search?q=rose+lip+balm&k=3"):
+                    response = fresh(running, path)
+                    if response.status_code != 200 or (path.startswith("/v1/search") and
+                                                       "balm-9" not in response.text):  # fmt: skip
+                        failures.append(f"{path}: {response.status_code} {response.text[:200]}")
+
+        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        reloaded = client.post(
+            "/v1/admin/reload", json={"artifacts": str(shop_artifacts["text-zeroshot"])}, headers=ADMIN
+        )
+        assert reloaded.status_code == 200, reloaded.text
+        new = reloaded.json()["model_version"]
+        serving: dict[int, str] = {}
+        deadline = time.monotonic() + 120
+        while set(serving.values()) != {new} or len(serving) < 2:
+            assert time.monotonic() < deadline, serving
+            ready = fresh(running, "/readyz").json()
+            serving[ready["worker"]] = ready["model_version"]
+        stop.set()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        # the metrics of all workers in one answer
+        metrics = client.get("/metrics").text
+        assert 'semrec_events_ingested_total{type="click"} 4.0' in metrics
+        assert (
+            "semrec_reloads_total 1.0" in metrics and f'semrec_model_info{{version="{new}"}} 1.0' in metrics
+        )
+    finally:
+        running.stop()

@@ -45,3 +45,66 @@ def test_items_round_trip_and_deletions_are_remembered(tmp_path: Path) -> None:
     store.close()
     reopened = SQLiteStore(tmp_path / "s.db")
     assert [i.title for i in reopened.all_items()] == ["Rose again"]
+
+
+def test_writes_are_logged_in_commit_order_and_seeding_logs_nothing(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    assert store.last_change() == 0
+    store.upsert_items([ItemRecord("a", "Rose"), ItemRecord("b", "Tea")])
+    store.delete_item("a")
+    store.add_events([Event("k1", "b", "view", 1.0)])
+    store.delete_user("k1")
+    store.log_reload("/models/v2")
+    changes = store.changes_since(0)
+    assert [(c.kind, c.key) for c in changes] == [
+        ("item", "a"),
+        ("item", "b"),
+        ("delete", "a"),
+        ("erase", ""),  # no pseudonym kept in the log
+        ("reload", "/models/v2"),
+    ]
+    assert [c.seq for c in changes] == sorted(c.seq for c in changes) and store.last_change() == changes[
+        -1
+    ].seq
+    assert store.changes_since(changes[2].seq) == changes[3:]
+    # seeding adds what is neither stored nor deleted, and tells no other worker (all seed the same)
+    assert (
+        store.seed_items([ItemRecord("a", "Rose"), ItemRecord("b", "Other"), ItemRecord("c", "Mascara")]) == 1
+    )
+    assert store.get_item("a") is None and store.deleted_items() == {"a"}  # stays deleted
+    assert store.get_item("b").title == "Tea"  # type: ignore[union-attr]  # not overwritten
+    assert store.get_item("c") is not None and store.last_change() == changes[-1].seq
+
+
+def test_event_ids_and_other_connections_commits_are_visible(tmp_path: Path) -> None:
+    store, other = SQLiteStore(tmp_path / "s.db"), SQLiteStore(tmp_path / "s.db")
+    before = other.data_version()
+    store.add_events([Event("k1", "a", "view", 1.0), Event("k2", "b", "cart", 2.0)])
+    assert other.data_version() != before  # the other connection learns that something committed
+    assert [item for _, item in other.events_since(0)] == ["a", "b"]
+    first = other.events_since(0)[0][0]
+    assert other.events_since(first) == [(other.last_event(), "b")]
+    version = store.data_version()
+    store.add_events([Event("k1", "c", "view", 3.0)])
+    assert store.data_version() == version  # a connection's own commits do not count
+
+
+def test_processes_starting_at_once_agree_on_one_secret(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "s.db"
+    SQLiteStore(path).close()  # schema in place, as the first worker to open it leaves it
+    barrier = threading.Barrier(6)
+    got: list[str] = []
+
+    def start(candidate: str) -> None:
+        store = SQLiteStore(path)  # own connection, as each worker process has
+        barrier.wait()
+        got.append(store.setdefault_meta("pseudonym_secret", candidate))
+
+    threads = [threading.Thread(target=start, args=(f"secret-{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(got) == 6 and len(set(got)) == 1 and got[0].startswith("secret-")

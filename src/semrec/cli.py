@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -295,6 +296,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port [default: 8000].")] = None,
     database: Annotated[Path | None, typer.Option(help="SQLite file for catalog and events.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes sharing the database [default: 1].")
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="TOML file of settings (docs/configuration.md).")
     ] = None,
@@ -305,11 +309,11 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
-    from semrec.serving.app import create_app
     from semrec.serving.settings import load_settings
 
+    overrides = {"artifacts": artifacts, "host": host, "port": port, "database": database, "workers": workers}
     try:
-        settings = load_settings(config, artifacts=artifacts, host=host, port=port, database=database)
+        settings = load_settings(config, **overrides)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
@@ -318,16 +322,57 @@ def serve(
     except ValueError as error:
         raise _fail(str(error)) from None
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    if settings.workers > 1:
+        _serve_workers(settings.workers, config, overrides, settings.host, settings.port, settings.log_level)
+        return
+    from semrec.serving.app import create_app
+
     try:
         server_app = create_app(settings)
     except ValueError as error:
         raise _fail(str(error)) from None
     console.print(
-        f"serving {server_app.state.engine.runtime.version} on http://{settings.host}:{settings.port}"
+        f"serving {server_app.state.follower.engine.runtime.version} on http://{settings.host}:{settings.port}"
     )
     uvicorn.run(
         server_app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
     )
+
+
+def _serve_workers(
+    workers: int, config: Path | None, overrides: Mapping[str, object], host: str, port: int, log_level: str
+) -> None:
+    """uvicorn's supervisor runs ``workers`` processes on one socket; each builds its app from the
+    same inputs, and their metrics meet in one folder."""
+    import json
+    import os
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    from semrec.serving.app import WORKER_INPUTS
+
+    given = {k: str(v) if isinstance(v, Path) else v for k, v in overrides.items() if v is not None}
+    os.environ[WORKER_INPUTS] = json.dumps({"config": str(config) if config else None, "overrides": given})
+    metrics_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="semrec-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    console.print(f"serving with {workers} workers on http://{host}:{port}")
+    try:
+        uvicorn.run(
+            "semrec.serving.app:create_worker_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @app.command()

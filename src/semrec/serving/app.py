@@ -2,8 +2,10 @@
 
 import json
 import logging
-import threading
+import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +15,7 @@ from fastapi import Body, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 import semrec
@@ -21,6 +23,7 @@ from semrec.serving.auth import KeyRing, Principal, require
 from semrec.serving.collector import settle
 from semrec.serving.engine import Engine, Scored
 from semrec.serving.errors import ApiError, install_error_handlers
+from semrec.serving.follower import Follower
 from semrec.serving.metrics import Metrics
 from semrec.serving.middleware import LimitsAndMetrics
 from semrec.serving.runtime import ModelRuntime
@@ -72,7 +75,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
     threadpool_limits(limits=1)
     store = SQLiteStore(settings.database)
     metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        metrics.process_exited()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="semrec",
         version=semrec.__version__,
         description="Real-time recommendations, similar products and semantic search.",
@@ -81,10 +91,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.store = store
     app.state.metrics = metrics
     app.state.keyring = KeyRing(settings.api_keys, settings.anonymous_scopes)
-    app.state.write_lock = threading.Lock()  # reload builds under it, so no write slips between
-    app.state.engine = build_engine(settings, store)
+
+    engine = build_engine(settings, store)
+    app.state.follower = Follower(engine, store, lambda path: build_engine(settings, store, path), metrics)
     settle()
-    metrics.set_model(app.state.engine.runtime.version, int(app.state.engine.catalog.alive.sum()))
+    metrics.set_model(engine.runtime.version, int(engine.catalog.alive.sum()))
     install_error_handlers(app)
     app.add_middleware(LimitsAndMetrics, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     _add_routes(app, settings)
@@ -92,8 +103,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
 
 async def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine  # a request keeps the engine it started with
-    return engine
+    follower: Follower = request.app.state.follower
+    return follower.current()  # a request keeps the engine it started with
 
 
 EngineDep = Annotated[Engine, Depends(_engine)]
@@ -139,14 +150,15 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
     def readyz(engine: EngineDep) -> dict[str, Any]:
         return {
             "status": "ready",
+            "worker": os.getpid(),  # which server process answered (several with `workers` > 1)
             "model_version": engine.runtime.version,
             "items": int(engine.catalog.alive.sum()),
         }
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     def metrics_route(request: Request) -> PlainTextResponse:
-        registry = request.app.state.metrics.registry
-        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        metrics: Metrics = request.app.state.metrics
+        return PlainTextResponse(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/v1/events", response_model=EventsAccepted, tags=["events"], dependencies=[writer])
     def post_events(request: Request, body: EventsIn, engine: EngineDep) -> EventsAccepted:
@@ -178,8 +190,9 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
             events.append(
                 Event(engine.user_key(event.user_id), event.item_id, event.type, stamp, event.value)
             )
-        with request.app.state.write_lock:
-            stored = request.app.state.engine.record_events(events)
+        follower: Follower = request.app.state.follower
+        with follower.write_lock:
+            stored = follower.engine.record_events(events)
         for stored_event in events:
             request.app.state.metrics.events.labels(type=stored_event.type).inc()
         return EventsAccepted(accepted=stored)
@@ -245,8 +258,9 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
             available=body.available,
             attributes={**body.attributes, **({"description": body.description} if body.description else {})},
         )
-        with request.app.state.write_lock:
-            engine: Engine = request.app.state.engine
+        follower: Follower = request.app.state.follower
+        with follower.write_lock:
+            engine = follower.engine
             meta = engine.upsert_item(record)
         request.app.state.metrics.index_items.set(int(engine.catalog.alive.sum()))
         return ItemStored(
@@ -255,8 +269,9 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
 
     @app.delete("/v1/items/{item_id}", response_model=Deleted, tags=["catalog"], dependencies=[writer])
     def delete_item(request: Request, item_id: ItemId) -> Deleted:
-        with request.app.state.write_lock:
-            engine: Engine = request.app.state.engine
+        follower: Follower = request.app.state.follower
+        with follower.write_lock:
+            engine = follower.engine
             if not engine.delete_item(item_id):
                 raise ApiError(404, f"item {item_id!r} is not in the catalog", where="path.item_id")
         request.app.state.metrics.index_items.set(int(engine.catalog.alive.sum()))
@@ -268,8 +283,9 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
 
     @app.delete("/v1/users/{user_id}", response_model=Deleted, tags=["shoppers"], dependencies=[admin])
     def delete_user(request: Request, user_id: UserId) -> Deleted:
-        with request.app.state.write_lock:
-            removed = request.app.state.engine.delete_user(user_id)
+        follower: Follower = request.app.state.follower
+        with follower.write_lock:
+            removed = follower.engine.delete_user(user_id)
         return Deleted(deleted=True, removed_events=removed)
 
     @app.post("/v1/admin/reload", response_model=Reloaded, tags=["operations"])
@@ -281,16 +297,11 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
         target = body.artifacts if body is not None and body.artifacts is not None else settings.artifacts
         if not (Path(target) / "config.json").exists():
             raise ApiError(422, f"{target} holds no semrec artifacts", where="body.artifacts")
-        previous = request.app.state.engine.runtime.version  # the version only: the engine may go
-        with request.app.state.write_lock:
-            try:
-                engine = build_engine(settings, request.app.state.store, Path(target))
-            except ValueError as error:
-                raise ApiError(422, str(error), where="body.artifacts") from None
-            request.app.state.engine = engine  # one reference swap: requests in flight keep the old one
-        settle()  # the old engine's cycles go, the new engine's objects leave the collector's view
-        request.app.state.metrics.reloads.inc()
-        request.app.state.metrics.set_model(engine.runtime.version, int(engine.catalog.alive.sum()))
+        follower: Follower = request.app.state.follower
+        try:
+            engine, previous = follower.reload(Path(target))  # other workers follow from the log
+        except ValueError as error:
+            raise ApiError(422, str(error), where="body.artifacts") from None
         log.info(
             "reloaded %s -> %s by %s at %s",
             previous,
@@ -303,3 +314,18 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
             previous_version=previous,
             items=int(engine.catalog.alive.sum()),
         )
+
+
+WORKER_INPUTS = "_SEMREC_WORKER_INPUTS"  # how `semrec serve --workers N` hands its inputs to each worker
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one worker process: settings from the inputs `semrec serve` was given (config
+    file and command-line values, as JSON in the environment), so every worker reads the same."""
+    from semrec.serving.settings import load_settings
+
+    inputs = json.loads(os.environ[WORKER_INPUTS])
+    config = inputs.get("config")
+    settings = load_settings(Path(config) if config else None, **inputs["overrides"])
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    return create_app(settings)

@@ -23,7 +23,7 @@ from semrec.serving.index import VectorIndex
 from semrec.serving.runtime import ModelRuntime
 from semrec.serving.settings import ServerSettings
 from semrec.serving.shopper_cache import ShopperCache
-from semrec.serving.store import Event, ItemRecord, Store
+from semrec.serving.store import Change, Event, ItemRecord, Store
 from semrec.serving.threads import one_thread_here
 
 VERBS = {
@@ -80,13 +80,22 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class Engine:
-    """One model version with its catalog and indexes. Swapped whole on reload."""
+    """One model version with its catalog and indexes. Swapped whole on reload.
+
+    Writes go to the store first; the engine then applies them (and any other process's) from the
+    store's change log in commit order (:meth:`catch_up`), so several worker processes over one
+    database converge on the same catalog.
+    """
 
     def __init__(self, settings: ServerSettings, store: Store, runtime: ModelRuntime) -> None:
         self.settings = settings
         self.store = store
         self.runtime = runtime
         self._secret = self._pseudonym_secret()
+        # read before the catalog: whatever commits later is replayed on it (replays are idempotent)
+        self._applied_change = store.last_change()
+        self._applied_event = store.last_event()
+        self._catch_up_lock = threading.Lock()
         self._indexes: dict[str, VectorIndex] = {}
         self._index_lock = threading.Lock()
         self._popular_cache: tuple[float, np.ndarray] | None = None
@@ -100,11 +109,7 @@ class Engine:
     def _pseudonym_secret(self) -> bytes:
         if self.settings.pseudonym_secret is not None:
             return self.settings.pseudonym_secret.get_secret_value().encode()
-        stored = self.store.get_meta("pseudonym_secret")
-        if stored is None:
-            stored = secrets.token_hex(32)
-            self.store.set_meta("pseudonym_secret", stored)
-        return stored.encode()
+        return self.store.setdefault_meta("pseudonym_secret", secrets.token_hex(32)).encode()
 
     def user_key(self, user_id: str) -> str:
         """The pseudonym a shopper is stored under (raw ids are never written)."""
@@ -117,7 +122,7 @@ class Engine:
         for raw in self.runtime.catalog.to_dict("records"):
             row = {str(k): v for k, v in raw.items()}
             item_id = str(row["item_id"])
-            if item_id in known:
+            if item_id in known:  # a shortcut only: seed_items checks again inside its transaction
                 continue
             records.append(
                 ItemRecord(
@@ -130,7 +135,7 @@ class Engine:
                 )
             )
         if records:
-            self.store.upsert_items(records)
+            self.store.seed_items(records)
 
     def _build_catalog(self) -> Catalog:
         runtime = self.runtime
@@ -144,7 +149,7 @@ class Engine:
             vectors = runtime.encode([r.text for r in stale])
             for record, vector in zip(stale, vectors, strict=True):
                 record.vector, record.vector_key = vector, fingerprint
-            self.store.upsert_items(stale)
+            self.store.upsert_items(stale, log=False)  # same items, this encoder's vectors
         n = len(records)
         rec = np.zeros((n, runtime.dim), dtype=np.float32)
         text = np.zeros((n, runtime.text_vectors.shape[1]), dtype=np.float32)
@@ -510,15 +515,14 @@ class Engine:
             "recent_items": recent,
         }
 
-    # writes
+    # writes: to the store first, then applied here from the change log like any other worker's
     def record_events(self, events: list[Event]) -> int:
         stored = self.store.add_events(events)  # durable before we answer
-        self.catalog.count_events([e.item_id for e in events])
+        self.catch_up()
         return stored
 
     def upsert_item(self, record: ItemRecord) -> ItemMeta:
         one_thread_here(self.settings.torch_threads)
-        runtime = self.runtime
         record.text = record.text or item_text(
             {
                 "item_id": record.item_id,
@@ -529,15 +533,27 @@ class Engine:
                 **record.attributes,
             }
         )
-        vector = runtime.encode([record.text])
-        record.vector, record.vector_key = vector[0], runtime.encoder.fingerprint()
+        record.vector = self.runtime.encode([record.text])[0]
+        record.vector_key = self.runtime.encoder.fingerprint()
+        self.store.upsert_items([record])
+        self.catch_up()
+        row = self.catalog.live_row(record.item_id)
+        if row is None:  # deleted by another worker the moment after
+            return _meta(record, False)
+        return self.catalog.meta[row]
+
+    def _place(self, record: ItemRecord) -> None:
+        """A stored item into the catalog and indexes, from its stored text vector."""
+        runtime = self.runtime
+        vector = record.vector
+        if vector is None or record.vector_key != runtime.encoder.fingerprint():
+            vector = runtime.encode([record.text])[0]  # embedded by another model version
+        text = vector[None, :].astype(np.float32)
         trained = runtime.index_of.get(record.item_id)
-        adapted = runtime.item_vectors[[trained]] if trained is not None else runtime.adapt(vector)
+        adapted = runtime.item_vectors[[trained]] if trained is not None else runtime.adapt(text)
         meta = _meta(record, adapted is not None, -1 if trained is None else trained)
         rec = adapted if adapted is not None else np.zeros((1, runtime.dim), dtype=np.float32)
-        self.store.upsert_items([record])
-        self.add_to_catalog(meta, rec, vector)
-        return meta
+        self.add_to_catalog(meta, rec, text)
 
     def add_to_catalog(self, meta: ItemMeta, rec: np.ndarray, text: np.ndarray) -> int:
         """One item (its (1, dim) recommendation and text vectors) into the catalog and every index
@@ -552,14 +568,43 @@ class Engine:
         if self.catalog.live_row(item_id) is None and self.store.get_item(item_id) is None:
             return False
         self.store.delete_item(item_id)
-        self.catalog.remove(item_id)
+        self.catch_up()
         return True
 
     def delete_user(self, user_id: str) -> int:
-        user = self.user_key(user_id)
-        self._queries.drop(user)
-        self._answers.drop(user)
-        return self.store.delete_user(user)
+        removed = self.store.delete_user(self.user_key(user_id))
+        self.catch_up()
+        return removed
+
+    def catch_up(self) -> None:
+        """Applies the writes committed since this engine last looked, by this process or another
+        one on the same database: items upserted or deleted, erasures, and event counts."""
+        with self._catch_up_lock:
+            for change in self.store.changes_since(self._applied_change):
+                self._apply(change)
+                self._applied_change = change.seq
+            events = self.store.events_since(self._applied_event)
+            if events:
+                self.catalog.count_events([item_id for _, item_id in events])
+                self._applied_event = events[-1][0]
+
+    @property
+    def applied_change(self) -> int:
+        """The last change-log entry this engine reflects."""
+        return self._applied_change
+
+    def _apply(self, change: Change) -> None:
+        if change.kind == "item":
+            record = self.store.get_item(change.key)
+            if record is not None:  # else deleted since: a later change removes it
+                self._place(record)
+        elif change.kind == "delete":
+            self.catalog.remove(change.key)
+        elif change.kind == "erase":
+            # the change does not say whose data went, so no cached answer of anyone survives it
+            self._queries.clear()
+            self._answers.clear()
+        # "reload" swaps engines, which the app does (semrec.serving.follower)
 
     def item_json(self, row: int) -> dict[str, Any]:
         meta = self.catalog.meta[row]

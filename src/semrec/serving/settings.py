@@ -42,6 +42,14 @@ class ServerSettings(BaseSettings):
     artifacts: Path = Field(description="Artifact folder of a trained model (`semrec train --out`).")
     host: str = Field("127.0.0.1", description="Interface to listen on.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port to listen on.")
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes, each with its own copy of the model and indexes over the one "
+        "database; a write taken by one reaches the others through the database's change log before "
+        "their next answer.",
+    )
     database: Path = Field(
         Path("semrec.db"), description="SQLite file holding the catalog, events and shoppers (WAL mode)."
     )

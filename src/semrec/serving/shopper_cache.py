@@ -43,6 +43,10 @@ class ShopperCache(Generic[Value]):
         with self._lock:
             self._entries.pop(user, None)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
     def __contains__(self, user: object) -> bool:
         return user in self._entries
 

@@ -36,6 +36,15 @@ class ItemRecord:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One committed write that every worker process applies to its in-memory engine, in ``seq`` order."""
+
+    seq: int
+    kind: str  # item (upserted) | delete (item removed) | erase (a shopper's data erased) | reload
+    key: str  # the item id, the artifact folder of a reload, "" for an erasure (no shopper id kept)
+
+
+@dataclass(frozen=True)
 class Event:
     user_key: str
     item_id: str
@@ -47,7 +56,8 @@ class Event:
 class Store(Protocol):
     """What the server needs from a database; SQLite is the embedded default."""
 
-    def upsert_items(self, items: Iterable[ItemRecord]) -> None: ...
+    def upsert_items(self, items: Iterable[ItemRecord], log: bool = True) -> None: ...
+    def seed_items(self, items: Iterable[ItemRecord]) -> int: ...
     def delete_item(self, item_id: str) -> bool: ...
     def get_item(self, item_id: str) -> ItemRecord | None: ...
     def all_items(self) -> list[ItemRecord]: ...
@@ -57,6 +67,13 @@ class Store(Protocol):
     def delete_user(self, user_key: str) -> int: ...
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
+    def setdefault_meta(self, key: str, value: str) -> str: ...
+    def log_reload(self, artifacts: str) -> int: ...
+    def changes_since(self, seq: int) -> list[Change]: ...
+    def last_change(self) -> int: ...
+    def events_since(self, event_id: int) -> list[tuple[int, str]]: ...
+    def last_event(self) -> int: ...
+    def data_version(self) -> int: ...
     def close(self) -> None: ...
 
 
@@ -85,7 +102,14 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user_key, ts, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    at REAL NOT NULL
+);
 """
+ITEM_COLUMNS = "(?,?,?,?,?,?,?,?,?,?,?)"
 
 
 class SQLiteStore:
@@ -117,9 +141,9 @@ class SQLiteStore:
             return self._db.execute(sql, args).fetchall()
 
     # catalog
-    def upsert_items(self, items: Iterable[ItemRecord]) -> None:
-        now = time.time()
-        rows = [
+    @staticmethod
+    def _rows(items: Iterable[ItemRecord], now: float) -> list[tuple[Any, ...]]:
+        return [
             (
                 i.item_id,
                 i.title,
@@ -135,9 +159,14 @@ class SQLiteStore:
             )
             for i in items
         ]
+
+    def upsert_items(self, items: Iterable[ItemRecord], log: bool = True) -> None:
+        """Inserts or replaces items; with ``log``, each becomes a change other workers apply."""
+        now = time.time()
+        rows = self._rows(items, now)
         with self._transaction() as db:
             db.executemany(
-                "INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(item_id) DO UPDATE SET "
+                f"INSERT INTO items VALUES {ITEM_COLUMNS} ON CONFLICT(item_id) DO UPDATE SET "
                 "title=excluded.title, text=excluded.text, category=excluded.category, "
                 "brand=excluded.brand, price=excluded.price, available=excluded.available, "
                 "attributes=excluded.attributes, vector=excluded.vector, vector_key=excluded.vector_key, "
@@ -145,11 +174,33 @@ class SQLiteStore:
                 rows,
             )
             db.executemany("DELETE FROM deleted_items WHERE item_id = ?", [(r[0],) for r in rows])
+            if log:
+                db.executemany(
+                    "INSERT INTO changes (kind, key, at) VALUES ('item', ?, ?)", [(r[0], now) for r in rows]
+                )
+
+    def seed_items(self, items: Iterable[ItemRecord]) -> int:
+        """Adds the items that are neither stored nor deleted, in one transaction; returns how many.
+
+        Every worker seeds the same items from the same artifacts, so seeding logs no changes, and
+        an item deleted meanwhile by another worker stays deleted."""
+        rows = self._rows(items, time.time())
+        with self._transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                f"INSERT INTO items SELECT * FROM (VALUES {ITEM_COLUMNS}) AS new "
+                "WHERE new.column1 NOT IN (SELECT item_id FROM deleted_items) "
+                "ON CONFLICT(item_id) DO NOTHING",
+                rows,
+            )
+            return db.total_changes - before
 
     def delete_item(self, item_id: str) -> bool:
+        now = time.time()
         with self._transaction() as db:
             removed = db.execute("DELETE FROM items WHERE item_id = ?", (item_id,)).rowcount
-            db.execute("INSERT OR REPLACE INTO deleted_items VALUES (?, ?)", (item_id, time.time()))
+            db.execute("INSERT OR REPLACE INTO deleted_items VALUES (?, ?)", (item_id, now))
+            db.execute("INSERT INTO changes (kind, key, at) VALUES ('delete', ?, ?)", (item_id, now))
         return removed > 0
 
     @staticmethod
@@ -196,8 +247,19 @@ class SQLiteStore:
         return [Event(*r) for r in reversed(rows)]  # oldest first
 
     def delete_user(self, user_key: str) -> int:
+        """Deletes the shopper's events; the change logged names no one (workers drop every cached
+        answer), so the log keeps no trace of who asked to be forgotten."""
         with self._transaction() as db:
-            return db.execute("DELETE FROM events WHERE user_key = ?", (user_key,)).rowcount
+            removed = db.execute("DELETE FROM events WHERE user_key = ?", (user_key,)).rowcount
+            db.execute("INSERT INTO changes (kind, key, at) VALUES ('erase', '', ?)", (time.time(),))
+            return int(removed)
+
+    def events_since(self, event_id: int) -> list[tuple[int, str]]:
+        """(event id, item id) of the events stored after ``event_id``, in commit order."""
+        return self._query("SELECT id, item_id FROM events WHERE id > ? ORDER BY id", (event_id,))
+
+    def last_event(self) -> int:
+        return int(self._query("SELECT COALESCE(MAX(id), 0) FROM events")[0][0])
 
     def count_events(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM events")[0][0])
@@ -210,6 +272,33 @@ class SQLiteStore:
     def set_meta(self, key: str, value: str) -> None:
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def setdefault_meta(self, key: str, value: str) -> str:
+        """The stored value of ``key``, storing ``value`` first if there is none (safe when several
+        processes start at once: the first commit wins and all read it)."""
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
+            return str(db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
+
+    # changes, in commit order (writers hold SQLite's write lock, so a sequence number is never
+    # committed after a higher one)
+    def log_reload(self, artifacts: str) -> int:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO changes (kind, key, at) VALUES ('reload', ?, ?)", (artifacts, time.time())
+            )
+            return int(cursor.lastrowid or 0)
+
+    def changes_since(self, seq: int) -> list[Change]:
+        rows = self._query("SELECT seq, kind, key FROM changes WHERE seq > ? ORDER BY seq", (seq,))
+        return [Change(*row) for row in rows]
+
+    def last_change(self) -> int:
+        return int(self._query("SELECT COALESCE(MAX(seq), 0) FROM changes")[0][0])
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (another worker) commits; a cheap test for news."""
+        return int(self._query("PRAGMA data_version")[0][0])
 
     def close(self) -> None:
         with self._lock:
