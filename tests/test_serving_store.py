@@ -74,6 +74,15 @@ def test_writes_are_logged_in_commit_order_and_seeding_logs_nothing(tmp_path: Pa
     assert store.get_item("a") is None and store.deleted_items() == {"a"}  # stays deleted
     assert store.get_item("b").title == "Tea"  # type: ignore[union-attr]  # not overwritten
     assert store.get_item("c") is not None and store.last_change() == changes[-1].seq
+    # a vector refresh never undoes a change made since the read it came from
+    stale = store.get_item("b")
+    assert stale is not None
+    store.upsert_items([ItemRecord("b", "Tea", text="Tea, new text")])
+    stale.vector, stale.vector_key = np.ones(4, dtype=np.float32), "other-encoder"
+    store.set_vectors([stale, ItemRecord("a", "Rose", vector=np.ones(4, dtype=np.float32))])
+    assert store.get_item("b").text == "Tea, new text"  # type: ignore[union-attr]
+    assert store.get_item("b").vector is None and store.get_item("a") is None  # type: ignore[union-attr]
+    assert store.deleted_items() == {"a"}
 
 
 def test_event_ids_and_other_connections_commits_are_visible(tmp_path: Path) -> None:

@@ -149,7 +149,7 @@ class Engine:
             vectors = runtime.encode([r.text for r in stale])
             for record, vector in zip(stale, vectors, strict=True):
                 record.vector, record.vector_key = vector, fingerprint
-            self.store.upsert_items(stale, log=False)  # same items, this encoder's vectors
+            self.store.set_vectors(stale)  # same items, this encoder's vectors
         n = len(records)
         rec = np.zeros((n, runtime.dim), dtype=np.float32)
         text = np.zeros((n, runtime.text_vectors.shape[1]), dtype=np.float32)

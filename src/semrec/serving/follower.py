@@ -40,6 +40,7 @@ class Follower:
         self._seen = engine.applied_change  # reload entries up to here are handled
         self._own: set[int] = set()  # reloads this process logged (already built here)
         self._wanted = 0  # the newest reload entry: a slower, older build never replaces it
+        self._reloads = threading.Lock()  # guards _own and _wanted (request loop, reload, rebuilds)
 
     def current(self) -> Engine:
         """The engine, with every write other workers committed so far applied."""
@@ -47,11 +48,14 @@ class Follower:
         if version != self._version:
             self._version = version  # first, so a commit while catching up is seen next time
             self._follow_reloads()
-            engine = self.engine
-            catalog_version = engine.catalog.version
-            engine.catch_up()
-            if engine.catalog.version != catalog_version:
-                self._metrics.index_items.set(int(engine.catalog.alive.sum()))
+            while True:
+                engine = self.engine
+                catalog_version = engine.catalog.version
+                engine.catch_up()
+                if engine.catalog.version != catalog_version:
+                    self._metrics.index_items.set(int(engine.catalog.alive.sum()))
+                if self.engine is engine:  # else swapped meanwhile: catch the new one up too
+                    break
         return self.engine
 
     def reload(self, artifacts: Path) -> tuple[Engine, str]:
@@ -62,9 +66,11 @@ class Follower:
             engine = self._build(artifacts)
             engine.catch_up()
             self.engine = engine  # one reference swap: requests in flight keep the old one
-            seq = self._store.log_reload(str(Path(artifacts).resolve()))
-            self._own.add(seq)
-            self._wanted = max(self._wanted, seq)
+            self._version = -1  # the next request catches the new engine up, whatever committed since
+            with self._reloads:
+                seq = self._store.log_reload(str(Path(artifacts).resolve()))
+                self._own.add(seq)
+                self._wanted = max(self._wanted, seq)
         settle()  # the old engine's cycles go, the new engine's objects leave the collector's view
         self._metrics.reloads.inc()  # counted once, by the worker that took the request
         self._swapped(engine)
@@ -74,14 +80,18 @@ class Follower:
         self._metrics.set_model(engine.runtime.version, int(engine.catalog.alive.sum()))
 
     def _follow_reloads(self) -> None:
-        for change in self._store.changes_since(self._seen):
-            self._seen = change.seq
-            if change.kind != "reload" or change.seq in self._own:
-                continue
-            self._wanted = change.seq
-            threading.Thread(
-                target=self._rebuild, args=(change.seq, Path(change.key)), name="semrec-reload", daemon=True
-            ).start()
+        with self._reloads:
+            follow = None
+            for change in self._store.changes_since(self._seen):
+                self._seen = change.seq
+                if change.kind == "reload" and change.seq not in self._own and change.seq > self._wanted:
+                    follow = change  # only the newest matters
+            if follow is None:
+                return
+            self._wanted = follow.seq
+        threading.Thread(
+            target=self._rebuild, args=(follow.seq, Path(follow.key)), name="semrec-reload", daemon=True
+        ).start()
 
     def _rebuild(self, seq: int, artifacts: Path) -> None:
         try:
@@ -91,10 +101,12 @@ class Follower:
             log.exception("could not load %s, reloaded by another worker; keeping %s", artifacts, current)
             return
         with self.write_lock:
-            if seq != self._wanted:
-                return  # a newer reload was logged while this one built
+            with self._reloads:
+                if seq != self._wanted:
+                    return  # a newer reload was logged while this one built
             engine.catch_up()
             previous, self.engine = self.engine.runtime.version, engine
+            self._version = -1  # the next request catches the new engine up, whatever committed since
         settle()
         self._swapped(engine)
         log.info("reloaded %s -> %s (logged by another worker)", previous, engine.runtime.version)

@@ -56,8 +56,9 @@ class Event:
 class Store(Protocol):
     """What the server needs from a database; SQLite is the embedded default."""
 
-    def upsert_items(self, items: Iterable[ItemRecord], log: bool = True) -> None: ...
+    def upsert_items(self, items: Iterable[ItemRecord]) -> None: ...
     def seed_items(self, items: Iterable[ItemRecord]) -> int: ...
+    def set_vectors(self, items: Iterable[ItemRecord]) -> None: ...
     def delete_item(self, item_id: str) -> bool: ...
     def get_item(self, item_id: str) -> ItemRecord | None: ...
     def all_items(self) -> list[ItemRecord]: ...
@@ -160,8 +161,8 @@ class SQLiteStore:
             for i in items
         ]
 
-    def upsert_items(self, items: Iterable[ItemRecord], log: bool = True) -> None:
-        """Inserts or replaces items; with ``log``, each becomes a change other workers apply."""
+    def upsert_items(self, items: Iterable[ItemRecord]) -> None:
+        """Inserts or replaces items; each becomes a change every worker applies."""
         now = time.time()
         rows = self._rows(items, now)
         with self._transaction() as db:
@@ -174,10 +175,9 @@ class SQLiteStore:
                 rows,
             )
             db.executemany("DELETE FROM deleted_items WHERE item_id = ?", [(r[0],) for r in rows])
-            if log:
-                db.executemany(
-                    "INSERT INTO changes (kind, key, at) VALUES ('item', ?, ?)", [(r[0], now) for r in rows]
-                )
+            db.executemany(
+                "INSERT INTO changes (kind, key, at) VALUES ('item', ?, ?)", [(r[0], now) for r in rows]
+            )
 
     def seed_items(self, items: Iterable[ItemRecord]) -> int:
         """Adds the items that are neither stored nor deleted, in one transaction; returns how many.
@@ -194,6 +194,17 @@ class SQLiteStore:
                 rows,
             )
             return db.total_changes - before
+
+    def set_vectors(self, items: Iterable[ItemRecord]) -> None:
+        """Stores items' text vectors (and which encoder made them), each only if the item still
+        has the text it was embedded from: a concurrent change or deletion is never undone."""
+        rows = [
+            (np.asarray(i.vector, dtype=np.float32).tobytes(), i.vector_key, i.item_id, i.text)
+            for i in items
+            if i.vector is not None
+        ]
+        with self._transaction() as db:
+            db.executemany("UPDATE items SET vector = ?, vector_key = ? WHERE item_id = ? AND text = ?", rows)
 
     def delete_item(self, item_id: str) -> bool:
         now = time.time()
