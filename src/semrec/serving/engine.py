@@ -117,7 +117,7 @@ class Engine:
 
     def _seed_store(self) -> None:
         """Puts the model's catalog into the store, except items deleted or already there."""
-        known = {i.item_id for i in self.store.all_items()} | self.store.deleted_items()
+        known = self.store.known_item_ids()
         records = []
         for raw in self.runtime.catalog.to_dict("records"):
             row = {str(k): v for k, v in raw.items()}
@@ -580,8 +580,12 @@ class Engine:
         """Applies the writes committed since this engine last looked, by this process or another
         one on the same database: items upserted or deleted, erasures, and event counts."""
         with self._catch_up_lock:
-            for change in self.store.changes_since(self._applied_change):
-                self._apply(change)
+            changes = self.store.changes_since(self._applied_change)
+            # an item's last change in the batch reads its current row: earlier ones add nothing
+            last = {c.key: c.seq for c in changes if c.kind in ("item", "delete")}
+            for change in changes:
+                if change.kind not in ("item", "delete") or last[change.key] == change.seq:
+                    self._apply(change)
                 self._applied_change = change.seq
             events = self.store.events_since(self._applied_event)
             if events:

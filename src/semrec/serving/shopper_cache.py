@@ -39,10 +39,6 @@ class ShopperCache(Generic[Value]):
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
 
-    def drop(self, user: str) -> None:
-        with self._lock:
-            self._entries.pop(user, None)
-
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

@@ -63,11 +63,10 @@ class Store(Protocol):
     def get_item(self, item_id: str) -> ItemRecord | None: ...
     def all_items(self) -> list[ItemRecord]: ...
     def deleted_items(self) -> set[str]: ...
+    def known_item_ids(self) -> set[str]: ...
     def add_events(self, events: list[Event]) -> int: ...
     def recent_events(self, user_key: str, limit: int) -> list[Event]: ...
     def delete_user(self, user_key: str) -> int: ...
-    def get_meta(self, key: str) -> str | None: ...
-    def set_meta(self, key: str, value: str) -> None: ...
     def setdefault_meta(self, key: str, value: str) -> str: ...
     def log_reload(self, artifacts: str) -> int: ...
     def changes_since(self, seq: int) -> list[Change]: ...
@@ -240,6 +239,11 @@ class SQLiteStore:
     def deleted_items(self) -> set[str]:
         return {r[0] for r in self._query("SELECT item_id FROM deleted_items")}
 
+    def known_item_ids(self) -> set[str]:
+        """Ids of the items stored or deleted (no rows decoded)."""
+        sql = "SELECT item_id FROM items UNION SELECT item_id FROM deleted_items"
+        return {r[0] for r in self._query(sql)}
+
     # shoppers
     def add_events(self, events: list[Event]) -> int:
         with self._transaction() as db:
@@ -276,14 +280,6 @@ class SQLiteStore:
         return int(self._query("SELECT COUNT(*) FROM events")[0][0])
 
     # metadata
-    def get_meta(self, key: str) -> str | None:
-        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
-        return str(rows[0][0]) if rows else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._transaction() as db:
-            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-
     def setdefault_meta(self, key: str, value: str) -> str:
         """The stored value of ``key``, storing ``value`` first if there is none (safe when several
         processes start at once: the first commit wins and all read it)."""
