@@ -39,7 +39,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench-key"
-ROUTES = ("recommendations", "similar", "search")
+ROUTES = ("recommendations", "similar", "search", "recommendations_with_events")
 WARM_UP = 50  # requests before timing (first runs of the tower and index), as the HTTP part warms up
 
 
@@ -145,9 +145,22 @@ def preload(url: str, data: Path, users: int, seed: int) -> tuple[list[str], lis
     return [str(dataset.user_ids[u]) for u in chosen], item_ids, queries
 
 
-async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, path: str) -> int:
-    """One HTTP/1.1 GET on a kept-alive connection; returns the status code."""
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {KEY}\r\n\r\n".encode())
+def get(host: str, path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {KEY}\r\n\r\n".encode()
+
+
+def post(host: str, path: str, body: dict[str, Any]) -> bytes:
+    data = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+    )
+    return head.encode() + data
+
+
+async def _send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    """One HTTP/1.1 request on a kept-alive connection; returns the status code."""
+    writer.write(request)
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
@@ -161,7 +174,7 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host:
 
 
 async def open_loop(
-    url: str, paths: list[str], rate: float, seconds: float, connections: int = 32
+    url: str, requests: list[bytes], rate: float, seconds: float, connections: int = 32
 ) -> dict[str, Any]:
     """Sends rate * seconds requests at fixed times over ``connections`` kept-alive connections (a
     lean client, so the generator is not the bottleneck); latency counts from each scheduled time."""
@@ -169,19 +182,19 @@ async def open_loop(
     host, port = url.removeprefix("http://").split(":")
     latencies: list[float] = []
     errors: dict[str, int] = {}
-    queue: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue()
 
     async def worker() -> None:
         reader, writer = await asyncio.open_connection(host, int(port))
         while True:
-            path, due = await queue.get()
-            if not path:
+            request, due = await queue.get()
+            if not request:
                 break
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             try:
-                status = await _get(reader, writer, host, path)
+                status = await _send(reader, writer, request)
                 if status != 200:
                     errors[str(status)] = errors.get(str(status), 0) + 1
             except (OSError, asyncio.IncompleteReadError) as error:
@@ -191,14 +204,14 @@ async def open_loop(
         writer.close()
 
     warm_reader, warm_writer = await asyncio.open_connection(host, int(port))
-    for warm in paths[:50]:  # caches warm, not timed
-        await _get(warm_reader, warm_writer, host, warm)
+    for warm in requests[:50]:  # caches warm, not timed
+        await _send(warm_reader, warm_writer, warm)
     warm_writer.close()
     start = time.perf_counter() + 0.2
     for i in range(total):
-        queue.put_nowait((paths[i % len(paths)], start + i / rate))
+        queue.put_nowait((requests[i % len(requests)], start + i / rate))
     for _ in range(connections):
-        queue.put_nowait(("", 0.0))
+        queue.put_nowait((b"", 0.0))
     await asyncio.gather(*(worker() for _ in range(connections)))
     elapsed = time.perf_counter() - start
     edges = np.geomspace(0.25, 2000, 40)
@@ -213,25 +226,51 @@ async def open_loop(
     }
 
 
+async def with_events(
+    url: str, reads: list[bytes], writes: list[bytes], args: argparse.Namespace
+) -> dict[str, Any]:
+    """The read load and, over other connections at the same time, the event posts."""
+    read, write = await asyncio.gather(
+        open_loop(url, reads, args.rate, args.seconds),
+        open_loop(url, writes, args.events_rate, args.seconds, connections=16),
+    )
+    return {**read, "events_posted": {k: v for k, v in write.items() if k != "histogram"}}
+
+
 def http_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="semrec-bench-"))
     process, url = start_server(args.artifacts, workdir, args.text_shortlist, args.workers)
+    host = url.removeprefix("http://")
     try:
         users, item_ids, queries = preload(url, args.data, args.users, args.seed)
         rng = random.Random(args.seed)
-        routes = {
+        paths = {
             "recommendations": [f"/v1/users/{quote(u, safe='')}/recommendations?k=10" for u in users],
             "similar": [f"/v1/items/{quote(i, safe='')}/similar?k=10" for i in rng.sample(item_ids, 2000)],
             "search": [f"/v1/search?q={quote_plus(q)}&k=10" for q in queries],
         }
+        paths["recommendations_with_events"] = paths["recommendations"]
+        # one view by one of the loaded shoppers per post, each durable before it is acknowledged
+        views = [
+            post(
+                host,
+                "/v1/events",
+                {"events": [{"user_id": u, "item_id": rng.choice(item_ids), "type": "view"}]},
+            )
+            for u in rng.choices(users, k=2000)
+        ]
         out = {}
         rates = {"recommendations": args.rate, "similar": args.rate, "search": args.search_rate}
-        for name, paths in routes.items():
+        for name, route in paths.items():
             if name not in args.routes.split(","):
                 continue
-            rng.shuffle(paths)
+            rng.shuffle(route)
+            requests = [get(host, path) for path in route]
             before = cpu_counters()
-            out[name] = asyncio.run(open_loop(url, paths, rates[name], args.seconds))
+            if name == "recommendations_with_events":
+                out[name] = asyncio.run(with_events(url, requests, views, args))
+            else:
+                out[name] = asyncio.run(open_loop(url, requests, rates[name], args.seconds))
             out[name]["cpu_steal_share"] = steal_share(before, cpu_counters())
             print(name, out[name], file=sys.stderr, flush=True)
         return out
@@ -353,13 +392,21 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "amazon-beauty")
     parser.add_argument("--rate", type=float, default=300.0)
     parser.add_argument("--search-rate", type=float, default=60.0, help="search embeds each query: CPU-bound")
+    parser.add_argument(
+        "--events-rate",
+        type=float,
+        default=100.0,
+        help="event posts per second in recommendations_with_events",
+    )
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--routes", default="recommendations,similar,search", help="HTTP routes to load, comma-separated"
+        "--routes",
+        default="recommendations,similar,search,recommendations_with_events",
+        help="HTTP loads to run, comma-separated",
     )
     parser.add_argument("--workers", type=int, default=1, help="server processes (semrec serve --workers)")
     parser.add_argument("--skip-http", action="store_true")

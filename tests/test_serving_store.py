@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semrec.serving.store import Event, ItemRecord, SQLiteStore
+from semrec.serving.store import Change, Event, ItemRecord, SQLiteStore
 
 
 def test_events_are_on_disk_when_add_returns(tmp_path: Path) -> None:
@@ -95,7 +95,26 @@ def test_event_ids_and_other_connections_commits_are_visible(tmp_path: Path) -> 
     assert other.events_since(first) == [(other.last_event(), "b")]
     version = store.data_version()
     store.add_events([Event("k1", "c", "view", 3.0)])
-    assert store.data_version() == version  # a connection's own commits do not count
+    assert store.data_version() != version  # its own writer's commits count too (its reader reads them)
+
+
+def test_reads_do_not_wait_for_a_write_in_progress(tmp_path: Path) -> None:
+    import threading
+
+    store = SQLiteStore(tmp_path / "s.db")
+    store.add_events([Event("k1", "a", "view", 1.0)])
+    read: list[list[str]] = []
+
+    def look() -> None:
+        read.append([e.item_id for e in store.recent_events("k1", 5)])
+
+    with store._transaction() as db:  # a write under way: lock held, not yet committed (or fsync'd)
+        db.execute("INSERT INTO events (user_key, item_id, type, ts) VALUES ('k1', 'b', 'view', 2.0)")
+        reader = threading.Thread(target=look)
+        reader.start()
+        reader.join(timeout=5)
+        assert read == [["a"]]  # answered meanwhile, from the last committed state
+    assert [e.item_id for e in store.recent_events("k1", 5)] == ["a", "b"]  # and the commit once made
 
 
 def test_processes_starting_at_once_agree_on_one_secret(tmp_path: Path) -> None:
@@ -117,3 +136,26 @@ def test_processes_starting_at_once_agree_on_one_secret(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert len(got) == 6 and len(set(got)) == 1 and got[0].startswith("secret-")
+
+
+def test_pruning_keeps_the_newest_entry_and_says_when_entries_were_lost(tmp_path: Path) -> None:
+    import time
+
+    from semrec.serving.store import ChangeLogPruned
+
+    store = SQLiteStore(tmp_path / "s.db")
+    store.upsert_items([ItemRecord("a", "Rose"), ItemRecord("b", "Tea")])
+    reload_seq = store.log_reload("/models/v2")
+    store.delete_item("a")
+    assert store.last_change() == 4
+    assert store.prune_changes(time.time() - 3600) == 0  # nothing is that old
+    assert store.prune_changes(time.time() + 1) == 3  # all but the newest
+    assert [c.seq for c in store.changes_since(3)] == [4]  # an engine at 3 or later loses nothing
+    assert store.changes_since(4) == []
+    with contextlib.suppress(ChangeLogPruned):
+        store.changes_since(2)  # entry 3 is gone: the caller must rebuild
+        raise AssertionError("a pruned entry went unnoticed")
+    assert store.last_change() == 4  # the sequence goes on from the newest
+    assert store.last_reload() == Change(reload_seq, "reload", "/models/v2")  # kept beyond the log
+    store.upsert_items([ItemRecord("c", "Soap")])
+    assert [c.seq for c in store.changes_since(4)] == [5]

@@ -7,6 +7,7 @@ is driven over HTTP in test_serving_e2e.py).
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,50 @@ def test_a_reload_on_one_worker_is_followed_by_the_others(
     metrics = b.get("/metrics").text
     assert f'semrec_model_info{{version="{new}"}} 1.0' in metrics
     assert "semrec_reloads_total 0.0" in metrics  # counted once, by the worker that took it
+
+
+def test_a_worker_whose_missed_entries_were_pruned_rebuilds_from_the_store(
+    shop_artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    a, b = (worker(shop_artifacts["lmrec"], tmp_path / "shop.db") for _ in range(2))
+    assert "lip-2" in ids(b.get("/v1/search?q=lip&k=20", headers=KEY))
+    # b sleeps (no request, no tick) while a takes writes and a reload and the log is pruned
+    new = a.post("/v1/admin/reload", json={"artifacts": str(shop_artifacts["text-zeroshot"])}, headers=KEY)
+    assert new.status_code == 200, new.text
+    product = {"title": "Glowa Velvet Rose Lip Balm", "brand": "Glowa"}
+    assert a.put("/v1/items/balm-9", json=product, headers=KEY).status_code == 200
+    assert a.delete("/v1/items/lip-2", headers=KEY).status_code == 200
+    assert engine_of(a).store.prune_changes(time.time() + 1) >= 2
+    assert b.get("/v1/items/lip-2", headers=KEY).status_code == 404  # b's first answer is current
+    assert "lip-2" not in ids(b.get("/v1/search?q=lip&k=20", headers=KEY))
+    assert ids(b.get("/v1/search?q=rose+lip+balm&k=3", headers=KEY))[0] == "balm-9"
+    assert b.get("/readyz").json()["model_version"] == new.json()["model_version"]  # and the reload
+
+
+def test_an_idle_worker_follows_and_prunes_on_its_own(
+    shop_artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    database = tmp_path / "shop.db"
+    a = worker(shop_artifacts["lmrec"], database)
+    settings = ServerSettings(
+        artifacts=shop_artifacts["lmrec"], database=database, api_keys=KEYS, follow_interval=0.05,
+        change_log_retention=1,
+    )  # fmt: skip
+    with TestClient(create_app(settings)) as b:  # its lifespan runs, as under uvicorn
+        product = {"title": "Glowa Velvet Rose Lip Balm", "brand": "Glowa"}
+        assert a.put("/v1/items/balm-9", json=product, headers=KEY).status_code == 200
+        deadline = time.monotonic() + 30
+        while engine_of(b).catalog.live_row("balm-9") is None:  # b is asked nothing meanwhile
+            assert time.monotonic() < deadline, "the idle worker never applied the new item"
+            time.sleep(0.05)
+        time.sleep(1.1)  # the item's entry is now older than the retention
+        assert a.delete("/v1/items/hair-1", headers=KEY).status_code == 200
+
+        def entries() -> int:
+            with sqlite3.connect(database) as db:
+                return int(db.execute("SELECT COUNT(*) FROM changes").fetchone()[0])
+
+        while entries() > 1 or engine_of(b).catalog.live_row("hair-1") is not None:
+            assert time.monotonic() < deadline, "the idle worker never pruned or never applied the deletion"
+            time.sleep(0.05)
+    assert "hair-1" not in ids(a.get("/v1/search?q=hair&k=20", headers=KEY))

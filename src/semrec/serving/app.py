@@ -1,5 +1,6 @@
 """The FastAPI application: ``create_app(settings)`` wires store, model, index and routes."""
 
+import asyncio
 import json
 import logging
 import os
@@ -77,8 +78,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     metrics = Metrics()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ticker = asyncio.create_task(_follow(app.state.follower, settings))
         yield
+        ticker.cancel()
         metrics.process_exited()
 
     app = FastAPI(
@@ -100,6 +103,16 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.add_middleware(LimitsAndMetrics, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     _add_routes(app, settings)
     return app
+
+
+async def _follow(follower: Follower, settings: ServerSettings) -> None:
+    """Keeps this worker current while no request comes, on the event loop as requests are."""
+    while True:
+        await asyncio.sleep(settings.follow_interval)
+        try:
+            follower.tick(settings.change_log_retention)
+        except Exception:  # a failed round (a busy database, say) must not stop the next ones
+            log.exception("could not follow the change log")
 
 
 async def _engine(request: Request) -> Engine:

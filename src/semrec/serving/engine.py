@@ -23,7 +23,7 @@ from semrec.serving.index import VectorIndex
 from semrec.serving.runtime import ModelRuntime
 from semrec.serving.settings import ServerSettings
 from semrec.serving.shopper_cache import ShopperCache
-from semrec.serving.store import Change, Event, ItemRecord, Store
+from semrec.serving.store import Change, ChangeLogPruned, Event, ItemRecord, Store
 from semrec.serving.threads import one_thread_here
 
 VERBS = {
@@ -96,6 +96,8 @@ class Engine:
         self._applied_change = store.last_change()
         self._applied_event = store.last_event()
         self._catch_up_lock = threading.Lock()
+        # set when the change log no longer holds what this engine missed: it must be rebuilt
+        self.outdated = False
         self._indexes: dict[str, VectorIndex] = {}
         self._index_lock = threading.Lock()
         self._popular_cache: tuple[float, np.ndarray] | None = None
@@ -580,7 +582,11 @@ class Engine:
         """Applies the writes committed since this engine last looked, by this process or another
         one on the same database: items upserted or deleted, erasures, and event counts."""
         with self._catch_up_lock:
-            changes = self.store.changes_since(self._applied_change)
+            try:
+                changes = self.store.changes_since(self._applied_change)
+            except ChangeLogPruned:
+                self.outdated = True  # the follower rebuilds this worker's engine from the store
+                return
             # an item's last change in the batch reads its current row: earlier ones add nothing
             last = {c.key: c.seq for c in changes if c.kind in ("item", "delete")}
             for change in changes:

@@ -6,19 +6,24 @@ follower asks SQLite whether another connection committed anything (``PRAGMA dat
 few microseconds) and, if so, has the engine apply the new entries in commit order. A reload logged
 by another worker builds the new engine on a background thread while this one keeps answering with
 the current one, then swaps it in, as the worker that took the request did.
+
+Each worker also follows once a second on its own (:meth:`Follower.tick`), so an idle one never
+falls far behind, and prunes log entries older than the retention. A worker that was stopped for
+longer than that finds its entries gone and rebuilds its engine from the store before answering.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from semrec.serving.collector import settle
 from semrec.serving.engine import Engine
 from semrec.serving.metrics import Metrics
-from semrec.serving.store import Store
+from semrec.serving.store import ChangeLogPruned, Store
 
 log = logging.getLogger("semrec.serving")
 
@@ -41,22 +46,66 @@ class Follower:
         self._own: set[int] = set()  # reloads this process logged (already built here)
         self._wanted = 0  # the newest reload entry: a slower, older build never replaces it
         self._reloads = threading.Lock()  # guards _own and _wanted (request loop, reload, rebuilds)
+        self._pruned_at = 0.0
 
     def current(self) -> Engine:
         """The engine, with every write other workers committed so far applied."""
         version = self._store.data_version()
         if version != self._version:
             self._version = version  # first, so a commit while catching up is seen next time
-            self._follow_reloads()
+            try:
+                self._follow_reloads()
+            except ChangeLogPruned:
+                self._resync()
             while True:
                 engine = self.engine
                 catalog_version = engine.catalog.version
                 engine.catch_up()
+                if engine.outdated:
+                    self._resync()
+                    continue
                 if engine.catalog.version != catalog_version:
                     self._metrics.index_items.set(int(engine.catalog.alive.sum()))
                 if self.engine is engine:  # else swapped meanwhile: catch the new one up too
                     break
         return self.engine
+
+    def tick(self, retention: float) -> None:
+        """Follows what others committed without waiting for a request, and once a minute (or
+        once per ``retention``, if shorter) prunes the log entries older than ``retention`` seconds."""
+        self.current()
+        now = time.time()
+        if now - self._pruned_at >= min(60.0, retention):
+            self._pruned_at = now
+            removed = self._store.prune_changes(now - retention)
+            if removed:
+                log.debug("pruned %d change-log entries", removed)
+
+    def _resync(self) -> None:
+        """Rebuilds the engine from the store when the log entries it missed were pruned: the
+        newest reload's artifacts if this worker has not followed it yet, else the current ones."""
+        with self.write_lock:
+            if not self.engine.outdated and self._seen >= self._store.last_change():
+                return  # another thread resynced meanwhile
+            newest = self._store.last_reload()
+            artifacts = self.engine.runtime.directory
+            with self._reloads:
+                if newest is not None and newest.seq > self._seen and newest.seq not in self._own:
+                    artifacts, self._wanted = Path(newest.key), max(self._wanted, newest.seq)
+            log.warning("change-log entries this worker missed were pruned; rebuilding from the store")
+            try:
+                engine = self._build(artifacts)
+            except Exception:  # validated by the worker that logged it; keep the current model
+                if artifacts == self.engine.runtime.directory:
+                    raise
+                log.exception("could not load %s; rebuilding the current model instead", artifacts)
+                engine = self._build(self.engine.runtime.directory)
+            self._seen = engine.applied_change  # whatever commits from here on is followed
+            engine.catch_up()
+            self.engine = engine
+            self._version = -1
+        settle()
+        self._swapped(engine)
 
     def reload(self, artifacts: Path) -> tuple[Engine, str]:
         """Builds and swaps in the engine of ``artifacts`` here, then logs it for the other workers;

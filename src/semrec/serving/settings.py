@@ -50,6 +50,19 @@ class ServerSettings(BaseSettings):
         "database; a write taken by one reaches the others through the database's change log before "
         "their next answer.",
     )
+    follow_interval: float = Field(
+        1.0,
+        gt=0,
+        le=3600,
+        description="Seconds between a worker's own looks at the change log, so an idle worker stays "
+        "current (each request also looks first).",
+    )
+    change_log_retention: float = Field(
+        3600.0,
+        ge=1,
+        description="Seconds change-log entries are kept; a worker that missed pruned entries (stopped "
+        "for longer) rebuilds its engine from the database.",
+    )
     database: Path = Field(
         Path("semrec.db"), description="SQLite file holding the catalog, events and shoppers (WAL mode)."
     )

@@ -44,6 +44,10 @@ class Change:
     key: str  # the item id, the artifact folder of a reload, "" for an erasure (no shopper id kept)
 
 
+class ChangeLogPruned(Exception):
+    """The change-log entries after the asked-for one were pruned: rebuild from the store instead."""
+
+
 @dataclass(frozen=True)
 class Event:
     user_key: str
@@ -69,7 +73,9 @@ class Store(Protocol):
     def delete_user(self, user_key: str) -> int: ...
     def setdefault_meta(self, key: str, value: str) -> str: ...
     def log_reload(self, artifacts: str) -> int: ...
+    def last_reload(self) -> Change | None: ...
     def changes_since(self, seq: int) -> list[Change]: ...
+    def prune_changes(self, older_than: float) -> int: ...
     def last_change(self) -> int: ...
     def events_since(self, event_id: int) -> list[tuple[int, str]]: ...
     def last_event(self) -> int: ...
@@ -113,21 +119,29 @@ ITEM_COLUMNS = "(?,?,?,?,?,?,?,?,?,?,?)"
 
 
 class SQLiteStore:
-    """One connection guarded by a lock; WAL lets other processes read while it writes."""
+    """A writer and a reader connection, each behind its own lock. In WAL mode a read never waits
+    for a write, so answers go on while an acknowledged event is being fsync'd; each read sees
+    every commit made before it started (read-your-writes)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._write_lock = threading.Lock()
+        self._db = self._connect()
+        self._db.execute("PRAGMA journal_mode=WAL")  # kept in the file: the reader opens it in WAL
         self._db.execute("PRAGMA synchronous=FULL")  # the commit is on disk before we acknowledge
-        self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
+        self._read_lock = threading.Lock()
+        self._reader = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA busy_timeout=5000")
+        return db
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._write_lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -137,8 +151,8 @@ class SQLiteStore:
             self._db.execute("COMMIT")
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        with self._read_lock:  # autocommit: each statement reads the latest committed state
+            return self._reader.execute(sql, args).fetchall()
 
     # catalog
     @staticmethod
@@ -290,23 +304,64 @@ class SQLiteStore:
     # changes, in commit order (writers hold SQLite's write lock, so a sequence number is never
     # committed after a higher one)
     def log_reload(self, artifacts: str) -> int:
+        """Logs a swap to ``artifacts``; the newest reload is also kept apart from the log, so a
+        worker whose log entries were pruned still learns what to serve."""
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO changes (kind, key, at) VALUES ('reload', ?, ?)", (artifacts, time.time())
             )
-            return int(cursor.lastrowid or 0)
+            seq = int(cursor.lastrowid or 0)
+            newest = json.dumps([seq, artifacts])
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('last_reload', ?)", (newest,))
+            return seq
+
+    def last_reload(self) -> Change | None:
+        """The newest reload ever logged, pruned or not."""
+        rows = self._query("SELECT value FROM meta WHERE key = 'last_reload'")
+        if not rows:
+            return None
+        seq, artifacts = json.loads(rows[0][0])
+        return Change(int(seq), "reload", str(artifacts))
 
     def changes_since(self, seq: int) -> list[Change]:
-        rows = self._query("SELECT seq, kind, key FROM changes WHERE seq > ? ORDER BY seq", (seq,))
+        """The entries after ``seq``, in commit order; ChangeLogPruned if some of them are gone."""
+        with self._read_lock:
+            db = self._reader
+            db.execute("BEGIN")  # one snapshot for both reads: a prune cannot slip in between
+            try:
+                row = db.execute("SELECT value FROM meta WHERE key = 'changes_pruned_through'").fetchone()
+                if row is not None and seq < int(row[0]):
+                    raise ChangeLogPruned(f"the change-log entries after {seq} were pruned")
+                rows = db.execute(
+                    "SELECT seq, kind, key FROM changes WHERE seq > ? ORDER BY seq", (seq,)
+                ).fetchall()
+            finally:
+                db.execute("COMMIT")
         return [Change(*row) for row in rows]
+
+    def prune_changes(self, older_than: float) -> int:
+        """Deletes the entries logged before time ``older_than``, except the newest (the sequence
+        goes on from it); returns how many went."""
+        with self._transaction() as db:
+            cut = db.execute(
+                "SELECT MAX(seq) FROM changes WHERE at < ? AND seq < (SELECT MAX(seq) FROM changes)",
+                (older_than,),
+            ).fetchone()[0]
+            if cut is None:
+                return 0
+            removed = db.execute("DELETE FROM changes WHERE seq <= ?", (cut,)).rowcount
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('changes_pruned_through', ?)", (str(cut),))
+            return int(removed)
 
     def last_change(self) -> int:
         return int(self._query("SELECT COALESCE(MAX(seq), 0) FROM changes")[0][0])
 
     def data_version(self) -> int:
-        """Changes whenever another connection (another worker) commits; a cheap test for news."""
+        """Changes whenever another connection commits (another worker, or this store's writer);
+        a cheap test for news."""
         return int(self._query("PRAGMA data_version")[0][0])
 
     def close(self) -> None:
-        with self._lock:
+        with self._write_lock, self._read_lock:
             self._db.close()
+            self._reader.close()
