@@ -1,16 +1,20 @@
 """Serving benchmark: HTTP latency under a fixed request rate, and in-process latency at 1M items.
 
 usage: python benchmarks/serving.py --artifacts DIR [--data ../shared/datasets/amazon-beauty]
-       [--rate 300] [--search-rate 60] [--seconds 20] [--items 1000000] [--workers 1] [--json]
+       [--rate 300] [--search-rate 60] [--events-rate 100] [--seconds 20] [--items 1000000]
+       [--passes 1] [--workers 1] [--routes ...] [--json]
 
 1. Starts the real server (`semrec serve`) on a loopback port with a fresh database, loads the
    histories of --users shoppers through POST /v1/events, then sends requests at a fixed rate
    (open loop: each request leaves at its scheduled time, and latency counts from that time, so a
-   slow server cannot hide its queueing) for recommendations, similar items and search. Each
-   route's figures carry the share of CPU time the hypervisor stole during its run (cpu_steal_share).
+   slow server cannot hide its queueing) for recommendations, similar items and search, then
+   recommendations again while --events-rate posts of one view each arrive over other connections
+   (recommendations_with_events; the posts' own latency under events_posted). Each load's figures
+   carry the share of CPU time the hypervisor stole during its run (cpu_steal_share).
 2. In process: grows the catalog to --items vectors (real item vectors plus noise), settles the
    garbage collector as the server does at start-up, warms up on 50 other shoppers, then times
-   Engine.recommend (query vector, index search, filters, re-ranking) and measures the configured
+   Engine.recommend (query vector, index search, filters, re-ranking; with --passes N, N times over
+   the same shoppers with caches cleared, to tell slow histories from a slow machine), measures the configured
    index's recall@10 against exact search for the same queries (JSON keys keep the name "hnsw"),
    and adding one item to the catalog and the indexes built here (add_one_item: the recommendation
    index; a server also adds it to its similar-items and text indexes, and embeds its text first).
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -279,6 +284,20 @@ def http_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         process.wait(timeout=30)
 
 
+def repeated(passes: list[list[float]], steals: list[float | None]) -> dict[str, Any]:
+    """Figures of repeated passes over the same shoppers: whether the slow requests are the same
+    shoppers each time (work that some histories need) or different ones (the machine)."""
+    times = np.array(passes)
+    slowest = [set(np.argsort(-row)[:20].tolist()) for row in times]
+    return {
+        "recommend_passes": [
+            {**percentiles(row), "cpu_steal_share": share} for row, share in zip(passes, steals, strict=True)
+        ],
+        "slowest_20_shared_by_consecutive_passes": [len(a & b) for a, b in itertools.pairwise(slowest)],
+        "recommend_fastest_of_passes": percentiles(times.min(axis=0).tolist()),
+    }
+
+
 def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
@@ -334,13 +353,19 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         engine.store.add_events(events)
     for user in warm:  # other shoppers than the timed ones: nothing timed comes from a cache
         engine.recommend(f"u{user}", 10)
-    latencies = []
-    before = cpu_counters()
-    for user in users:
-        begin = time.perf_counter()
-        engine.recommend(f"u{user}", 10)
-        latencies.append(time.perf_counter() - begin)
-    steal = steal_share(before, cpu_counters())
+    passes, steals = [], []
+    for _ in range(args.passes):  # each pass asks every shopper once, nothing cached from before
+        engine._answers.clear()
+        engine._queries.clear()
+        latencies = []
+        before = cpu_counters()
+        for user in users:
+            begin = time.perf_counter()
+            engine.recommend(f"u{user}", 10)
+            latencies.append(time.perf_counter() - begin)
+        passes.append(latencies)
+        steals.append(steal_share(before, cpu_counters()))
+    latencies, steal = passes[0], steals[0]
     # recall of the index against exact inner-product search over the same million vectors
     histories = [
         np.array([engine.catalog.live_row(e.item_id) for e in engine.history(f"u{u}")]) for u in users
@@ -373,6 +398,7 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "hnsw_build_seconds": round(build_seconds, 1),
         "recommend": percentiles(latencies),
         "cpu_steal_share": steal,
+        **(repeated(passes, steals) if len(passes) > 1 else {}),
         "hnsw_search": percentiles(timing),
         "recall@10_vs_exact": round(recall, 4),
         "add_one_item": percentiles(adding),
@@ -403,6 +429,12 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--passes",
+        type=int,
+        default=1,
+        help="in process: ask the same shoppers this many times (caches cleared)",
+    )
     parser.add_argument(
         "--routes",
         default="recommendations,similar,search,recommendations_with_events",

@@ -120,10 +120,58 @@ def test_a_worker_whose_missed_entries_were_pruned_rebuilds_from_the_store(
     assert a.put("/v1/items/balm-9", json=product, headers=KEY).status_code == 200
     assert a.delete("/v1/items/lip-2", headers=KEY).status_code == 200
     assert engine_of(a).store.prune_changes(time.time() + 1) >= 2
+    stale = engine_of(b)
+    stale.catch_up()
+    assert stale.outdated  # it cannot apply what it missed
     assert b.get("/v1/items/lip-2", headers=KEY).status_code == 404  # b's first answer is current
+    assert engine_of(b) is not stale and not engine_of(b).outdated
     assert "lip-2" not in ids(b.get("/v1/search?q=lip&k=20", headers=KEY))
     assert ids(b.get("/v1/search?q=rose+lip+balm&k=3", headers=KEY))[0] == "balm-9"
     assert b.get("/readyz").json()["model_version"] == new.json()["model_version"]  # and the reload
+
+
+def test_a_reload_logged_while_a_worker_rebuilds_is_still_followed(
+    shop_artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    a, b = (worker(shop_artifacts["lmrec"], tmp_path / "shop.db") for _ in range(2))
+    assert a.delete("/v1/items/lip-2", headers=KEY).status_code == 200
+    assert a.delete("/v1/items/lip-3", headers=KEY).status_code == 200
+    assert engine_of(a).store.prune_changes(time.time() + 1) == 1  # b missed the first deletion
+    follower = b.app.state.follower  # type: ignore[attr-defined]
+    build, reloaded = follower._build, []
+
+    def build_while_a_reloads(path: Path) -> Any:
+        follower._build = build
+        other = {"artifacts": str(shop_artifacts["text-zeroshot"])}
+        answer = a.post("/v1/admin/reload", json=other, headers=KEY)
+        reloaded.append(answer.json()["model_version"])
+        return build(path)
+
+    follower._build = build_while_a_reloads
+    assert b.get("/v1/items/lip-2", headers=KEY).status_code == 404  # rebuilt from the store
+    deadline = time.monotonic() + 120
+    while b.get("/readyz").json()["model_version"] != reloaded[0]:  # then follows the reload
+        assert time.monotonic() < deadline, "the reload logged during the rebuild was never followed"
+        time.sleep(0.05)
+
+
+def test_a_failed_rebuild_is_tried_again_without_a_new_commit(
+    shop_artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    a, b = (worker(shop_artifacts["lmrec"], tmp_path / "shop.db") for _ in range(2))
+    assert a.delete("/v1/items/lip-2", headers=KEY).status_code == 200
+    assert a.delete("/v1/items/lip-3", headers=KEY).status_code == 200
+    assert engine_of(a).store.prune_changes(time.time() + 1) == 1
+    follower = b.app.state.follower  # type: ignore[attr-defined]
+    build = follower._build
+
+    def fail_once(path: Path) -> Any:
+        follower._build = build
+        raise OSError("disk full")
+
+    follower._build = fail_once
+    assert b.get("/v1/items/lip-1", headers=KEY).status_code == 500  # this request cannot be answered
+    assert b.get("/v1/items/lip-2", headers=KEY).status_code == 404  # the next one rebuilds: current
 
 
 def test_an_idle_worker_follows_and_prunes_on_its_own(
@@ -131,25 +179,26 @@ def test_an_idle_worker_follows_and_prunes_on_its_own(
 ) -> None:
     database = tmp_path / "shop.db"
     a = worker(shop_artifacts["lmrec"], database)
+    assert a.put("/v1/items/balm-9", json={"title": "Rose Lip Balm"}, headers=KEY).status_code == 200
+    assert a.delete("/v1/items/hair-1", headers=KEY).status_code == 200
+
+    def entries() -> list[str]:
+        with sqlite3.connect(database) as db:
+            return [row[0] for row in db.execute("SELECT key FROM changes ORDER BY seq")]
+
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE changes SET at = at - 7200")  # both entries logged two hours ago
     settings = ServerSettings(
-        artifacts=shop_artifacts["lmrec"], database=database, api_keys=KEYS, follow_interval=0.05,
-        change_log_retention=1,
-    )  # fmt: skip
+        artifacts=shop_artifacts["lmrec"], database=database, api_keys=KEYS, follow_interval=0.05
+    )
     with TestClient(create_app(settings)) as b:  # its lifespan runs, as under uvicorn
-        product = {"title": "Glowa Velvet Rose Lip Balm", "brand": "Glowa"}
-        assert a.put("/v1/items/balm-9", json=product, headers=KEY).status_code == 200
         deadline = time.monotonic() + 30
-        while engine_of(b).catalog.live_row("balm-9") is None:  # b is asked nothing meanwhile
-            assert time.monotonic() < deadline, "the idle worker never applied the new item"
+        while entries() != ["hair-1"]:  # past the hour's retention: all but the newest go
+            assert time.monotonic() < deadline, f"the worker never pruned: {entries()}"
             time.sleep(0.05)
-        time.sleep(1.1)  # the item's entry is now older than the retention
-        assert a.delete("/v1/items/hair-1", headers=KEY).status_code == 200
-
-        def entries() -> int:
-            with sqlite3.connect(database) as db:
-                return int(db.execute("SELECT COUNT(*) FROM changes").fetchone()[0])
-
-        while entries() > 1 or engine_of(b).catalog.live_row("hair-1") is not None:
-            assert time.monotonic() < deadline, "the idle worker never pruned or never applied the deletion"
-            time.sleep(0.05)
-    assert "hair-1" not in ids(a.get("/v1/search?q=hair&k=20", headers=KEY))
+        assert a.put("/v1/items/soap-5", json={"title": "Olive Soap"}, headers=KEY).status_code == 200
+        assert a.delete("/v1/items/balm-9", headers=KEY).status_code == 200
+        while engine_of(b).catalog.live_row("soap-5") is None or engine_of(b).catalog.live_row("balm-9"):
+            assert time.monotonic() < deadline, "the idle worker never applied the writes"
+            time.sleep(0.05)  # b is asked nothing meanwhile
+        assert entries() == ["hair-1", "soap-5", "balm-9"]  # recent entries stay

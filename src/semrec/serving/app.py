@@ -110,7 +110,9 @@ async def _follow(follower: Follower, settings: ServerSettings) -> None:
     while True:
         await asyncio.sleep(settings.follow_interval)
         try:
-            follower.tick(settings.change_log_retention)
+            follower.tick()
+            if follower.prune_due(settings.change_log_retention):
+                await asyncio.to_thread(follower.prune, settings.change_log_retention)
         except Exception:  # a failed round (a busy database, say) must not stop the next ones
             log.exception("could not follow the change log")
 

@@ -22,10 +22,13 @@ from pathlib import Path
 
 from semrec.serving.collector import settle
 from semrec.serving.engine import Engine
+from semrec.serving.errors import ApiError
 from semrec.serving.metrics import Metrics
 from semrec.serving.store import ChangeLogPruned, Store
 
 log = logging.getLogger("semrec.serving")
+
+RESYNCS = 3  # rebuilds in a row before a request gives up (the log is pruned faster than we build)
 
 
 class Follower:
@@ -51,42 +54,65 @@ class Follower:
     def current(self) -> Engine:
         """The engine, with every write other workers committed so far applied."""
         version = self._store.data_version()
-        if version != self._version:
-            self._version = version  # first, so a commit while catching up is seen next time
-            try:
-                self._follow_reloads()
-            except ChangeLogPruned:
-                self._resync()
-            while True:
-                engine = self.engine
-                catalog_version = engine.catalog.version
-                engine.catch_up()
-                if engine.outdated:
-                    self._resync()
-                    continue
-                if engine.catalog.version != catalog_version:
-                    self._metrics.index_items.set(int(engine.catalog.alive.sum()))
-                if self.engine is engine:  # else swapped meanwhile: catch the new one up too
-                    break
+        if version == self._version and not self.engine.outdated:
+            return self.engine
+        self._version = version  # first, so a commit while catching up is seen next time
+        try:
+            self._catch_up()
+        except BaseException:
+            self._version = -1  # not caught up: the next request tries again, commit or not
+            raise
         return self.engine
 
-    def tick(self, retention: float) -> None:
-        """Follows what others committed without waiting for a request, and once a minute (or
-        once per ``retention``, if shorter) prunes the log entries older than ``retention`` seconds."""
+    def _catch_up(self) -> None:
+        try:
+            self._follow_reloads()
+        except ChangeLogPruned:
+            self._resync()
+        for _ in range(RESYNCS):
+            engine = self.engine
+            catalog_version = engine.catalog.version
+            engine.catch_up()
+            if engine.outdated:
+                self._resync()
+                continue
+            if engine.catalog.version != catalog_version:
+                self._metrics.index_items.set(int(engine.catalog.alive.sum()))
+            if self.engine is engine:  # else swapped meanwhile: catch the new one up too
+                return
+        raise ApiError(
+            503,
+            "this worker is rebuilding its model from the database; try again shortly",
+            headers={"Retry-After": "5"},
+        )
+
+    def tick(self) -> None:
+        """Follows what others committed without waiting for a request (on the event loop, as
+        requests do)."""
         self.current()
-        now = time.time()
-        if now - self._pruned_at >= min(60.0, retention):
-            self._pruned_at = now
-            removed = self._store.prune_changes(now - retention)
-            if removed:
-                log.debug("pruned %d change-log entries", removed)
+
+    def prune_due(self, retention: float) -> bool:
+        """Whether a minute (or ``retention``, if shorter) has passed since the last prune."""
+        return time.time() - self._pruned_at >= min(60.0, retention)
+
+    def prune(self, retention: float) -> int:
+        """Deletes the log entries older than ``retention`` seconds (off the event loop: it waits
+        for the database's write lock and fsyncs)."""
+        self._pruned_at = time.time()
+        removed = self._store.prune_changes(self._pruned_at - retention)
+        if removed:
+            log.debug("pruned %d change-log entries", removed)
+        return removed
 
     def _resync(self) -> None:
         """Rebuilds the engine from the store when the log entries it missed were pruned: the
-        newest reload's artifacts if this worker has not followed it yet, else the current ones."""
+        newest reload's artifacts if this worker has not followed it yet, else the current ones.
+        Blocks this worker's answers for one model build, which only a worker stopped for longer
+        than the retention ever needs."""
         with self.write_lock:
             if not self.engine.outdated and self._seen >= self._store.last_change():
                 return  # another thread resynced meanwhile
+            mark = self._store.last_change()  # a reload logged after this is followed as usual
             newest = self._store.last_reload()
             artifacts = self.engine.runtime.directory
             with self._reloads:
@@ -100,7 +126,7 @@ class Follower:
                     raise
                 log.exception("could not load %s; rebuilding the current model instead", artifacts)
                 engine = self._build(self.engine.runtime.directory)
-            self._seen = engine.applied_change  # whatever commits from here on is followed
+            self._seen = mark
             engine.catch_up()
             self.engine = engine
             self._version = -1

@@ -59,9 +59,9 @@ class ServerSettings(BaseSettings):
     )
     change_log_retention: float = Field(
         3600.0,
-        ge=1,
-        description="Seconds change-log entries are kept; a worker that missed pruned entries (stopped "
-        "for longer) rebuilds its engine from the database.",
+        ge=300,
+        description="Seconds change-log entries are kept (longer than a model build takes); a worker "
+        "that missed pruned entries (stopped for longer) rebuilds its engine from the database.",
     )
     database: Path = Field(
         Path("semrec.db"), description="SQLite file holding the catalog, events and shoppers (WAL mode)."

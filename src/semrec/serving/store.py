@@ -336,7 +336,8 @@ class SQLiteStore:
                     "SELECT seq, kind, key FROM changes WHERE seq > ? ORDER BY seq", (seq,)
                 ).fetchall()
             finally:
-                db.execute("COMMIT")
+                if db.in_transaction:
+                    db.execute("COMMIT")
         return [Change(*row) for row in rows]
 
     def prune_changes(self, older_than: float) -> int:
