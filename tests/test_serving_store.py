@@ -138,6 +138,24 @@ def test_processes_starting_at_once_agree_on_one_secret(tmp_path: Path) -> None:
     assert len(got) == 6 and len(set(got)) == 1 and got[0].startswith("secret-")
 
 
+def test_whole_table_reads_leave_the_answers_connection_free(tmp_path: Path) -> None:
+    import threading
+
+    store = SQLiteStore(tmp_path / "s.db")
+    store.upsert_items([ItemRecord("a", "Rose"), ItemRecord("b", "Tea")])
+    store.delete_item("b")
+    got: list[object] = []
+
+    def build() -> None:  # what a model build reads, while an answer holds the reader
+        got.extend([[i.item_id for i in store.all_items()], store.known_item_ids(), store.deleted_items()])
+
+    with store._read_lock:
+        builder = threading.Thread(target=build)
+        builder.start()
+        builder.join(timeout=5)
+        assert got == [["a"], {"a", "b"}, {"b"}]
+
+
 def test_pruning_keeps_the_newest_entry_and_says_when_entries_were_lost(tmp_path: Path) -> None:
     import time
 

@@ -154,6 +154,15 @@ class SQLiteStore:
         with self._read_lock:  # autocommit: each statement reads the latest committed state
             return self._reader.execute(sql, args).fetchall()
 
+    def _bulk_query(self, sql: str) -> list[tuple[Any, ...]]:
+        """A whole-table read (a model build's, seconds at a million items) on a connection of its
+        own, so the answers' reads never queue behind it."""
+        db = self._connect()
+        try:
+            return db.execute(sql).fetchall()
+        finally:
+            db.close()
+
     # catalog
     @staticmethod
     def _rows(items: Iterable[ItemRecord], now: float) -> list[tuple[Any, ...]]:
@@ -248,15 +257,15 @@ class SQLiteStore:
         return self._item(rows[0]) if rows else None
 
     def all_items(self) -> list[ItemRecord]:
-        return [self._item(r) for r in self._query("SELECT * FROM items ORDER BY rowid")]
+        return [self._item(r) for r in self._bulk_query("SELECT * FROM items ORDER BY rowid")]
 
     def deleted_items(self) -> set[str]:
-        return {r[0] for r in self._query("SELECT item_id FROM deleted_items")}
+        return {r[0] for r in self._bulk_query("SELECT item_id FROM deleted_items")}
 
     def known_item_ids(self) -> set[str]:
         """Ids of the items stored or deleted (no rows decoded)."""
         sql = "SELECT item_id FROM items UNION SELECT item_id FROM deleted_items"
-        return {r[0] for r in self._query(sql)}
+        return {r[0] for r in self._bulk_query(sql)}
 
     # shoppers
     def add_events(self, events: list[Event]) -> int:
