@@ -174,6 +174,45 @@ def test_a_failed_rebuild_is_tried_again_without_a_new_commit(
     assert b.get("/v1/items/lip-2", headers=KEY).status_code == 404  # the next one rebuilds: current
 
 
+def test_health_checks_answer_while_a_worker_rebuilds(
+    shop_artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    import threading
+
+    a = worker(shop_artifacts["lmrec"], tmp_path / "shop.db")
+    settings = ServerSettings(artifacts=shop_artifacts["lmrec"], database=tmp_path / "shop.db", api_keys=KEYS)
+    with TestClient(create_app(settings)) as b:  # one event loop for every request, as under uvicorn
+        assert a.delete("/v1/items/lip-2", headers=KEY).status_code == 200
+        assert a.delete("/v1/items/lip-3", headers=KEY).status_code == 200
+        assert engine_of(a).store.prune_changes(time.time() + 1) == 1
+        follower = b.app.state.follower  # type: ignore[attr-defined]
+        build, building, release = follower._build, threading.Event(), threading.Event()
+
+        def slow_build(path: Path) -> Any:
+            building.set()
+            release.wait(30)
+            return build(path)
+
+        follower._build = slow_build
+        answers: dict[str, int] = {}
+
+        def ask(name: str, path: str) -> None:
+            answers[name] = b.get(path, headers=KEY).status_code
+
+        asking = threading.Thread(target=ask, args=("item", "/v1/items/lip-2"))
+        asking.start()
+        assert building.wait(30)
+        health = threading.Thread(target=ask, args=("health", "/healthz"))
+        health.start()
+        health.join(timeout=10)
+        during = dict(answers)
+        release.set()
+        asking.join(timeout=60)
+        health.join(timeout=60)
+    assert during == {"health": 200}  # the event loop answered while the model was being built
+    assert answers["item"] == 404  # and the waiting request got the rebuilt, current engine
+
+
 def test_an_idle_worker_follows_and_prunes_on_its_own(
     shop_artifacts: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -110,7 +110,7 @@ async def _follow(follower: Follower, settings: ServerSettings) -> None:
     while True:
         await asyncio.sleep(settings.follow_interval)
         try:
-            follower.tick()
+            await follower.current_async()
             if follower.prune_due(settings.change_log_retention):
                 await asyncio.to_thread(follower.prune, settings.change_log_retention)
         except Exception:  # a failed round (a busy database, say) must not stop the next ones
@@ -119,7 +119,7 @@ async def _follow(follower: Follower, settings: ServerSettings) -> None:
 
 async def _engine(request: Request) -> Engine:
     follower: Follower = request.app.state.follower
-    return follower.current()  # a request keeps the engine it started with
+    return await follower.current_async()  # a request keeps the engine it started with
 
 
 EngineDep = Annotated[Engine, Depends(_engine)]

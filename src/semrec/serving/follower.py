@@ -7,13 +7,14 @@ few microseconds) and, if so, has the engine apply the new entries in commit ord
 by another worker builds the new engine on a background thread while this one keeps answering with
 the current one, then swaps it in, as the worker that took the request did.
 
-Each worker also follows once a second on its own (:meth:`Follower.tick`), so an idle one never
+Each worker also follows once a second on its own (the app's follow task), so an idle one never
 falls far behind, and prunes log entries older than the retention. A worker that was stopped for
 longer than that finds its entries gone and rebuilds its engine from the store before answering.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -29,6 +30,10 @@ from semrec.serving.store import ChangeLogPruned, Store
 log = logging.getLogger("semrec.serving")
 
 RESYNCS = 3  # rebuilds in a row before a request gives up (the log is pruned faster than we build)
+
+
+class RebuildNeeded(Exception):
+    """The change-log entries this worker missed were pruned: :meth:`Follower.resync` first."""
 
 
 class Follower:
@@ -52,7 +57,8 @@ class Follower:
         self._pruned_at = 0.0
 
     def current(self) -> Engine:
-        """The engine, with every write other workers committed so far applied."""
+        """The engine, with every write other workers committed so far applied; RebuildNeeded if
+        that takes a rebuild from the store (:meth:`resync`, then ask again)."""
         version = self._store.data_version()
         if version == self._version and not self.engine.outdated:
             return self.engine
@@ -68,28 +74,31 @@ class Follower:
         try:
             self._follow_reloads()
         except ChangeLogPruned:
-            self._resync()
-        for _ in range(RESYNCS):
+            raise RebuildNeeded from None
+        while True:
             engine = self.engine
             catalog_version = engine.catalog.version
             engine.catch_up()
             if engine.outdated:
-                self._resync()
-                continue
+                raise RebuildNeeded
             if engine.catalog.version != catalog_version:
                 self._metrics.index_items.set(int(engine.catalog.alive.sum()))
             if self.engine is engine:  # else swapped meanwhile: catch the new one up too
                 return
+
+    async def current_async(self) -> Engine:
+        """:meth:`current` for the event loop: a rebuild from the store runs on a worker thread,
+        so health checks and the routes that need no engine go on meanwhile."""
+        for _ in range(RESYNCS):
+            try:
+                return self.current()
+            except RebuildNeeded:
+                await asyncio.to_thread(self.resync)
         raise ApiError(
             503,
             "this worker is rebuilding its model from the database; try again shortly",
             headers={"Retry-After": "5"},
         )
-
-    def tick(self) -> None:
-        """Follows what others committed without waiting for a request (on the event loop, as
-        requests do)."""
-        self.current()
 
     def prune_due(self, retention: float) -> bool:
         """Whether a minute (or ``retention``, if shorter) has passed since the last prune."""
@@ -104,14 +113,14 @@ class Follower:
             log.debug("pruned %d change-log entries", removed)
         return removed
 
-    def _resync(self) -> None:
+    def resync(self) -> None:
         """Rebuilds the engine from the store when the log entries it missed were pruned: the
         newest reload's artifacts if this worker has not followed it yet, else the current ones.
-        Blocks this worker's answers for one model build, which only a worker stopped for longer
-        than the retention ever needs."""
+        Requests that need the engine wait for it (one model build), which only a worker stopped
+        for longer than the retention ever needs."""
         with self.write_lock:
-            if not self.engine.outdated and self._seen >= self._store.last_change():
-                return  # another thread resynced meanwhile
+            if not self._needs_rebuild():
+                return  # another request's rebuild came first
             mark = self._store.last_change()  # a reload logged after this is followed as usual
             newest = self._store.last_reload()
             artifacts = self.engine.runtime.directory
@@ -132,6 +141,15 @@ class Follower:
             self._version = -1
         settle()
         self._swapped(engine)
+
+    def _needs_rebuild(self) -> bool:
+        if self.engine.outdated:
+            return True
+        try:
+            self._store.changes_since(self._seen)
+        except ChangeLogPruned:
+            return True
+        return False
 
     def reload(self, artifacts: Path) -> tuple[Engine, str]:
         """Builds and swaps in the engine of ``artifacts`` here, then logs it for the other workers;
