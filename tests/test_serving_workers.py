@@ -213,6 +213,44 @@ def test_health_checks_answer_while_a_worker_rebuilds(
     assert answers["item"] == 404  # and the waiting request got the rebuilt, current engine
 
 
+def test_requests_waiting_for_a_failed_rebuild_share_its_outcome(
+    shop_artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    import threading
+
+    a = worker(shop_artifacts["lmrec"], tmp_path / "shop.db")
+    settings = ServerSettings(
+        artifacts=shop_artifacts["lmrec"], database=tmp_path / "shop.db", api_keys=KEYS, follow_interval=3600
+    )  # requests alone trigger the rebuild here
+    with TestClient(create_app(settings), raise_server_exceptions=False) as b:
+        assert a.delete("/v1/items/lip-2", headers=KEY).status_code == 200
+        assert a.delete("/v1/items/lip-3", headers=KEY).status_code == 200
+        assert engine_of(a).store.prune_changes(time.time() + 1) == 1
+        follower = b.app.state.follower  # type: ignore[attr-defined]
+        build, builds, release = follower._build, [], threading.Event()
+
+        def failing_build(path: Path) -> Any:
+            builds.append(path)
+            release.wait(30)  # the other requests queue up meanwhile
+            raise OSError("disk full")
+
+        follower._build = failing_build
+        codes: list[int] = []
+        askers = [
+            threading.Thread(target=lambda: codes.append(b.get("/v1/items/lip-1", headers=KEY).status_code))
+            for _ in range(3)
+        ]
+        for asker in askers:
+            asker.start()
+        time.sleep(1)
+        release.set()
+        for asker in askers:
+            asker.join(timeout=60)
+        assert len(builds) == 1 and sorted(codes) == [500, 503, 503]  # one attempt, shared
+        follower._build = build
+        assert b.get("/v1/items/lip-2", headers=KEY).status_code == 404  # the next request rebuilds
+
+
 def test_an_idle_worker_follows_and_prunes_on_its_own(
     shop_artifacts: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -32,6 +32,14 @@ log = logging.getLogger("semrec.serving")
 RESYNCS = 3  # rebuilds in a row before a request gives up (the log is pruned faster than we build)
 
 
+def _rebuilding() -> ApiError:
+    return ApiError(
+        503,
+        "this worker is rebuilding its model from the database; try again shortly",
+        headers={"Retry-After": "5"},
+    )
+
+
 class RebuildNeeded(Exception):
     """The change-log entries this worker missed were pruned: :meth:`Follower.resync` first."""
 
@@ -55,22 +63,27 @@ class Follower:
         self._wanted = 0  # the newest reload entry: a slower, older build never replaces it
         self._reloads = threading.Lock()  # guards _own and _wanted (request loop, reload, rebuilds)
         self._pruned_at = 0.0
+        self._caught_up: Engine | None = engine  # the engine ``_version`` was reached on (None: none)
+        self._rebuilds = 0  # rebuilds from the store finished (one at a time; waiters take its outcome)
+        self._rebuild_failed = False
 
     def current(self) -> Engine:
         """The engine, with every write other workers committed so far applied; RebuildNeeded if
         that takes a rebuild from the store (:meth:`resync`, then ask again)."""
         version = self._store.data_version()
-        if version == self._version and not self.engine.outdated:
-            return self.engine
+        engine = self.engine
+        if version == self._version and engine is self._caught_up and not engine.outdated:
+            return engine
         self._version = version  # first, so a commit while catching up is seen next time
         try:
-            self._catch_up()
+            engine = self._catch_up()
         except BaseException:
             self._version = -1  # not caught up: the next request tries again, commit or not
             raise
-        return self.engine
+        self._caught_up = engine
+        return engine
 
-    def _catch_up(self) -> None:
+    def _catch_up(self) -> Engine:
         try:
             self._follow_reloads()
         except ChangeLogPruned:
@@ -84,7 +97,7 @@ class Follower:
             if engine.catalog.version != catalog_version:
                 self._metrics.index_items.set(int(engine.catalog.alive.sum()))
             if self.engine is engine:  # else swapped meanwhile: catch the new one up too
-                return
+                return engine
 
     async def current_async(self) -> Engine:
         """:meth:`current` for the event loop: a rebuild from the store runs on a worker thread,
@@ -93,12 +106,11 @@ class Follower:
             try:
                 return self.current()
             except RebuildNeeded:
-                await asyncio.to_thread(self.resync)
-        raise ApiError(
-            503,
-            "this worker is rebuilding its model from the database; try again shortly",
-            headers={"Retry-After": "5"},
-        )
+                await asyncio.to_thread(self.resync, self._rebuilds)
+        try:
+            return self.current()
+        except RebuildNeeded:
+            raise _rebuilding() from None
 
     def prune_due(self, retention: float) -> bool:
         """Whether a minute (or ``retention``, if shorter) has passed since the last prune."""
@@ -113,34 +125,50 @@ class Follower:
             log.debug("pruned %d change-log entries", removed)
         return removed
 
-    def resync(self) -> None:
+    def resync(self, attempt: int) -> None:
         """Rebuilds the engine from the store when the log entries it missed were pruned: the
         newest reload's artifacts if this worker has not followed it yet, else the current ones.
         Requests that need the engine wait for it (one model build), which only a worker stopped
-        for longer than the retention ever needs."""
+        for longer than the retention ever needs. ``attempt``: the attempts finished when the
+        caller found it needed one; if another finished since, the caller takes its outcome."""
         with self.write_lock:
+            if self._rebuilds != attempt:
+                if self._rebuild_failed:
+                    raise _rebuilding()
+                return
             if not self._needs_rebuild():
-                return  # another request's rebuild came first
-            mark = self._store.last_change()  # a reload logged after this is followed as usual
-            newest = self._store.last_reload()
-            artifacts = self.engine.runtime.directory
-            with self._reloads:
-                if newest is not None and newest.seq > self._seen and newest.seq not in self._own:
-                    artifacts, self._wanted = Path(newest.key), max(self._wanted, newest.seq)
-            log.warning("change-log entries this worker missed were pruned; rebuilding from the store")
+                return
             try:
-                engine = self._build(artifacts)
-            except Exception:  # validated by the worker that logged it; keep the current model
-                if artifacts == self.engine.runtime.directory:
-                    raise
-                log.exception("could not load %s; rebuilding the current model instead", artifacts)
-                engine = self._build(self.engine.runtime.directory)
-            self._seen = mark
-            engine.catch_up()
-            self.engine = engine
-            self._version = -1
+                engine = self._rebuild_from_store()
+                self._rebuild_failed = False
+            except BaseException:
+                self._rebuild_failed = True
+                raise
+            finally:
+                self._rebuilds += 1
         settle()
         self._swapped(engine)
+
+    def _rebuild_from_store(self) -> Engine:
+        mark = self._store.last_change()  # a reload logged after this is followed as usual
+        newest = self._store.last_reload()
+        artifacts = self.engine.runtime.directory
+        with self._reloads:
+            if newest is not None and newest.seq > self._seen and newest.seq not in self._own:
+                artifacts, self._wanted = Path(newest.key), max(self._wanted, newest.seq)
+        log.warning("change-log entries this worker missed were pruned; rebuilding from the store")
+        try:
+            engine = self._build(artifacts)
+        except Exception:  # validated by the worker that logged it; keep the current model
+            if artifacts == self.engine.runtime.directory:
+                raise
+            log.exception("could not load %s; rebuilding the current model instead", artifacts)
+            engine = self._build(self.engine.runtime.directory)
+        self._seen = mark
+        engine.catch_up()
+        self.engine = engine
+        self._version, self._caught_up = -1, None
+        return engine
 
     def _needs_rebuild(self) -> bool:
         if self.engine.outdated:
@@ -159,7 +187,7 @@ class Follower:
             engine = self._build(artifacts)
             engine.catch_up()
             self.engine = engine  # one reference swap: requests in flight keep the old one
-            self._version = -1  # the next request catches the new engine up, whatever committed since
+            self._version, self._caught_up = -1, None  # the next request catches the new engine up
             with self._reloads:
                 seq = self._store.log_reload(str(Path(artifacts).resolve()))
                 self._own.add(seq)
@@ -199,7 +227,7 @@ class Follower:
                     return  # a newer reload was logged while this one built
             engine.catch_up()
             previous, self.engine = self.engine.runtime.version, engine
-            self._version = -1  # the next request catches the new engine up, whatever committed since
+            self._version, self._caught_up = -1, None  # the next request catches the new engine up
         settle()
         self._swapped(engine)
         log.info("reloaded %s -> %s (logged by another worker)", previous, engine.runtime.version)
