@@ -49,23 +49,44 @@ class _LastHidden(torch.nn.Module):
         itself = column == column.transpose(0, 1)  # a position always sees itself
         blocked = (future.unsqueeze(0) | padding.unsqueeze(1)) & ~itself
         bias = torch.zeros(blocked.shape).masked_fill(blocked, float("-inf")).unsqueeze(1)
-        for layer in net.blocks.layers:
+        *layers, last = net.blocks.layers
+        for layer in layers:
             if layer.norm_first:
                 hidden = hidden + self._attend(layer, layer.norm1(hidden), bias)
                 hidden = hidden + self._feed_forward(layer, layer.norm2(hidden))
             else:
                 hidden = layer.norm1(hidden + self._attend(layer, hidden, bias))
                 hidden = layer.norm2(hidden + self._feed_forward(layer, hidden))
-        return net.norm(hidden)[:, -1]
+        # only the last position's output is read: in the last layer it alone asks (its keys and
+        # values still come from every position), and only it goes through the feed-forward part
+        bias = bias[:, :, -1:]
+        if last.norm_first:
+            normed = last.norm1(hidden)
+            out = hidden[:, -1:] + self._attend(last, normed, bias, normed[:, -1:])
+            out = out + self._feed_forward(last, last.norm2(out))
+        else:
+            out = last.norm1(hidden[:, -1:] + self._attend(last, hidden, bias, hidden[:, -1:]))
+            out = last.norm2(out + self._feed_forward(last, out))
+        return net.norm(out)[:, -1]
 
-    def _attend(self, layer: Any, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    def _attend(
+        self, layer: Any, x: torch.Tensor, bias: torch.Tensor, asking: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Self-attention of ``layer`` over ``x``, for the positions ``asking`` (default: all)."""
         attention = layer.self_attn
         heads = attention.num_heads
         batch, length, dim = x.shape
-        q, k, v = torch.nn.functional.linear(x, attention.in_proj_weight, attention.in_proj_bias).chunk(3, -1)
-        q, k, v = (t.reshape(batch, length, heads, dim // heads).transpose(1, 2) for t in (q, k, v))
+        weight, offset = attention.in_proj_weight, attention.in_proj_bias
+        if asking is None:
+            q, k, v = torch.nn.functional.linear(x, weight, offset).chunk(3, -1)
+        else:
+            q = torch.nn.functional.linear(asking, weight[:dim], offset[:dim])
+            k, v = torch.nn.functional.linear(x, weight[dim:], offset[dim:]).chunk(2, -1)
+        asked = q.shape[1]
+        q = q.reshape(batch, asked, heads, dim // heads).transpose(1, 2)
+        k, v = (t.reshape(batch, length, heads, dim // heads).transpose(1, 2) for t in (k, v))
         weights = torch.softmax(q @ k.transpose(-1, -2) / (dim // heads) ** 0.5 + bias, dim=-1)
-        mixed = (weights @ v).transpose(1, 2).reshape(batch, length, dim)
+        mixed = (weights @ v).transpose(1, 2).reshape(batch, asked, dim)
         return cast(torch.Tensor, attention.out_proj(mixed))
 
     def _feed_forward(self, layer: Any, x: torch.Tensor) -> torch.Tensor:
