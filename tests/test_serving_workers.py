@@ -35,6 +35,13 @@ def engine_of(client: TestClient) -> Any:
     return client.app.state.follower.engine  # type: ignore[attr-defined]
 
 
+def miss_pruned_entries(a: TestClient) -> None:
+    """Two deletions through ``a``, the first one's log entry pruned: every other worker missed it."""
+    assert a.delete("/v1/items/lip-2", headers=KEY).status_code == 200
+    assert a.delete("/v1/items/lip-3", headers=KEY).status_code == 200
+    assert engine_of(a).store.prune_changes(time.time() + 1) == 1
+
+
 def test_a_write_taken_by_one_worker_reaches_the_other_before_its_next_answer(
     shop_artifacts: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -134,9 +141,7 @@ def test_a_reload_logged_while_a_worker_rebuilds_is_still_followed(
     shop_artifacts: dict[str, Path], tmp_path: Path
 ) -> None:
     a, b = (worker(shop_artifacts["lmrec"], tmp_path / "shop.db") for _ in range(2))
-    assert a.delete("/v1/items/lip-2", headers=KEY).status_code == 200
-    assert a.delete("/v1/items/lip-3", headers=KEY).status_code == 200
-    assert engine_of(a).store.prune_changes(time.time() + 1) == 1  # b missed the first deletion
+    miss_pruned_entries(a)  # b missed the first deletion
     follower = b.app.state.follower  # type: ignore[attr-defined]
     build, reloaded = follower._build, []
 
@@ -159,9 +164,7 @@ def test_a_failed_rebuild_is_tried_again_without_a_new_commit(
     shop_artifacts: dict[str, Path], tmp_path: Path
 ) -> None:
     a, b = (worker(shop_artifacts["lmrec"], tmp_path / "shop.db") for _ in range(2))
-    assert a.delete("/v1/items/lip-2", headers=KEY).status_code == 200
-    assert a.delete("/v1/items/lip-3", headers=KEY).status_code == 200
-    assert engine_of(a).store.prune_changes(time.time() + 1) == 1
+    miss_pruned_entries(a)
     follower = b.app.state.follower  # type: ignore[attr-defined]
     build = follower._build
 
@@ -182,9 +185,7 @@ def test_health_checks_answer_while_a_worker_rebuilds(
     a = worker(shop_artifacts["lmrec"], tmp_path / "shop.db")
     settings = ServerSettings(artifacts=shop_artifacts["lmrec"], database=tmp_path / "shop.db", api_keys=KEYS)
     with TestClient(create_app(settings)) as b:  # one event loop for every request, as under uvicorn
-        assert a.delete("/v1/items/lip-2", headers=KEY).status_code == 200
-        assert a.delete("/v1/items/lip-3", headers=KEY).status_code == 200
-        assert engine_of(a).store.prune_changes(time.time() + 1) == 1
+        miss_pruned_entries(a)
         follower = b.app.state.follower  # type: ignore[attr-defined]
         build, building, release = follower._build, threading.Event(), threading.Event()
 
@@ -223,9 +224,7 @@ def test_requests_waiting_for_a_failed_rebuild_share_its_outcome(
         artifacts=shop_artifacts["lmrec"], database=tmp_path / "shop.db", api_keys=KEYS, follow_interval=3600
     )  # requests alone trigger the rebuild here
     with TestClient(create_app(settings), raise_server_exceptions=False) as b:
-        assert a.delete("/v1/items/lip-2", headers=KEY).status_code == 200
-        assert a.delete("/v1/items/lip-3", headers=KEY).status_code == 200
-        assert engine_of(a).store.prune_changes(time.time() + 1) == 1
+        miss_pruned_entries(a)
         follower = b.app.state.follower  # type: ignore[attr-defined]
         build, builds, release = follower._build, [], threading.Event()
 

@@ -63,7 +63,8 @@ class Follower:
         self._wanted = 0  # the newest reload entry: a slower, older build never replaces it
         self._reloads = threading.Lock()  # guards _own and _wanted (request loop, reload, rebuilds)
         self._pruned_at = 0.0
-        self._caught_up: Engine | None = engine  # the engine ``_version`` was reached on (None: none)
+        # the engine ``_version`` was reached on; None after a swap or a failure: catch up again
+        self._caught_up: Engine | None = engine
         self._rebuilds = 0  # rebuilds from the store finished (one at a time; waiters take its outcome)
         self._rebuild_failed = False
 
@@ -78,7 +79,7 @@ class Follower:
         try:
             engine = self._catch_up()
         except BaseException:
-            self._version = -1  # not caught up: the next request tries again, commit or not
+            self._caught_up = None  # not caught up: the next request tries again, commit or not
             raise
         self._caught_up = engine
         return engine
@@ -167,7 +168,7 @@ class Follower:
         self._seen = mark
         engine.catch_up()
         self.engine = engine
-        self._version, self._caught_up = -1, None
+        self._caught_up = None
         return engine
 
     def _needs_rebuild(self) -> bool:
@@ -187,7 +188,7 @@ class Follower:
             engine = self._build(artifacts)
             engine.catch_up()
             self.engine = engine  # one reference swap: requests in flight keep the old one
-            self._version, self._caught_up = -1, None  # the next request catches the new engine up
+            self._caught_up = None  # the next request catches the new engine up
             with self._reloads:
                 seq = self._store.log_reload(str(Path(artifacts).resolve()))
                 self._own.add(seq)
@@ -227,7 +228,7 @@ class Follower:
                     return  # a newer reload was logged while this one built
             engine.catch_up()
             previous, self.engine = self.engine.runtime.version, engine
-            self._version, self._caught_up = -1, None  # the next request catches the new engine up
+            self._caught_up = None  # the next request catches the new engine up
         settle()
         self._swapped(engine)
         log.info("reloaded %s -> %s (logged by another worker)", previous, engine.runtime.version)
