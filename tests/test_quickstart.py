@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -21,5 +22,13 @@ def test_quickstart_prepares_then_reuses(shop_artifacts: dict[str, Path], tmp_pa
     second = CliRunner().invoke(app, args)
     assert second.exit_code == 0 and "reusing the trained model" in second.output
     assert "already in" in second.output
+    # a results file written for other artifacts (here: retrained since) is not shown as theirs
+    results = tmp_path / "qs" / "data-text-zeroshot-test.json"
+    stale = json.loads(results.read_text())
+    created = stale["artifacts_created"]
+    results.write_text(json.dumps({**stale, "artifacts_created": "2001-01-01T00:00:00+00:00"}))
+    third = CliRunner().invoke(app, args)
+    assert third.exit_code == 0 and "evaluating again" in third.output, third.output
+    assert json.loads(results.read_text())["artifacts_created"] == created
     wrong = CliRunner().invoke(app, ["quickstart", "--data", str(tmp_path), "--no-serve"])
     assert wrong.exit_code == 2 and "not a dataset folder" in wrong.output

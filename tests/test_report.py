@@ -50,13 +50,14 @@ def test_report_embeds_every_plot_and_needs_no_network(
     assert result.exit_code == 0, result.output
     page = (tmp_path / "report.html").read_text()
     titles = re.findall(r"<h2>([^<]+)</h2>", page)
+    loo = " (test split, leave-one-out)"  # every figure names the split and protocol behind it
     assert titles == [
-        "Metrics by cut-off K",
-        "Side by side with published numbers",
-        "Before and after fine-tuning",
-        "By history length",
-        "By target popularity",
-        "Cold start",
+        "Metrics by cut-off K" + loo,
+        "Side by side with published numbers" + loo,
+        "Before and after fine-tuning" + loo,
+        "By history length" + loo,
+        "By target popularity" + loo,
+        "Cold start (test split, cold-items)",
         "Latency",
     ]
     assert page.count("src='data:image/png;base64,") == len(titles)

@@ -233,23 +233,63 @@ def test_cooccurrence_weight_is_picked_on_validation() -> None:
     assert np.isfinite(model.score(histories)).all()
 
 
-def test_items_never_seen_in_training_get_a_neutral_prior_not_the_floor() -> None:
-    from semrec.models.sequential import NEUTRAL_POOL, PRIOR_FLOOR, prior_terms
+def test_text_neighbours_are_the_closest_seen_items_never_the_item_itself() -> None:
+    from semrec.models.blend import text_neighbours
 
     rng = np.random.default_rng(0)
-    network = rng.normal(size=(2, 200))
-    prior = np.where(rng.random((2, 200)) < 0.2, rng.random((2, 200)), 0.0)
-    warm = np.ones(200, dtype=bool)
-    warm[[3, 150]] = False
-    terms = prior_terms(network, prior, 0.7, warm)
-    plain = 0.7 * np.log(prior + PRIOR_FLOOR)
-    assert np.allclose(terms[:, warm], plain[:, warm])  # seen items: unchanged
-    for row in range(2):
-        ranked = np.where(warm, network[row], -np.inf)
-        top = np.argsort(-ranked)[:NEUTRAL_POOL]
-        assert np.allclose(terms[row, [3, 150]], plain[row, top].mean())
-        assert terms[row, 3] > 0.7 * np.log(PRIOR_FLOOR)  # above the floor that buried new items
-    assert np.allclose(prior_terms(network, prior, 0.7, np.ones(200, dtype=bool)), plain)
+    unit = rng.normal(size=(30, 8)).astype(np.float32)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    seen = np.flatnonzero(np.arange(30) % 3 != 0)  # every third item was never bought
+    donors = text_neighbours(unit, unit[seen], seen, 4, 0.1, own_items=np.arange(30))
+    for item in range(30):
+        others = [j for j in seen if j != item]
+        closest = sorted(others, key=lambda j: -float(unit[item] @ unit[j]))[:4]
+        assert donors.items[item].tolist() == closest  # closest first, never itself
+        cosines = unit[closest] @ unit[item]
+        expected = np.exp((cosines - cosines.max()) / 0.1)
+        np.testing.assert_allclose(donors.weights[item], expected / expected.sum(), rtol=1e-5)
+    assert set(donors.items.ravel().tolist()) <= set(seen.tolist())
+
+
+def test_an_item_without_an_id_borrows_its_donors_id_part() -> None:
+    text = torch.randn(6, 5)
+    seen = torch.tensor([True, True, True, False, True, True])
+    rows = torch.tensor([[1, 2]] * 6)
+    weights = torch.tensor([[0.75, 0.25]] * 6)
+    table = ItemTable(6, 4, text, use_ids=True, seen=seen, donors=(rows, weights), id_dropout=1.0)
+    table.text_dropout.p = 0.0
+    with torch.no_grad():
+        ids = table.ids.weight[1:]  # type: ignore[union-attr]
+        borrowed = 0.75 * ids[1] + 0.25 * ids[2]
+        table.eval()
+        vectors = table()[1:]
+        adapted = table.adapt(text)
+        assert torch.allclose(vectors[3], adapted[3] + borrowed, atol=1e-6)  # unseen: borrowed
+        assert torch.allclose(vectors[0], adapted[0] + ids[0], atol=1e-6)  # seen: its own
+        # a product added later, with item 3's text and donors, gets item 3's vector
+        added = table.cold_vectors(text[3:4], (rows[3:4], weights[3:4]))
+        assert torch.allclose(added[0], vectors[3], atol=1e-6)
+        table.train()  # ID dropout (all hidden here) trains with borrowed parts, as new items are scored
+        assert torch.allclose(table()[1:], adapted + borrowed, atol=1e-6)
+
+
+def test_an_item_never_seen_in_training_borrows_its_donors_co_occurrence() -> None:
+    from semrec.models.blend import PRIOR_FLOOR
+
+    # item 3 (tea conditioner) never occurs in training; co-occurrence knows nothing of it
+    sequences = [np.array([2, 6, 7]), np.array([0, 1, 5]), np.array([2, 4])] * 10
+    params = {**SMALL, "epochs": "2", "cooccurrence_weight": "1", "text_weight": "0", "cold_neighbours": "3"}
+    model: Any = create_model("lmrec", params).fit(TrainingData(sequences, ITEMS))
+    assert model.donors is not None and 3 not in model.donor_items
+    history = [np.array([2, 6])]
+    raw = model.prior.score(history)[0]
+    donors, weights = model.donors.items[3], model.donors.weights[3]
+    assert 2 in donors.tolist()  # tea shampoo lends to tea conditioner
+    expected = np.log(float(raw[donors] @ weights) + PRIOR_FLOOR)
+    prior = model.score_parts(history)["prior"][0]
+    assert prior[3] == pytest.approx(expected, rel=1e-5)
+    assert prior[3] > np.log(PRIOR_FLOOR) + 0.1  # not the floor every unrelated item gets
+    np.testing.assert_allclose(prior[[0, 1, 2, 4, 5, 6, 7]], np.log(raw[[0, 1, 2, 4, 5, 6, 7]] + PRIOR_FLOOR))
 
 
 def test_a_hybrid_lmrec_with_its_prior_does_not_bury_an_item_never_seen_in_training() -> None:
@@ -261,15 +301,14 @@ def test_a_hybrid_lmrec_with_its_prior_does_not_bury_an_item_never_seen_in_train
     with_prior = model.score(history)[0]
     model.prior_weight = 0.0  # type: ignore[attr-defined]
     network = model.score(history)[0]
-    log_softmax = network - network.max() - np.log(np.exp(network - network.max()).sum())
-    term = with_prior[3] - log_softmax[3]
+    term = with_prior[3] - network[3]
     assert term > 2 * np.log(1e-3) + 0.1  # not the floor every unrelated item gets
     # bought-together items still gain: item 6 follows item 2 in training
-    assert with_prior[6] - log_softmax[6] > term
+    assert with_prior[6] - network[6] > term
 
 
 def test_text_affinity_is_the_cosine_to_the_recency_weighted_profile() -> None:
-    from semrec.models.sequential import text_affinity
+    from semrec.models.blend import text_affinity
 
     rng = np.random.default_rng(1)
     unit = rng.normal(size=(6, 4)).astype(np.float32)

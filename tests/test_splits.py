@@ -97,5 +97,13 @@ def test_cold_item_split_hides_items_from_training_and_tests_only_on_them(tmp_pa
     assert split.test.users.tolist() == expected and expected
     assert all(int(t[0]) in cold for t in split.test.targets)
     assert not any(int(t[0]) in cold for t in split.valid.targets)
+    # validation judges new products too: its own, half as many, hidden from training as well
+    assert split.valid_cold_items is not None and len(split.valid_cold_items) == 5
+    valid_cold = set(split.valid_cold_items.tolist())
+    assert valid_cold.isdisjoint(cold) and valid_cold.isdisjoint(np.concatenate(split.train).tolist())
+    targets = [int(t[0]) for t in split.valid.targets]
+    assert any(t in valid_cold for t in targets) and any(t not in valid_cold for t in targets)
+    kept = [u for u, t in zip(full.valid.users, full.valid.targets, strict=True) if int(t[0]) not in cold]
+    assert split.valid.users.tolist() == kept  # every other case, in the catalog's own proportion
     with pytest.raises(ValueError, match="between 0 and 1"):
         cold_item_split(dataset, fraction=1.5)

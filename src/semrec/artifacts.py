@@ -29,6 +29,7 @@ def save_artifacts(
     dataset: dict[str, Any],
     metrics: dict[str, Any] | None = None,
     catalog: pd.DataFrame | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> None:
     """Writes the artifacts into a staging folder, then swaps it in, so a reader never sees half."""
     directory = Path(directory)
@@ -43,6 +44,8 @@ def save_artifacts(
         "model": settings.pop("model"),
         "settings": {k: str(v) for k, v in settings.items()},
         "dataset": dataset,
+        # protocol, split settings, dataset fingerprint and code version (semrec.provenance)
+        "provenance": provenance or {},
         "training": model.training_summary(),
         "metrics": metrics or {},
     }

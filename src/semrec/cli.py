@@ -110,24 +110,47 @@ def train(
         bool | None, typer.Option("--hybrid/--text-only", help="lmrec: add learnable item-ID embeddings.")
     ] = None,
     param: Annotated[list[str] | None, typer.Option(help="Model setting KEY=VALUE; repeatable.")] = None,
+    protocol: Annotated[
+        str,
+        typer.Option(help="Split to train under: loo, time or cold-items (evaluate then scores the same)."),
+    ] = "loo",
+    cold_fraction: Annotated[
+        float, typer.Option(help="cold-items: share of items hidden from training.")
+    ] = 0.1,
+    valid_start: Annotated[str, typer.Option(help="time protocol: first day of validation.")] = "2011-11-01",
+    test_start: Annotated[str, typer.Option(help="time protocol: first day of test.")] = "2011-11-15",
     batch_size: Annotated[int, typer.Option(help="Shoppers ranked at once during validation.")] = 1024,
 ) -> None:
-    """Train a model with early stopping on the validation split and save self-describing artifacts.
+    """Train a model with early stopping on the validation split and save self-describing artifacts
+    (protocol, dataset fingerprint, settings and code version in config.json).
 
-    Training is resumable: an interrupted run continues from the checkpoint in --out.
+    Training is resumable: an interrupted run continues from the checkpoint in --out, with the same
+    settings and data only.
     """
     import logging
 
     from semrec.evaluation.runner import RunSpec, run_training
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if protocol not in ("loo", "time", "cold-items"):
+        raise _fail(f"--protocol {protocol!r} is not allowed; choose loo, time or cold-items")
     params = _parse_params(param or [])
     if mode is not None:
         params["mode"] = mode
     if hybrid is not None:
         params["hybrid"] = str(hybrid)
+    spec = RunSpec(
+        data=data,
+        model=model,
+        params=params,
+        batch_size=batch_size,
+        protocol=protocol,  # type: ignore[arg-type]
+        cold_fraction=cold_fraction,
+        valid_start=valid_start,
+        test_start=test_start,
+    )
     try:
-        document = run_training(RunSpec(data=data, model=model, params=params, batch_size=batch_size), out)
+        document = run_training(spec, out)
     except (DatasetError, ValueError) as error:
         raise _fail(str(error)) from None
     _print_results(document)
@@ -440,10 +463,13 @@ def quickstart(
                 # example per target (the default, better when given its ~40 minutes)
                 params = {"time_budget_minutes": str(minutes), "prefixes": "false", "eval_every": "2"}
             run_training(RunSpec(data=data, model=model, params=params), artifacts)
-        if results.exists():
+        document = json.loads(results.read_text()) if results.exists() else None
+        created = json.loads((artifacts / "config.json").read_text()).get("created")
+        if document is not None and _results_match(document, artifacts, created):
             console.print(f"[2/3] test results already in {results}")
-            document = json.loads(results.read_text())
         else:
+            if document is not None:
+                console.print(f"[2/3] {results} was not written for these artifacts: evaluating again")
             console.print("[2/3] evaluating on the test split (full ranking)")
             document, _, _ = run_evaluation(RunSpec(data=data, artifacts=artifacts))
             write_results(document, results)
@@ -473,6 +499,15 @@ def quickstart(
     )
     console.print(f"admin key for this run (reload, erase shoppers): {admin_key}")
     uvicorn.run(server_app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _results_match(document: Mapping[str, object], artifacts: Path, created: object) -> bool:
+    """Whether a results file scored exactly these artifacts (the folder and its training time)."""
+    return (
+        document.get("artifacts") == str(artifacts.resolve())
+        and document.get("artifacts_created") == created
+        and document.get("split") == "test"
+    )
 
 
 def main() -> None:

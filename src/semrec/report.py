@@ -200,12 +200,21 @@ def plot_latency(benchmark: dict[str, Any]) -> str | None:
     return _png(figure)
 
 
+def scope(results: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    """The splits and protocols a figure's numbers come from, e.g. 'test split, leave-one-out'."""
+    pairs = dict.fromkeys(
+        f"{d.get('split', 'unknown')} split, {d.get('protocol', 'unknown protocol')}" for _, d in results
+    )
+    return "; ".join(pairs) or "no results"
+
+
 def _table(results: list[tuple[str, dict[str, Any]]]) -> str:
     columns = ["hr@10", "ndcg@10", "hr@20", "ndcg@20", "mrr@10", "coverage@10", "long_tail_share@10"]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["model", "protocol", "users", *columns])
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["model", "protocol", "split", "users", *columns])
     rows = []
     for label, document in results:
-        cells = [label, document.get("protocol", ""), f"{document.get('evaluated_users', 0):,}"]
+        cells = [label, document.get("protocol", ""), document.get("split", "")]
+        cells.append(f"{document.get('evaluated_users', 0):,}")
         cells += [f"{document['metrics'].get(c, float('nan')):.4f}" for c in columns]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -217,16 +226,24 @@ def build_report(result_paths: Sequence[Path], benchmark_paths: Sequence[Path] =
     results = load_results(result_paths)
     loo = [(name, d) for name, d in results if not str(d.get("protocol")).startswith("cold")]
     dataset = str(results[0][1].get("dataset", {}).get("name", "dataset"))
-    sections: list[tuple[str, str | None, str]] = []
+    cold = [(name, d) for name, d in results if str(d.get("protocol")).startswith("cold")]
+    # (title, image, note, the results it plots): every heading names their split and protocol
+    sections: list[tuple[str, str | None, str, list[tuple[str, dict[str, Any]]]]] = []
     if loo:
         sections.append(
-            ("Metrics by cut-off K", plot_by_k(loo), "Full ranking over the whole catalog, history excluded.")
+            (
+                "Metrics by cut-off K",
+                plot_by_k(loo),
+                "Full ranking over the whole catalog, history excluded.",
+                loo,
+            )
         )
         sections.append(
             (
                 "Side by side with published numbers",
                 plot_side_by_side(loo, dataset),
                 "Published rows use the same file and protocol (see the datasets README).",
+                loo,
             )
         )
         sections.append(
@@ -234,6 +251,7 @@ def build_report(result_paths: Sequence[Path], benchmark_paths: Sequence[Path] =
                 "Before and after fine-tuning",
                 plot_before_after(loo),
                 "text-zeroshot is the pretrained encoder alone; lmrec is fine-tuned on the shop's sequences.",
+                loo,
             )
         )
         sections.append(
@@ -241,6 +259,7 @@ def build_report(result_paths: Sequence[Path], benchmark_paths: Sequence[Path] =
                 "By history length",
                 plot_segments(loo, "history_length", "NDCG@10 by the shopper's history length"),
                 "",
+                loo,
             )
         )
         sections.append(
@@ -248,6 +267,7 @@ def build_report(result_paths: Sequence[Path], benchmark_paths: Sequence[Path] =
                 "By target popularity",
                 plot_segments(loo, "target_popularity", "NDCG@10 by the target's training popularity"),
                 "head: the 20% most frequent items; unseen: never in training.",
+                loo,
             )
         )
     sections.append(
@@ -255,6 +275,7 @@ def build_report(result_paths: Sequence[Path], benchmark_paths: Sequence[Path] =
             "Cold start",
             plot_cold(results),
             "Items hidden from all training sequences; only text models can rank them.",
+            cold,
         )
     )
     for path in benchmark_paths:
@@ -267,14 +288,16 @@ def build_report(result_paths: Sequence[Path], benchmark_paths: Sequence[Path] =
                 "Latency",
                 plot_latency(benchmark),
                 f"From {Path(path).name}; machine: {html.escape(json.dumps(benchmark.get('machine', {})))}",
+                [],
             )
         )
     body = []
-    for title, image, note in sections:
+    for title, image, note, plotted in sections:
         if image is None:
             continue
+        heading = f"{title} ({scope(plotted)})" if plotted else title
         body.append(
-            f"<section><h2>{html.escape(title)}</h2>"
+            f"<section><h2>{html.escape(heading)}</h2>"
             f"<img alt='{html.escape(title)}' src='data:image/png;base64,{image}'>"
             f"<p class='note'>{note}</p></section>"
         )

@@ -35,6 +35,7 @@ class Split:
     valid: EvalCases
     test: EvalCases
     cold_items: np.ndarray | None = None  # item indices hidden from training (cold-start protocol)
+    valid_cold_items: np.ndarray | None = None  # hidden from training too, as validation's new items
 
     def cases(self, name: SplitName) -> EvalCases:
         if name not in ("valid", "test"):
@@ -128,8 +129,10 @@ def cold_item_split(dataset: Dataset, fraction: float = 0.1, seed: int = 0) -> S
     """Item cold start: a random ``fraction`` of items is removed from every training sequence.
 
     Test cases are the leave-one-out test cases whose target is a removed item (their histories are
-    kept whole: the shop knows what the shopper did). Validation keeps only targets that were not
-    removed, so early stopping learns nothing about the cold items either.
+    kept whole: the shop knows what the shopper did). Validation must judge new products too, without
+    touching the test's: a second random set, half as large, is removed from training as well, and
+    validation keeps every case whose target is not a test item, so its new-product targets come in
+    the proportion the catalog holds them (a setting cannot win by ranking every new item first).
     """
     if not 0 < fraction < 1:
         raise ValueError(f"cold fraction must lie between 0 and 1, got {fraction}")
@@ -137,7 +140,13 @@ def cold_item_split(dataset: Dataset, fraction: float = 0.1, seed: int = 0) -> S
     rng = np.random.default_rng(seed)
     cold = np.zeros(dataset.n_items, dtype=bool)
     cold[rng.choice(dataset.n_items, size=max(1, round(fraction * dataset.n_items)), replace=False)] = True
-    train = [s[~cold[s]] for s in base.train]
+    valid_cold = np.zeros(dataset.n_items, dtype=bool)
+    rest = np.flatnonzero(~cold)
+    size = min(len(rest) - 1, round(fraction / 2 * dataset.n_items))
+    if size > 0:
+        valid_cold[np.random.default_rng(seed + 1).choice(rest, size=size, replace=False)] = True
+    hidden = cold | valid_cold
+    train = [s[~hidden[s]] for s in base.train]
 
     def keep(cases: EvalCases, want_cold: bool) -> EvalCases:
         rows = [r for r, t in enumerate(cases.targets) if bool(cold[t[0]]) == want_cold]
@@ -151,4 +160,5 @@ def cold_item_split(dataset: Dataset, fraction: float = 0.1, seed: int = 0) -> S
         valid=keep(base.valid, False),
         test=keep(base.test, True),
         cold_items=np.flatnonzero(cold),
+        valid_cold_items=np.flatnonzero(valid_cold),
     )

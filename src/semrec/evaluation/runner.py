@@ -11,13 +11,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 import semrec
 from semrec.data.dataset import Dataset
 from semrec.data.loader import load_dataset
 from semrec.data.splits import Split, SplitName, cold_item_split, leave_one_out, time_split
-from semrec.evaluation.evaluator import EvaluationResult, blend_ndcg, evaluate
+from semrec.evaluation.evaluator import EvaluationResult, blend_ndcg, evaluate, fit_cold_offset
 from semrec.models.base import PartScores, Recommender, TrainingData
 from semrec.models.registry import create_model
+from semrec.provenance import code_version, dataset_fingerprint, mismatch, protocol_record
 
 Protocol = Literal["loo", "time", "cold-items"]
 
@@ -34,6 +37,11 @@ class RunSpec:
     test_start: str = "2011-11-15"
     batch_size: int = 1024
     cold_fraction: float = 0.1
+
+    def provenance(self) -> dict[str, Any]:
+        """The protocol (with what shapes its split) and the dataset's fingerprint."""
+        record = protocol_record(self.protocol, self.cold_fraction, self.valid_start, self.test_start)
+        return {**record, "dataset_fingerprint": dataset_fingerprint(self.data)}
 
 
 @dataclass
@@ -65,11 +73,18 @@ def prepare(spec: RunSpec, checkpoint: Path | None = None) -> Prepared:
     def validate_blends(parts: PartScores, blends: Sequence[Mapping[str, float]]) -> list[float]:
         return blend_ndcg(split.valid, parts, blends)
 
+    def calibrate(
+        parts: PartScores, blend: Mapping[str, float], cold: np.ndarray
+    ) -> tuple[float, int] | None:
+        # the test's hidden items are never validation targets: left out of the softmax
+        return fit_cold_offset(split.valid, parts, blend, cold, exclude=split.cold_items)
+
     data = TrainingData(
         sequences=split.train,
         items=dataset.items,
         validator=validate,
         blend_validator=validate_blends,
+        cold_calibrator=calibrate,
         checkpoint=checkpoint,
     )
     return Prepared(dataset, split, data)
@@ -99,6 +114,7 @@ def results_document(
         "dataset": dataset_summary(prepared.dataset, spec.data),
         "protocol": prepared.split.protocol,
         "split": spec.split,
+        "provenance": {**spec.provenance(), "code": code_version()},
         "evaluated_users": len(result.users),
         "model": model.settings(),
         "training": model.training_summary(),
@@ -112,7 +128,11 @@ def results_document(
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
     }
     if spec.artifacts is not None:
+        from semrec.artifacts import read_config
+
         document["artifacts"] = str(Path(spec.artifacts).resolve())
+        if (Path(spec.artifacts) / "config.json").exists():  # not yet while training writes them
+            document["artifacts_created"] = read_config(Path(spec.artifacts)).get("created")
     if spec.protocol == "time":
         document["time_split"] = {"valid_start": spec.valid_start, "test_start": spec.test_start}
     if spec.protocol == "cold-items":
@@ -124,7 +144,13 @@ def load_trained(spec: RunSpec, dataset: Dataset) -> Recommender:
     from semrec.artifacts import load_artifacts
 
     assert spec.artifacts is not None
-    model, item_ids, _ = load_artifacts(spec.artifacts)
+    model, item_ids, config = load_artifacts(spec.artifacts)
+    problem = mismatch(config.get("provenance", {}), spec.provenance())
+    if problem is not None:
+        raise ValueError(
+            f"artifacts {spec.artifacts} cannot be scored under protocol {spec.protocol} on {spec.data}: "
+            f"{problem}; train them with `semrec train --protocol {spec.protocol}` on this dataset"
+        )
     if item_ids != [str(i) for i in dataset.item_ids]:
         raise ValueError(
             f"artifacts {spec.artifacts} were trained on another catalog ({len(item_ids)} items) than "
@@ -160,7 +186,9 @@ def run_training(spec: RunSpec, out: Path) -> dict[str, Any]:
     assert spec.model is not None
     started = time.perf_counter()
     model = create_model(spec.model, spec.params)
+    provenance = spec.provenance()
     out.mkdir(parents=True, exist_ok=True)
+    guard_checkpoint(out, {"settings": model.settings(), "provenance": provenance})
     prepared = prepare(spec, checkpoint=out / "checkpoint.pt")
     model.fit(prepared.data)
     fit_seconds = time.perf_counter() - started
@@ -174,9 +202,36 @@ def run_training(spec: RunSpec, out: Path) -> dict[str, Any]:
         dataset_summary(prepared.dataset, spec.data),
         metrics={"split": "valid", **document["metrics"]},
         catalog=prepared.dataset.items,
+        provenance={**provenance, "code": code_version()},
     )
     document["model"] = model.settings()
     return document
+
+
+def guard_checkpoint(out: Path, key: dict[str, Any]) -> None:
+    """A resumable run continues only with the settings and data it started with: ``key`` is kept
+    beside the checkpoint, and a checkpoint of another key is refused rather than mixed in."""
+    record = out / "checkpoint.json"
+    checkpoints = sorted(out.glob("checkpoint*.pt"))
+    if checkpoints:
+        before = json.loads(record.read_text()) if record.exists() else None
+        if before != json.loads(json.dumps(key)):
+            changed = (
+                "no record of the run they belong to"
+                if before is None
+                else "changed: "
+                + ", ".join(
+                    f"{part}.{name}"
+                    for part in ("settings", "provenance")
+                    for name in sorted(set(before.get(part, {})) | set(key[part]))
+                    if before.get(part, {}).get(name) != json.loads(json.dumps(key[part])).get(name)
+                )
+            )
+            raise ValueError(
+                f"{out} holds a checkpoint of another training run ({changed}); resume with the same "
+                f"settings and data, or delete {', '.join(c.name for c in checkpoints)} to start over"
+            )
+    record.write_text(json.dumps(key, indent=2) + "\n")
 
 
 def write_results(document: dict[str, Any], path: Path) -> None:

@@ -26,6 +26,11 @@ class TrainingData:
     validator: Callable[[Recommender], float] | None = None
     # validation NDCG@10 of many weighted sums of a model's score parts at once (see ``PartScores``)
     blend_validator: Callable[[PartScores, Sequence[Mapping[str, float]]], list[float]] | None = None
+    # the maximum-likelihood offset of items with no training events, fitted on validation:
+    # (parts, blend weights, cold mask) -> (offset, cold targets), None when validation has too few
+    cold_calibrator: (
+        Callable[[PartScores, Mapping[str, float], np.ndarray], tuple[float, int] | None] | None
+    ) = None
     checkpoint: Path | None = None  # where a trainable model keeps a resumable checkpoint
 
     @property

@@ -59,11 +59,14 @@ class ItemKNNRecommender(Recommender):
 
     def score_items(self, history: np.ndarray, items: np.ndarray) -> np.ndarray:
         """``score([history])[0][items]`` without building the full row: what a server needs for a
-        short candidate list in a large catalog."""
+        short candidate list in a large catalog. -1 in either stands for an item added after training,
+        which co-occurs with nothing (in the history it still counts as a step back in time)."""
         history = np.asarray(history, dtype=np.int64)
+        steps = recency_weights(len(history), self.config.decay)[history >= 0]
+        history = history[history >= 0]
         items = np.asarray(items, dtype=np.int64)
         out = np.zeros(len(items), dtype=np.float32)
-        known = items >= 0  # -1: an item added after training, which co-occurs with nothing
+        known = items >= 0
         if not len(history) or not known.any():
             return out
         candidates = items[known]
@@ -72,7 +75,7 @@ class ItemKNNRecommender(Recommender):
         lengths = ends - starts
         # positions of every stored neighbour of every history item, in one gather
         entries = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-        weights = np.repeat(recency_weights(len(history), self.config.decay), lengths)
+        weights = np.repeat(steps, lengths)
         slot = _slots(self.n_items)
         slot[candidates] = np.arange(len(candidates), dtype=np.int32)
         try:

@@ -9,10 +9,17 @@ from torch import nn
 class ItemTable(nn.Module):
     """Vectors of all items (row 0 is padding): learnable ID embeddings, adapted text vectors, or their sum.
 
-    Items never seen in training get no ID part, so they are represented by their text alone.
+    An item never seen in training has no ID of its own. When the table reads text and is given
+    ``donors`` (per item, the seen items whose text is closest to its own and their weights:
+    :func:`~semrec.models.blend.text_neighbours`), it borrows one: their weighted mean ID part. A
+    new shade of a nail polish then starts out scored like its siblings rather than several nats
+    below every item with an ID. ID dropout trains with the same borrowed parts, so the network
+    learns to rank them.
     """
 
     seen: torch.Tensor
+    neighbour_rows: torch.Tensor
+    neighbour_weights: torch.Tensor
 
     def __init__(
         self,
@@ -24,6 +31,7 @@ class ItemTable(nn.Module):
         experts: int = 4,
         dropout: float = 0.2,
         id_dropout: float = 0.0,
+        donors: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.id_dropout = id_dropout
@@ -50,6 +58,31 @@ class ItemTable(nn.Module):
             else torch.cat([torch.ones(1, dtype=torch.bool), seen])
         )
         self.register_buffer("seen", known.unsqueeze(1).float(), persistent=False)
+        # borrowed ID parts: (n_items + 1, neighbours) rows into the ID table and their weights
+        self.borrows = self.ids is not None and text_vectors is not None and donors is not None
+        rows = torch.zeros(n_items + 1, 1, dtype=torch.long)
+        weights = torch.zeros(n_items + 1, 1)
+        if self.borrows:
+            assert donors is not None
+            rows = torch.cat([torch.zeros(1, donors[0].shape[1], dtype=torch.long), donors[0] + 1])
+            weights = torch.cat([torch.zeros(1, donors[1].shape[1]), donors[1].float()])
+        self.register_buffer("neighbour_rows", rows, persistent=False)
+        self.register_buffer("neighbour_weights", weights, persistent=False)
+
+    def borrowed_ids(self, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """(n, dim) weighted means of the ID parts at table ``rows`` (n, neighbours)."""
+        assert self.ids is not None
+        return (self.ids.weight[rows] * weights.unsqueeze(-1)).sum(1)
+
+    def cold_vectors(self, text: torch.Tensor, donors: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """(n, dim) vectors of items added after training, from their (n, text_dim) text vectors and
+        their donors (item indices and weights, :func:`~semrec.models.blend.text_neighbours`): the
+        adapted text plus the borrowed ID part, exactly as an item of the training catalog that no
+        training sequence holds is scored."""
+        vectors = self.adapt(text)
+        if self.borrows:
+            vectors = vectors + self.borrowed_ids(donors[0] + 1, donors[1].float())
+        return vectors
 
     def adapt(self, text: torch.Tensor) -> torch.Tensor:
         """(n, text_dim) text vectors -> (n, dim) item vectors through the mixture-of-experts adapter."""
@@ -75,6 +108,8 @@ class ItemTable(nn.Module):
                 # must for products added after training
                 keep = keep * (torch.rand_like(keep) >= self.id_dropout)
             ids = self.ids.weight * keep
+            if self.borrows:
+                ids = ids + self.borrowed_ids(self.neighbour_rows, self.neighbour_weights) * (1 - keep)
             table = ids if table is None else table + ids
         assert table is not None
         return table
@@ -169,6 +204,9 @@ class EnsembleTable(nn.Module):
 
     def adapt(self, text: torch.Tensor) -> torch.Tensor:
         return torch.cat([table.adapt(text) for table in self.parts], dim=1)
+
+    def cold_vectors(self, text: torch.Tensor, donors: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([table.cold_vectors(text, donors) for table in self.parts], dim=1)
 
     def forward(self) -> torch.Tensor:
         return torch.cat([table() for table in self.parts], dim=1)

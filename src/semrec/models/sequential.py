@@ -16,7 +16,16 @@ import torch
 from semrec.data.text import catalog_texts
 from semrec.encoders.factory import is_exported, load_encoder
 from semrec.encoders.transformer import TextEncoder, encode_cached, pick_device
-from semrec.models.base import Recommender, TrainingData, recency_profiles
+from semrec.models.base import Recommender, TrainingData
+from semrec.models.blend import (
+    BlendWeights,
+    Donors,
+    blend,
+    borrowed_prior,
+    prior_term,
+    text_affinity,
+    text_neighbours,
+)
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.sequence_net import ItemTable, NetworkEnsemble, SequenceNet
 from semrec.training.text_finetune import MODES, finetune_encoder
@@ -55,34 +64,10 @@ class SequentialConfig:
     cooccurrence_weight: float = 0.0
 
 
-PRIOR_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0)
-PRIOR_FLOOR = 1e-3  # items the co-occurrence graph does not reach get log(PRIOR_FLOOR)
-NEUTRAL_POOL = 50  # an item never seen in training takes the mean prior of this many top items
-TEXT_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0)
-
-
-def text_affinity(histories: Sequence[np.ndarray], unit_text: np.ndarray, decay: float) -> np.ndarray:
-    """(shoppers, items) cosine between each item's text vector and the shopper's text profile: the
-    recency-weighted (``decay`` per step back) mean of their items' unit text vectors. It knows every
-    item with a title, so it ranks a product nobody has bought yet on the same footing as the rest."""
-    return recency_profiles(histories, unit_text, decay) @ unit_text.T
-
-
-def prior_terms(network: np.ndarray, prior: np.ndarray, weight: float, warm: np.ndarray) -> np.ndarray:
-    """``weight * log(prior + floor)`` for (shoppers, items), with items never seen in training
-    (``warm`` false) given a neutral term: the mean term of the ``NEUTRAL_POOL`` seen items the
-    network ranks highest for that shopper. Co-occurrence says nothing about an item nobody has
-    bought yet; the floor would bury every new item under every item bought together with the
-    history, so the network alone decides where a new item stands among the likely ones."""
-    terms = weight * np.log(prior + PRIOR_FLOOR)
-    cold = ~warm
-    if not cold.any() or not warm.any():
-        return terms
-    pool = min(NEUTRAL_POOL, int(warm.sum()))
-    ranked = np.where(warm[None, :], network, -np.inf)
-    top = np.argpartition(-ranked, pool - 1, axis=1)[:, :pool]
-    terms[:, cold] = np.take_along_axis(terms, top, axis=1).mean(axis=1, keepdims=True)
-    return terms
+# blend weight grids, chosen on validation; roughly geometric, and wide enough that a shop whose
+# validation prefers more co-occurrence or text than amazon-beauty's still finds its optimum inside
+PRIOR_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
+TEXT_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0)
 
 
 class SequentialRecommender(Recommender):
@@ -96,6 +81,10 @@ class SequentialRecommender(Recommender):
     affinity: np.ndarray | None = None  # unit text vectors for the text-affinity term
     affinity_decay = 0.3
     text_weight = 0.0
+    cold_offset = 0.0
+    donors: Donors | None = None  # text neighbours each item borrows an ID part and co-occurrence from
+    donor_text: np.ndarray | None = None  # unit text vectors of the seen items (new items' donors)
+    donor_items: np.ndarray | None = None
 
     def text_vectors_for(self, data: TrainingData) -> np.ndarray | None:
         """(n_items, text_dim) item text vectors, or None for a model of item IDs only."""
@@ -114,6 +103,13 @@ class SequentialRecommender(Recommender):
             norms = np.linalg.norm(text_vectors, axis=1, keepdims=True)
             self.affinity = (text_vectors / np.maximum(norms, 1e-12)).astype(np.float32)
         self.affinity_decay = float(getattr(config, "text_decay", 0.3))
+        self.donors = self.donor_text = self.donor_items = None
+        if text_vectors is not None and int(getattr(config, "cold_neighbours", 0)) > 0:
+            unit = text_vectors / np.maximum(np.linalg.norm(text_vectors, axis=1, keepdims=True), 1e-12)
+            seen = counts > 0
+            self.donor_text = unit[seen].astype(np.float32)
+            self.donor_items = np.flatnonzero(seen)
+            self.donors = self.donors_for(unit, np.arange(len(counts)))
         if int(config.networks) < 1:
             raise ValueError(f"networks must be 1 or more, got {config.networks}")
         members = []
@@ -128,6 +124,9 @@ class SequentialRecommender(Recommender):
                 experts=getattr(config, "experts", 1),
                 dropout=config.dropout,
                 id_dropout=getattr(config, "id_dropout", 0.0),
+                donors=None
+                if self.donors is None
+                else (torch.from_numpy(self.donors.items), torch.from_numpy(self.donors.weights)),
             )
             members.append(
                 SequenceNet(
@@ -143,6 +142,27 @@ class SequentialRecommender(Recommender):
             )
         self.net = members[0] if len(members) == 1 else NetworkEnsemble(members)
         self.net.to(self.device)
+
+    def donors_for(self, unit_text: np.ndarray, own_items: np.ndarray | None = None) -> Donors:
+        """The donors of items with these unit text vectors (``own_items``: their catalog indices,
+        so that a catalog item never borrows from itself)."""
+        assert self.donor_text is not None and self.donor_items is not None
+        return text_neighbours(
+            unit_text,
+            self.donor_text,
+            self.donor_items,
+            int(getattr(self.config, "cold_neighbours", 0)),
+            float(getattr(self.config, "cold_temperature", 0.05)),
+            own_items,
+        )
+
+    @property
+    def weights(self) -> BlendWeights:
+        return BlendWeights(
+            self.prior_weight if self.prior is not None else 0.0,
+            self.text_weight if self.affinity is not None else 0.0,
+            self.cold_offset,
+        )
 
     def members(self) -> list[SequenceNet]:
         """The trained networks (one, or an ensemble's members)."""
@@ -201,6 +221,7 @@ class SequentialRecommender(Recommender):
         prior_setting = float(self.config.cooccurrence_weight)
         text_setting = float(getattr(self.config, "text_weight", 0.0))
         self.prior, self.prior_weight, self.text_weight = None, 0.0, 0.0
+        self.cold_offset = float(getattr(self.config, "cold_offset", 0.0))
         if prior_setting != 0.0:
             self.prior = ItemKNNRecommender().fit(TrainingData(data.sequences, data.items))
         if self.affinity is None:
@@ -213,6 +234,7 @@ class SequentialRecommender(Recommender):
         grid = [(p, t) for p in prior_grid for t in text_grid]
         if len(grid) == 1:
             self.prior_weight, self.text_weight = grid[0]
+            self._calibrate_cold(data)
             return
         if data.blend_validator is not None:  # every blend from one pass over the validation shoppers
             blends = [{"prior": p, "text": t} for p, t in grid]
@@ -232,6 +254,36 @@ class SequentialRecommender(Recommender):
             scores[(self.prior_weight, self.text_weight)],
         )
         self.blend_validation = {f"{p:g},{t:g}": round(v, 6) for (p, t), v in scores.items()}
+        self._calibrate_cold(data)
+        for name, value, options in (
+            ("co-occurrence", self.prior_weight, prior_grid),
+            ("text", self.text_weight, text_grid),
+        ):
+            if len(options) > 1 and value == max(options) > 0:
+                log.warning(
+                    "%s weight %.2f is the largest the grid offers: validation may prefer more; "
+                    "set it with --param",
+                    name,
+                    value,
+                )
+
+    def _calibrate_cold(self, data: TrainingData) -> None:
+        """Fits the offset of items with no training events on validation (maximum likelihood, see
+        :func:`~semrec.evaluation.evaluator.fit_cold_offset`), when the setting asks for it and
+        validation holds enough new products; otherwise the ``cold_offset`` setting stays."""
+        if not bool(getattr(self.config, "calibrate_cold", False)) or data.cold_calibrator is None:
+            return
+        cold = self.counts == 0
+        if not cold.any():
+            return
+        blend = {"prior": self.weights.prior, "text": self.weights.text}
+        fitted = data.cold_calibrator(self.score_parts, blend, cold)
+        if fitted is None:
+            log.info("cold offset %.2f (validation holds too few new products to fit it)", self.cold_offset)
+            return
+        self.cold_offset, targets = fitted
+        self.cold_calibration = {"offset": self.cold_offset, "validation_targets": targets}
+        log.info("cold offset %.3f fitted on %d validation targets never seen in training", *fitted)
 
     @torch.inference_mode()
     def network_scores(self, histories: Sequence[np.ndarray]) -> np.ndarray:
@@ -246,30 +298,27 @@ class SequentialRecommender(Recommender):
         return out
 
     def score_parts(self, histories: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-        """The terms :meth:`score` adds up, unweighted: 'network' (log-softmax of the next-item
-        logits), 'prior' (log co-occurrence, neutral for never-seen items: :func:`prior_terms`) and
-        'text' (cosine of the shopper's recent item text to each item's: :func:`text_affinity`)."""
-        shifted = self.network_scores(histories)
-        shifted -= shifted.max(axis=1, keepdims=True)
-        network = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        parts = {"network": network}
+        """The terms :meth:`score` adds up, unweighted (:mod:`semrec.models.blend`): 'network' (the
+        next-item logits), 'prior' (log co-occurrence; an item never seen in training borrows its
+        donors') and 'text' (cosine of the shopper's recent item text to each item's)."""
+        parts = {"network": self.network_scores(histories)}
         if self.prior is not None:
-            parts["prior"] = prior_terms(network, self.prior.score(histories), 1.0, self.counts > 0)
+            raw = self.prior.score(histories)
+            cold = np.flatnonzero(self.counts == 0)
+            if self.donors is not None and len(cold):
+                donors = self.donors.items[cold]
+                raw[:, cold] = borrowed_prior(raw[:, donors], self.donors.weights[cold])
+            parts["prior"] = prior_term(raw)
         if self.affinity is not None:
             parts["text"] = text_affinity(histories, self.affinity, self.affinity_decay)
         return parts
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
-        use_prior = self.prior is not None and self.prior_weight > 0
-        use_text = self.affinity is not None and self.text_weight > 0
-        if not use_prior and not use_text:
+        weights = self.weights
+        if not weights.active:
             return self.network_scores(histories)
         parts = self.score_parts(histories)
-        out = parts["network"]
-        if use_prior:
-            out += self.prior_weight * parts["prior"]
-        if use_text:
-            out += self.text_weight * parts["text"]
+        out = blend(parts["network"], weights, parts.get("prior"), parts.get("text"), self.counts == 0)
         empty = np.array([len(h) == 0 for h in histories], dtype=bool)
         out[empty] = self.fallback  # no history: the popularity order
         return out
@@ -293,6 +342,9 @@ class SequentialRecommender(Recommender):
             summary["text_weight"] = self.text_weight
         if hasattr(self, "blend_validation"):  # "co-occurrence weight,text weight" -> NDCG@10
             summary["blend_validation_ndcg@10"] = self.blend_validation
+        summary["cold_offset"] = self.cold_offset
+        if hasattr(self, "cold_calibration"):
+            summary["cold_calibration"] = self.cold_calibration
         return summary
 
     def save_state(self, directory: Path) -> None:
@@ -305,7 +357,13 @@ class SequentialRecommender(Recommender):
             (directory / "prior").mkdir()
             self.prior.save_state(directory / "prior")
         (directory / "blend.json").write_text(
-            json.dumps({"cooccurrence_weight": self.prior_weight, "text_weight": self.text_weight})
+            json.dumps(
+                {
+                    "cooccurrence_weight": self.prior_weight,
+                    "text_weight": self.text_weight,
+                    "cold_offset": self.cold_offset,
+                }
+            )
         )
 
     def load_state(self, directory: Path) -> None:
@@ -321,6 +379,7 @@ class SequentialRecommender(Recommender):
         if blend.exists():
             weights = json.loads(blend.read_text())
             self.prior_weight, self.text_weight = weights["cooccurrence_weight"], weights["text_weight"]
+            self.cold_offset = float(weights.get("cold_offset", 0.0))
         elif self.prior is not None:  # artifacts written before blend.json
             self.prior_weight = json.loads((directory / "prior" / "weight.json").read_text())["weight"]
         if self.prior is None:
@@ -350,6 +409,14 @@ class LMRecRecommender(SequentialRecommender):
         hybrid: bool = True  # add learnable ID embeddings for items seen in training
         experts: int = 4  # adapter projections mixed by a gate
         id_dropout: float = 0.1  # hybrid: share of items whose ID part is hidden in each training step
+        # hybrid: an item with no ID of its own (new, or hidden by ID dropout) borrows the mean ID part
+        # of this many seen items whose text is closest (0: none), weighted by softmax(cosine / temperature)
+        cold_neighbours: int = 10
+        cold_temperature: float = 0.05
+        # added to the score of items with no training events; fitted on validation (maximum
+        # likelihood) when calibrate_cold is on and validation holds 50 or more such targets
+        cold_offset: float = 0.0
+        calibrate_cold: bool = True
         cooccurrence_weight: float = -1.0  # chosen on validation
         # weight of the text-affinity term (cosine of the shopper's recent titles to each item's):
         # 0 = off, -1 = chosen on validation together with the co-occurrence weight

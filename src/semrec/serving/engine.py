@@ -359,6 +359,19 @@ class Engine:
         usable: list[int],
     ) -> list[Scored]:
         """``kinds``: the latest event type per history row."""
+        candidates, scores = self.shortlist(user, k, category, seen, usable)
+        chosen, relevance = self._rerank(candidates, scores, k, self.settings.diversity)
+        results = [
+            Scored(r, s) for r, s in zip(candidates[chosen].tolist(), relevance[chosen].tolist(), strict=True)
+        ]
+        self._explain(results, kinds, usable)
+        return results
+
+    def shortlist(
+        self, user: str, k: int, category: str | None, seen: set[int], usable: list[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(catalog rows, scores) of the candidates for a list of ``k``, best first: the network's
+        shortlist (and the text taste's), scored as the offline model scores them."""
         catalog = self.catalog
         query = self.query(user, usable)
         pool = k
@@ -376,19 +389,16 @@ class Engine:
             if self.settings.text_shortlist:  # the items closest to the text taste join the shortlist
                 close, _ = self._candidates("text", taste, pool, accept, excluded=len(seen))
                 candidates = np.union1d(candidates, close)
-                scores = catalog.rec.array[candidates] @ query
             affinity = catalog.text.array[candidates] @ taste
         if runtime.rescores and len(candidates):
+            # exact network logits (the index may answer from compressed vectors), then the blend
+            scores = catalog.rec.array[candidates] @ query
             trained, history = catalog.trained[candidates], catalog.trained[usable]
-            scores = runtime.rescore(history, trained, scores, affinity)
+            text = catalog.text.array[candidates]
+            scores = runtime.rescore(history, trained, scores, affinity, text)
             order = np.argsort(-scores, kind="stable")
             candidates, scores = candidates[order], scores[order]
-        chosen, relevance = self._rerank(candidates, scores, k, self.settings.diversity)
-        results = [
-            Scored(r, s) for r, s in zip(candidates[chosen].tolist(), relevance[chosen].tolist(), strict=True)
-        ]
-        self._explain(results, kinds, usable)
-        return results
+        return candidates, scores
 
     def popular(self, k: int, exclude: set[int], category: str | None) -> list[Scored]:
         now = time.monotonic()

@@ -20,6 +20,7 @@ from semrec.data.text import catalog_texts
 from semrec.encoders.factory import Encoder, load_encoder
 from semrec.encoders.transformer import encode_cached
 from semrec.models.base import Recommender, recency_profiles
+from semrec.models.blend import BlendWeights, Donors, blend, borrowed_prior, prior_term
 from semrec.serving.tower import ShopperTower, TowerBackend
 
 SERVABLE = ("text-zeroshot", "sasrec", "lmrec")
@@ -66,18 +67,18 @@ class ModelRuntime:
             self.tower = None
         self.text_vectors = self._catalog_text_vectors()
         self.popularity = self._popularity()
-        # lmrec's co-occurrence prior (weight chosen on validation) re-scores the retrieved candidates
+        # lmrec's co-occurrence prior and text affinity (weights chosen on validation) re-score the
+        # retrieved candidates, through the same blend as offline (semrec.models.blend)
         self.prior = getattr(model, "prior", None)
-        self.prior_weight = float(getattr(model, "prior_weight", 0.0)) if self.prior is not None else 0.0
-        # and so does the shopper's text affinity: the cosine of their recent titles to each item's
-        reads_text = getattr(model, "affinity", None) is not None
-        self.text_weight = float(getattr(model, "text_weight", 0.0)) if reads_text else 0.0
+        weights = getattr(model, "weights", None)
+        self.weights: BlendWeights = weights if isinstance(weights, BlendWeights) else BlendWeights()
+        self.text_weight = self.weights.text
         self.text_decay = float(getattr(model, "affinity_decay", 0.3))
 
     @property
     def rescores(self) -> bool:
         """Whether retrieved candidates get more than the network's score."""
-        return (self.prior is not None and self.prior_weight > 0) or self.text_weight > 0
+        return self.weights.active
 
     @property
     def dim(self) -> int:
@@ -106,8 +107,30 @@ class ModelRuntime:
         table = self.net.items
         if table.experts is None or int(self.config["settings"].get("text_components", 0)) > 0:
             return None  # ID-only model, or text whitened by a catalog transform not kept for new items
+        donors = self.donors(np.full(len(text_vectors), -1), text_vectors)
         with torch.inference_mode():
-            return table.adapt(torch.from_numpy(text_vectors.astype(np.float32))).numpy()
+            return table.cold_vectors(
+                torch.from_numpy(text_vectors.astype(np.float32)),
+                (torch.from_numpy(donors.items), torch.from_numpy(donors.weights)),
+            ).numpy()
+
+    def donors(self, trained: np.ndarray, text_vectors: np.ndarray) -> Donors:
+        """The donors of items with no ID of their own: stored for those of the training catalog
+        (``trained`` >= 0), found by text for items added since (-1)."""
+        model: Any = self.model
+        if getattr(model, "donors", None) is None:
+            empty = np.zeros((len(trained), 1), dtype=np.int64)
+            return Donors(empty, np.zeros((len(trained), 1), dtype=np.float32))
+        items = model.donors.items[np.maximum(trained, 0)].copy()
+        weights = model.donors.weights[np.maximum(trained, 0)].copy()
+        new = np.flatnonzero(trained < 0)
+        if len(new):
+            unit = text_vectors[new] / np.maximum(
+                np.linalg.norm(text_vectors[new], axis=1, keepdims=True), 1e-12
+            )
+            found = model.donors_for(unit.astype(np.float32))
+            items[new], weights[new] = found.items, found.weights
+        return Donors(items, weights)
 
     def queries(self, histories: Sequence[np.ndarray], vectors: np.ndarray) -> np.ndarray:
         """(batch, dim) query vectors from histories of rows into ``vectors`` (rows, dim), oldest first.
@@ -141,22 +164,26 @@ class ModelRuntime:
         candidates: np.ndarray,
         scores: np.ndarray,
         affinity: np.ndarray | None = None,
+        text_vectors: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Network scores of ``candidates`` (training-catalog indices, -1 for items added later) plus
-        the terms the offline model adds: weight * log(co-occurrence + floor), with the same neutral
-        term for items never seen in training, and text weight * ``affinity`` (the cosine of each
-        candidate's text to the shopper's :meth:`taste`)."""
-        if affinity is not None and self.text_weight > 0:
-            scores = scores + self.text_weight * affinity
-        if self.prior is None or self.prior_weight <= 0:
-            return scores
-        from semrec.models.sequential import prior_terms
-
-        known = history[history >= 0]
-        prior = np.zeros(len(candidates), dtype=np.float32)
-        trained = candidates >= 0
-        if len(known) and trained.any():
-            prior[trained] = self.prior.score_items(known, candidates[trained])
-        warm = trained.copy()
-        warm[trained] = self.model.counts[candidates[trained]] > 0  # type: ignore[attr-defined]
-        return scores + prior_terms(scores[None, :], prior[None, :], self.prior_weight, warm)[0]
+        """The offline model's score (:func:`semrec.models.blend.blend`) of ``candidates``
+        (training-catalog indices, -1 for items added later) from their network ``scores``, the
+        shopper's ``history`` (training-catalog indices, -1 for items added later, oldest first), the
+        text ``affinity`` of each candidate and its unit ``text_vectors`` (to find the donors of an
+        item added later)."""
+        prior = None
+        counts = self.model.counts  # type: ignore[attr-defined]
+        warm = candidates >= 0
+        warm[warm] = counts[candidates[warm]] > 0
+        if self.prior is not None and self.weights.prior > 0:
+            raw = np.zeros(len(candidates), dtype=np.float32)
+            raw[warm] = self.prior.score_items(history, candidates[warm])
+            cold = np.flatnonzero(~warm)
+            if len(cold) and getattr(self.model, "donors", None) is not None:
+                assert text_vectors is not None, "items with no co-occurrence need their text vectors"
+                donors = self.donors(candidates[cold], text_vectors[cold])
+                donated = self.prior.score_items(history, donors.items.ravel()).reshape(donors.items.shape)
+                raw[cold] = borrowed_prior(donated[None], donors.weights)[0]
+            prior = prior_term(raw)[None]
+        text = affinity[None] if affinity is not None else None
+        return blend(scores[None], self.weights, prior, text, ~warm)[0]
