@@ -255,3 +255,27 @@ def test_two_worker_processes_answer_as_one(shop_artifacts: dict[str, Path], tmp
         )
     finally:
         running.stop()
+
+
+def test_a_twin_of_a_product_is_ranked_like_it_at_once(server: Server) -> None:
+    """A product added under a new id with the fields of an existing one borrows that product's ID
+    part and co-occurrence (its closest text neighbour): it is among the original's most similar
+    items, and recommended to a shopper who just clicked the original and its nearest neighbours."""
+    client = httpx.Client(base_url=server.url, timeout=30)
+    checked = 0
+    for original in ("lip-1", "hair-2", "nail-1", "skin-1"):
+        item = client.get(f"/v1/items/{original}", headers=READER).json()
+        twin_id = f"{original}-twin"
+        fields = {key: item[key] for key in ("title", "brand", "category", "price") if item.get(key)}
+        assert client.put(f"/v1/items/{twin_id}", json=fields, headers=WRITER).status_code == 200
+        similar = top(client, f"/v1/items/{original}/similar?k=3")
+        assert twin_id in similar, (original, similar)
+        neighbours = [i for i in top(client, f"/v1/items/{original}/similar?k=4") if i != twin_id][:2]
+        shopper = f"twin-fan-{original}"
+        clicks = [{"user_id": shopper, "item_id": i, "type": "click"} for i in [*neighbours, original]]
+        assert client.post("/v1/events", json={"events": clicks}, headers=WRITER).status_code == 200
+        # the catalog holds 12 products plus the twins: the top 3 of 9 or more candidates
+        recommended = top(client, f"/v1/users/{shopper}/recommendations?k=3")
+        assert twin_id in recommended, (original, neighbours, recommended)
+        checked += 1
+    assert checked == 4

@@ -132,7 +132,11 @@ def results_document(
 
         document["artifacts"] = str(Path(spec.artifacts).resolve())
         if (Path(spec.artifacts) / "config.json").exists():  # not yet while training writes them
-            document["artifacts_created"] = read_config(Path(spec.artifacts)).get("created")
+            config = read_config(Path(spec.artifacts))
+            document["artifacts_created"] = config.get("created")
+            # the training log and the code that trained them live in the artifacts
+            document["training"] = {**config.get("training", {}), **document["training"]}
+            document["artifacts_provenance"] = config.get("provenance", {})
     if spec.protocol == "time":
         document["time_split"] = {"valid_start": spec.valid_start, "test_start": spec.test_start}
     if spec.protocol == "cold-items":
@@ -185,6 +189,7 @@ def run_training(spec: RunSpec, out: Path) -> dict[str, Any]:
 
     assert spec.model is not None
     started = time.perf_counter()
+    code_version()  # read once, now: the code this run trains with, whatever changes on disk meanwhile
     model = create_model(spec.model, spec.params)
     provenance = spec.provenance()
     out.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ Recommendation scores are inner products ``query @ item_vector`` for every model
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,13 @@ class ModelRuntime:
         self.prior = getattr(model, "prior", None)
         weights = getattr(model, "weights", None)
         self.weights: BlendWeights = weights if isinstance(weights, BlendWeights) else BlendWeights()
-        self.text_weight = self.weights.text
         self.text_decay = float(getattr(model, "affinity_decay", 0.3))
+        # donors of products added since training, found once (when they are embedded), by text vector
+        self._found: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def text_weight(self) -> float:
+        return self.weights.text
 
     @property
     def rescores(self) -> bool:
@@ -124,12 +130,16 @@ class ModelRuntime:
         items = model.donors.items[np.maximum(trained, 0)].copy()
         weights = model.donors.weights[np.maximum(trained, 0)].copy()
         new = np.flatnonzero(trained < 0)
-        if len(new):
-            unit = text_vectors[new] / np.maximum(
-                np.linalg.norm(text_vectors[new], axis=1, keepdims=True), 1e-12
-            )
+        keys = [_digest(text_vectors[i]) for i in new]
+        missing = [j for j, key in enumerate(keys) if key not in self._found]
+        if missing:  # a search over the seen items' text: done once per product, not per request
+            vectors = text_vectors[new[missing]]
+            unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
             found = model.donors_for(unit.astype(np.float32))
-            items[new], weights[new] = found.items, found.weights
+            for j, own, weight in zip(missing, found.items, found.weights, strict=True):
+                self._found[keys[j]] = (own, weight)
+        for i, key in zip(new, keys, strict=True):
+            items[i], weights[i] = self._found[key]
         return Donors(items, weights)
 
     def queries(self, histories: Sequence[np.ndarray], vectors: np.ndarray) -> np.ndarray:
@@ -187,3 +197,8 @@ class ModelRuntime:
             prior = prior_term(raw)[None]
         text = affinity[None] if affinity is not None else None
         return blend(scores[None], self.weights, prior, text, ~warm)[0]
+
+
+def _digest(vector: np.ndarray) -> bytes:
+    """A 16-byte key for a text vector (its float32 bytes hashed)."""
+    return hashlib.blake2b(np.asarray(vector, dtype=np.float32).tobytes(), digest_size=16).digest()

@@ -1,0 +1,101 @@
+"""How much new products are favoured, and what it costs: trained cold-items artifacts, their cold
+offset swept over a range, each point scored on validation (all its shoppers, new-product targets in
+the catalog's own proportion) and on the test's new-product shoppers.
+
+usage: python benchmarks/cold_tradeoff.py --artifacts A [--data ../shared/datasets/amazon-beauty]
+       [--offsets -1,0,0.5,...] [--out results.json]
+
+A diagnostic, not a way to choose: the model's own offset is fitted on validation by maximum
+likelihood at training time (`calibrate_cold`); this table shows where other offsets would land.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semrec.artifacts import load_artifacts
+from semrec.data.splits import EvalCases
+from semrec.evaluation.runner import RunSpec, load_trained, prepare
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ranks(model: Any, cases: EvalCases, offset: float, exclude: np.ndarray | None) -> np.ndarray:
+    """1-based rank of each case's (first) target under ``model`` with the cold offset ``offset``."""
+    model.cold_offset = offset
+    out = np.empty(len(cases.users), dtype=np.int64)
+    for start in range(0, len(cases.users), 1024):
+        histories = cases.histories[start : start + 1024]
+        scores = model.score(histories)
+        for row, history in enumerate(histories):
+            scores[row, history] = -np.inf
+        if exclude is not None:
+            scores[:, exclude] = -np.inf
+        targets = np.array([t[0] for t in cases.targets[start : start + 1024]])
+        value = scores[np.arange(len(targets)), targets]
+        out[start : start + len(targets)] = (scores > value[:, None]).sum(axis=1) + 1
+    return out
+
+
+def summary(rank: np.ndarray) -> dict[str, float]:
+    gain = np.where(rank <= 10, 1 / np.log2(rank + 1), 0.0)
+    return {"hr@10": round(float((rank <= 10).mean()), 4), "ndcg@10": round(float(gain.mean()), 4)}
+
+
+def main() -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
+    parser.add_argument("--artifacts", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "amazon-beauty")
+    parser.add_argument("--offsets", default="-1,0,0.5,1,1.5,2,2.5,3")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    spec = RunSpec(data=args.data, artifacts=args.artifacts, protocol="cold-items")
+    prepared = prepare(spec)
+    model = load_trained(spec, prepared.dataset)  # refuses artifacts of another protocol or dataset
+    _, _, config = load_artifacts(args.artifacts)
+    split = prepared.split
+    assert split.valid_cold_items is not None
+    new_targets = np.isin([t[0] for t in split.valid.targets], split.valid_cold_items)
+    fitted = float(getattr(model, "cold_offset", 0.0))
+    rows = []
+    for offset in sorted({float(o) for o in args.offsets.split(",")} | {fitted}):
+        # validation never has the test's hidden items as targets: they leave its candidates
+        valid = ranks(model, split.valid, offset, split.cold_items)
+        test = ranks(model, split.test, offset, None)
+        row = {
+            "cold_offset": offset,
+            "fitted": offset == fitted,
+            "valid_all": summary(valid),
+            "valid_seen_targets": summary(valid[~new_targets]),
+            "valid_new_targets": summary(valid[new_targets]),
+            "test_new_targets": summary(test),
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    if args.out is not None:
+        document = {
+            "dataset": str(args.data.resolve()),
+            "protocol": "cold-items",
+            "artifacts": str(args.artifacts.resolve()),
+            "artifacts_created": config.get("created"),
+            "blend": {"prior": model.weights.prior, "text": model.weights.text},  # type: ignore[attr-defined]
+            "valid_cases": len(split.valid.users),
+            "valid_new_target_cases": int(new_targets.sum()),
+            "test_cases": len(split.test.users),
+            "rows": rows,
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(document, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
