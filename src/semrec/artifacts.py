@@ -78,7 +78,11 @@ def load_artifacts(directory: Path) -> tuple[Recommender, list[str], dict[str, A
     """Returns (ready model, item ids in array order, config)."""
     directory = Path(directory)
     config = read_config(directory)
-    model = create_model(config["model"], config["settings"])
+    settings = dict(config["settings"])
+    if config["model"] == "lmrec" and "cold_neighbours" not in settings:
+        # trained before items borrowed from their text neighbours: scored as they were trained
+        settings["cold_neighbours"] = "0"
+    model = create_model(config["model"], settings)
     model.load_state(directory)
     item_ids: list[str] = json.loads((directory / "item_ids.json").read_text())
     return model, item_ids, config

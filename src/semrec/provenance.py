@@ -13,7 +13,7 @@ from typing import Any
 
 import semrec
 
-DATA_FILES = ("items.csv", "interactions.csv.gz")
+DATA_FILES = ("items.csv", "interactions.csv.gz", "interactions.csv")  # those present
 # the keys of a protocol record that decide which events a model may train on
 PROTOCOL_KEYS = ("protocol", "cold_fraction", "valid_start", "test_start")
 

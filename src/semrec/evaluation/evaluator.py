@@ -199,8 +199,8 @@ def fit_cold_offset(
         gaps[start : start + len(histories)] = _logsumexp(scores[:, cold]) - _logsumexp(scores[:, ~cold])
     share = float(targets.mean())
     gaps = np.nan_to_num(gaps, nan=-np.inf)
-    low, high = -20.0, 20.0
-    for _ in range(60):  # the cold mass grows with b: bisect to the observed share
+    low, high = -50.0, 50.0
+    for _ in range(80):  # the cold mass grows with b: bisect to the observed share
         middle = (low + high) / 2
         mass = float((1.0 / (1.0 + np.exp(-(gaps + middle)))).mean())
         low, high = (middle, high) if mass < share else (low, middle)

@@ -66,23 +66,24 @@ def text_neighbours(
     """The ``neighbours`` rows of ``donor_text`` (unit text vectors of the seen items ``donor_items``)
     closest to each row of ``unit_text``. With ``own_items`` (the item index of each row), an item is
     never its own donor: a seen item whose ID is hidden in training borrows as a new one would."""
-    k = max(0, min(neighbours, len(donor_items) - (1 if own_items is not None else 0)))
+    k = max(0, min(neighbours, len(donor_items)))
     items = np.zeros((len(unit_text), max(neighbours, 1)), dtype=np.int64)
     weights = np.zeros((len(unit_text), max(neighbours, 1)), dtype=np.float32)
     if k == 0 or temperature <= 0:
         return Donors(items, weights)
-    for start in range(0, len(unit_text), 2048):
-        sims = unit_text[start : start + 2048].astype(np.float32) @ donor_text.T.astype(np.float32)
+    block = max(1, (1 << 24) // len(donor_items))  # rows at a time: ~64 MB of similarities
+    for start in range(0, len(unit_text), block):
+        sims = unit_text[start : start + block].astype(np.float32) @ donor_text.T.astype(np.float32)
         if own_items is not None:
             sims[donor_items[None, :] == own_items[start : start + len(sims), None]] = -np.inf
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         best = np.take_along_axis(sims, top, axis=1)
         order = np.argsort(-best, axis=1, kind="stable")  # closest first
         top, best = np.take_along_axis(top, order, axis=1), np.take_along_axis(best, order, axis=1)
-        logits = (best - best[:, :1]) / temperature
-        share = np.exp(logits)
+        # an item that is itself a donor has one fewer: its own slot (-inf) gets weight 0
+        share = np.where(np.isfinite(best), np.exp((best - best[:, :1]) / temperature), 0.0)
         items[start : start + len(sims), :k] = donor_items[top]
-        weights[start : start + len(sims), :k] = share / share.sum(axis=1, keepdims=True)
+        weights[start : start + len(sims), :k] = share / np.maximum(share.sum(axis=1, keepdims=True), 1e-30)
     return Donors(items, weights)
 
 
