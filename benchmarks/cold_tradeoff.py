@@ -22,7 +22,7 @@ import numpy as np
 
 from semrec.artifacts import load_artifacts
 from semrec.data.splits import EvalCases
-from semrec.evaluation.runner import RunSpec, load_trained, prepare
+from semrec.evaluation.runner import RunSpec, load_trained, prepare, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,8 +93,7 @@ def main() -> None:
             "rows": rows,
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(document, indent=2) + "\n")
+        write_results(document, args.out)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from fastapi.testclient import TestClient
 
+from semrec.evaluation.runner import write_results
 from semrec.serving.app import create_app
 from semrec.serving.settings import ServerSettings
 
@@ -131,8 +132,7 @@ def main() -> None:
             "new_product": new_product,
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(document, indent=2) + "\n")
+        write_results(document, args.out)
 
 
 if __name__ == "__main__":

@@ -24,11 +24,23 @@ errors = Console(stderr=True)
 DataOption = Annotated[
     Path, typer.Option("--data", help="Dataset folder with items.csv and interactions.csv.gz.")
 ]
+# the protocol and what shapes its split: `train` and `evaluate` take the same four
+ProtocolOption = Annotated[
+    str, typer.Option(help="loo (leave-one-out), time (global time split) or cold-items (new products).")
+]
+ColdFractionOption = Annotated[float, typer.Option(help="cold-items: share of items hidden from training.")]
+ValidStartOption = Annotated[str, typer.Option(help="time protocol: first day of validation.")]
+TestStartOption = Annotated[str, typer.Option(help="time protocol: first day of test.")]
 
 
 def _fail(message: str) -> typer.Exit:
     errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
+
+
+def _check_protocol(protocol: str) -> None:
+    if protocol not in ("loo", "time", "cold-items"):
+        raise _fail(f"--protocol {protocol!r} is not allowed; choose loo, time or cold-items")
 
 
 def _parse_params(values: list[str]) -> dict[str, str]:
@@ -56,14 +68,10 @@ def evaluate(
         Path | None, typer.Option(help="Write each shopper's top 50 (history excluded) as JSON lines.")
     ] = None,
     param: Annotated[list[str] | None, typer.Option(help="Model setting KEY=VALUE; repeatable.")] = None,
-    protocol: Annotated[
-        str, typer.Option(help="loo (leave-one-out), time (global time split) or cold-items (new products).")
-    ] = "loo",
-    cold_fraction: Annotated[
-        float, typer.Option(help="cold-items: share of items hidden from training.")
-    ] = 0.1,
-    valid_start: Annotated[str, typer.Option(help="time protocol: first day of validation.")] = "2011-11-01",
-    test_start: Annotated[str, typer.Option(help="time protocol: first day of test.")] = "2011-11-15",
+    protocol: ProtocolOption = "loo",
+    cold_fraction: ColdFractionOption = 0.1,
+    valid_start: ValidStartOption = "2011-11-01",
+    test_start: TestStartOption = "2011-11-15",
     batch_size: Annotated[int, typer.Option(help="Shoppers ranked at once.")] = 1024,
 ) -> None:
     """Fit a model (or load trained artifacts) and rank all items for every shopper of the split."""
@@ -73,8 +81,7 @@ def evaluate(
         raise _fail("give --model NAME to fit a model or --artifacts DIR to load a trained one (one of them)")
     if split not in ("test", "valid"):
         raise _fail(f"--split {split!r} is not allowed; choose test or valid")
-    if protocol not in ("loo", "time", "cold-items"):
-        raise _fail(f"--protocol {protocol!r} is not allowed; choose loo, time or cold-items")
+    _check_protocol(protocol)
     spec = RunSpec(
         data=data,
         model=model,
@@ -110,15 +117,10 @@ def train(
         bool | None, typer.Option("--hybrid/--text-only", help="lmrec: add learnable item-ID embeddings.")
     ] = None,
     param: Annotated[list[str] | None, typer.Option(help="Model setting KEY=VALUE; repeatable.")] = None,
-    protocol: Annotated[
-        str,
-        typer.Option(help="Split to train under: loo, time or cold-items (evaluate then scores the same)."),
-    ] = "loo",
-    cold_fraction: Annotated[
-        float, typer.Option(help="cold-items: share of items hidden from training.")
-    ] = 0.1,
-    valid_start: Annotated[str, typer.Option(help="time protocol: first day of validation.")] = "2011-11-01",
-    test_start: Annotated[str, typer.Option(help="time protocol: first day of test.")] = "2011-11-15",
+    protocol: ProtocolOption = "loo",
+    cold_fraction: ColdFractionOption = 0.1,
+    valid_start: ValidStartOption = "2011-11-01",
+    test_start: TestStartOption = "2011-11-15",
     batch_size: Annotated[int, typer.Option(help="Shoppers ranked at once during validation.")] = 1024,
 ) -> None:
     """Train a model with early stopping on the validation split and save self-describing artifacts
@@ -132,8 +134,7 @@ def train(
     from semrec.evaluation.runner import RunSpec, run_training
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if protocol not in ("loo", "time", "cold-items"):
-        raise _fail(f"--protocol {protocol!r} is not allowed; choose loo, time or cold-items")
+    _check_protocol(protocol)
     params = _parse_params(param or [])
     if mode is not None:
         params["mode"] = mode
@@ -440,6 +441,7 @@ def quickstart(
     import logging
     import secrets
 
+    from semrec.artifacts import read_config
     from semrec.evaluation.runner import RunSpec, run_evaluation, run_training, write_results
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
@@ -464,7 +466,7 @@ def quickstart(
                 params = {"time_budget_minutes": str(minutes), "prefixes": "false", "eval_every": "2"}
             run_training(RunSpec(data=data, model=model, params=params), artifacts)
         document = json.loads(results.read_text()) if results.exists() else None
-        created = json.loads((artifacts / "config.json").read_text()).get("created")
+        created = read_config(artifacts).get("created")
         if document is not None and _results_match(document, artifacts, created):
             console.print(f"[2/3] test results already in {results}")
         else:

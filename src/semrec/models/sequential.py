@@ -97,17 +97,17 @@ class SequentialRecommender(Recommender):
         self.counts = counts
         self.fallback = (counts / max(counts.max(), 1.0)).astype(np.float32)
         self.text_vectors = text_vectors
-        # the text-affinity term reads the encoder's own vectors (not a whitened catalog transform)
-        self.affinity = None
-        if text_vectors is not None and int(getattr(config, "text_components", 0)) == 0:
+        unit = None
+        if text_vectors is not None:
             norms = np.linalg.norm(text_vectors, axis=1, keepdims=True)
-            self.affinity = (text_vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+            unit = (text_vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+        # the text-affinity term reads the encoder's own vectors (not a whitened catalog transform)
+        self.affinity = unit if int(getattr(config, "text_components", 0)) == 0 else None
         self.affinity_decay = float(getattr(config, "text_decay", 0.3))
         self.donors = self.donor_text = self.donor_items = None
-        if text_vectors is not None and int(getattr(config, "cold_neighbours", 0)) > 0:
-            unit = text_vectors / np.maximum(np.linalg.norm(text_vectors, axis=1, keepdims=True), 1e-12)
+        if unit is not None and int(getattr(config, "cold_neighbours", 0)) > 0:
             seen = counts > 0
-            self.donor_text = unit[seen].astype(np.float32)
+            self.donor_text = unit[seen]
             self.donor_items = np.flatnonzero(seen)
             self.donors = self.donors_for(unit, np.arange(len(counts)))
         if int(config.networks) < 1:
