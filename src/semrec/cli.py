@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from semrec.data.errors import DatasetError
 
@@ -31,6 +32,24 @@ ProtocolOption = Annotated[
 ColdFractionOption = Annotated[float, typer.Option(help="cold-items: share of items hidden from training.")]
 ValidStartOption = Annotated[str, typer.Option(help="time protocol: first day of validation.")]
 TestStartOption = Annotated[str, typer.Option(help="time protocol: first day of test.")]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from semrec import __version__
+
+        console.print(f"semrec {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    pass
 
 
 def _fail(message: str) -> typer.Exit:
@@ -184,19 +203,39 @@ def _print_results(document: dict[str, object]) -> None:
 
 
 @app.command()
-def models() -> None:
-    """List the available models and their settings."""
-    import dataclasses
-
+def models(
+    name: Annotated[str | None, typer.Argument(help="Show only this model's settings.")] = None,
+) -> None:
+    """List the available models and their settings (set them with --param KEY=VALUE)."""
     from semrec.models.registry import create_model, model_names
+    from semrec.models.settings import describe
 
-    table = Table(title="models")
-    table.add_column("name")
-    table.add_column("settings (defaults)")
-    for name in model_names():
-        config = create_model(name).config
-        table.add_row(name, ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items()) or "-")
-    console.print(table)
+    names = model_names()
+    if name is not None and name not in names:
+        raise _fail(f"unknown model {name!r}; available models: {', '.join(names)}")
+    for model in [name] if name is not None else names:
+        settings = describe(type(create_model(model).config))
+        if not settings:
+            console.print(f"[bold]{model}[/]: no settings\n")
+            continue
+        table = Table(title=model, title_justify="left", show_lines=False)
+        table.add_column("setting", no_wrap=True)
+        table.add_column("type", no_wrap=True)
+        table.add_column("default", no_wrap=True)
+        table.add_column("help")
+        for item in settings:
+            table.add_row(
+                Text(item.name), Text(item.type), Text(_format_default(item.default)), Text(item.help)
+            )
+        console.print(table)
+        console.print()
+
+
+def _format_default(value: object) -> str:
+    """A default as it is written with --param (true / false for switches)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
 
 
 @app.command()

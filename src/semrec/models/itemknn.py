@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from semrec.models.base import Recommender, TrainingData, recency_weights
+from semrec.models.settings import setting
 
 
 class ItemKNNRecommender(Recommender):
@@ -23,11 +24,26 @@ class ItemKNNRecommender(Recommender):
 
     name = "itemknn"
 
+    # defaults chosen on amazon-beauty's validation split
     @dataclass(frozen=True)
     class Config:
-        neighbors: int = 200
-        decay: float = 0.5  # defaults chosen on amazon-beauty's validation split
-        shrink: float = 50.0
+        neighbors: int = setting(
+            200,
+            "Neighbours kept per item (1 or more): each item keeps only its N most similar items; "
+            "the similarity to any other item counts as 0.",
+        )
+        decay: float = setting(
+            0.5,
+            "Recency weight per step back in the shopper's history (0 to 1): the most recent item "
+            "weighs 1, the one before it decay, then decay^2, ... (0: only the last item counts, "
+            "1: every item alike).",
+        )
+        shrink: float = setting(
+            50.0,
+            "Added to the denominator of sim(i, j) = co(i, j) / (sqrt(n_i * n_j) + shrink), where "
+            "co counts the shoppers with both items and n_i those with item i: damps similarities "
+            "that few shoppers support (0: plain cosine).",
+        )
 
     config: Config
 

@@ -13,6 +13,7 @@ from semrec.data.text import catalog_texts
 from semrec.encoders.factory import load_encoder
 from semrec.encoders.transformer import encode_cached
 from semrec.models.base import Recommender, TrainingData, recency_profiles
+from semrec.models.settings import setting
 
 
 class TextZeroShotRecommender(Recommender):
@@ -26,12 +27,33 @@ class TextZeroShotRecommender(Recommender):
 
     @dataclass(frozen=True)
     class Config:
-        encoder: str = "minilm"  # 'minilm' (bundled), a local Hugging Face folder, or an exported ONNX one
-        layers: int = 0  # keep only the encoder's first N transformer layers (0: all)
-        decay: float = 0.3  # chosen on amazon-beauty's validation split
-        max_length: int = 64
-        batch_size: int = 64
-        device: str = "auto"
+        encoder: str = setting(
+            "minilm",
+            "Text encoder that embeds the item text: 'minilm' (the bundled all-MiniLM-L6-v2), the "
+            "path of a local Hugging Face model folder, or a folder written by `semrec export` (ONNX).",
+        )
+        layers: int = setting(
+            0,
+            "Keep only the encoder's first N transformer layers, for faster embedding "
+            "(0: all layers; an exported encoder keeps the layers it was exported with).",
+        )
+        decay: float = setting(  # default chosen on amazon-beauty's validation split
+            0.3,
+            "Recency weight per step back in the shopper's history when their items' text vectors are "
+            "averaged into their profile (0 to 1): the most recent item weighs 1, the one before it "
+            "decay, then decay^2, ... (0: only the last item counts, 1: every item alike).",
+        )
+        max_length: int = setting(
+            64,
+            "Tokens of each item text the encoder reads; longer texts are cut (an exported encoder "
+            "uses the length it was exported with).",
+        )
+        batch_size: int = setting(64, "Item texts embedded at once.")
+        device: str = setting(
+            "auto",
+            "Device that embeds the item text: auto (a CUDA GPU when there is one, else the CPU), "
+            "cpu, cuda or cuda:N.",
+        )
 
     config: Config
 
