@@ -3,12 +3,10 @@ offset swept over a range, each point scored on validation (all its shoppers, ne
 the catalog's own proportion) and on the test's new-product shoppers.
 
 usage: python benchmarks/cold_tradeoff.py --artifacts A [--data ../shared/datasets/amazon-beauty]
-       [--offsets -1,0,0.5,...] [--refit] [--out results.json]
+       [--offsets -1,0,0.5,...] [--out results.json]
 
-A diagnostic, not a way to choose: the model's own offset (and new products' weights for each part)
-is fitted on validation by maximum likelihood at training time (`calibrate_cold`); this table shows
-where other offsets would land, under the artifacts' weights. `--refit` first fits the calibration
-again on validation with this checkout's code (artifacts trained by an older one).
+A diagnostic, not a way to choose: the model's own offset is fitted on validation by maximum
+likelihood at training time (`calibrate_cold`); this table shows where other offsets would land.
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ import numpy as np
 
 from semrec.artifacts import load_artifacts
 from semrec.data.splits import EvalCases
-from semrec.evaluation.calibration import fit_cold
 from semrec.evaluation.runner import RunSpec, load_trained, prepare, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +55,6 @@ def main() -> None:
     parser.add_argument("--artifacts", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "amazon-beauty")
     parser.add_argument("--offsets", default="-1,0,0.5,1,1.5,2,2.5,3")
-    parser.add_argument("--refit", action="store_true", help="fit the cold calibration again first")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     spec = RunSpec(data=args.data, artifacts=args.artifacts, protocol="cold-items")
@@ -68,14 +64,6 @@ def main() -> None:
     split = prepared.split
     assert split.valid_cold_items is not None
     new_targets = np.isin([t[0] for t in split.valid.targets], split.valid_cold_items)
-    if args.refit:
-        weights = model.weights  # type: ignore[attr-defined]
-        cold = model.counts == 0  # type: ignore[attr-defined]
-        blend = {"prior": weights.prior, "text": weights.text}
-        fit = fit_cold(split.valid, model.score_parts, blend, cold, exclude=split.cold_items)  # type: ignore[attr-defined]
-        if fit is not None:
-            model.cold_offset, model.cold_weights = fit.offset, dict(fit.weights)  # type: ignore[attr-defined]
-        print(json.dumps({"refit": None if fit is None else vars(fit)}), flush=True)
     fitted = float(getattr(model, "cold_offset", 0.0))
     rows = []
     for offset in sorted({float(o) for o in args.offsets.split(",")} | {fitted}):
@@ -99,8 +87,6 @@ def main() -> None:
             "artifacts": str(args.artifacts.resolve()),
             "artifacts_created": config.get("created"),
             "blend": {"prior": model.weights.prior, "text": model.weights.text},  # type: ignore[attr-defined]
-            "cold_weights": dict(getattr(model, "cold_weights", {})) or "those of the other items",
-            "refit": args.refit,
             "valid_cases": len(split.valid.users),
             "valid_new_target_cases": int(new_targets.sum()),
             "test_cases": len(split.test.users),

@@ -3,8 +3,6 @@ items seen in training, items of the training catalog nobody bought, and product
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -42,27 +40,13 @@ PARAMS = {
 }
 
 
-# weights of their own for new products, as a fit on a validation with many new targets gives them
-OWN_COLD_WEIGHTS = {"network": 0.8, "prior": 0.4, "text": 6.0}
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def parity_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("parity")
     header = ("item_id", "title", "brand", "categories", "price")
     data = write_dataset(root / "data", [*SHOP_ITEMS, *UNSEEN], SHOP_EVENTS, item_header=header)
     run_training(RunSpec(data=data, model="lmrec", params=PARAMS), root / "lmrec")
     return root / "lmrec"
-
-
-@pytest.fixture(params=["shared cold weights", "own cold weights"])
-def parity_artifacts(request: pytest.FixtureRequest, trained: Path, tmp_path: Path) -> Path:
-    if request.param == "shared cold weights":
-        return trained
-    copy = shutil.copytree(trained, tmp_path / "own")
-    weights = json.loads((copy / "blend.json").read_text())
-    (copy / "blend.json").write_text(json.dumps({**weights, "cold_weights": OWN_COLD_WEIGHTS}))
-    return copy
 
 
 def served_shortlist(client: TestClient, user_id: str, k: int) -> dict[str, float]:
@@ -91,8 +75,6 @@ def test_served_scores_equal_offline_scores_on_a_shortlist_with_new_items(
         events = [{"user_id": user, "item_id": item, "type": "view"} for item in items]
         assert client.post("/v1/events", json={"events": events}, headers=WRITER).status_code == 200
     model, item_ids, _ = load_artifacts(parity_artifacts)
-    if parity_artifacts.name == "own":  # the blend really scores new products apart
-        assert model.weights.for_cold == tuple(OWN_COLD_WEIGHTS.values())  # type: ignore[attr-defined]
     index = {item_id: i for i, item_id in enumerate(item_ids)}
     for user, items in histories.items():
         offline_history = np.array([index["nail-3" if i == "nail-new" else i] for i in items])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import pytest
@@ -139,3 +139,29 @@ def test_blend_ndcg_equals_evaluate_for_every_blend_ties_and_several_targets_inc
         expected = evaluate(PartSums(parts, blend), cases, counts, progress=False).metrics["ndcg@10"]
         assert value == pytest.approx(expected, abs=1e-12)
     assert len(set(fast)) == 3  # the blends really differ
+
+
+def test_the_cold_offset_is_the_maximum_likelihood_one() -> None:
+    from semrec.evaluation.evaluator import fit_cold_offset
+
+    # 40 items, 10 of them never seen in training; every item scores the same, and 30% of the
+    # targets are new: the likelihood peaks where the new items' share of probability is 30%
+    n_items, cold = 40, np.zeros(40, dtype=bool)
+    cold[30:] = True
+    rng = np.random.default_rng(0)
+    targets = [np.array([30 + n % 10 if n % 10 < 3 else n % 25]) for n in range(200)]
+    histories = [np.array([(int(t[0]) + 1 + int(rng.integers(0, 20))) % 25]) for t in targets]
+    cases = EvalCases(np.arange(200), histories, targets)
+
+    def parts(batch: Any) -> dict[str, np.ndarray]:
+        return {"network": np.zeros((len(batch), n_items)), "text": np.ones((len(batch), n_items))}
+
+    fitted = fit_cold_offset(cases, parts, {"text": 2.0}, cold)
+    assert fitted is not None and fitted[1] == 60
+    # a softmax over 29 warm candidates (one is in the history) and 10 new ones
+    expected = float(np.log(0.3 / 0.7 * 29 / 10))
+    assert fitted[0] == pytest.approx(expected, abs=1e-3)
+    assert fit_cold_offset(cases, parts, {}, cold, min_targets=61) is None  # too few to fit
+    # items the cases can never have as targets (the test's hidden ones) stay out of the softmax
+    left_out = fit_cold_offset(cases, parts, {}, cold, exclude=np.arange(25, 30))
+    assert left_out is not None and left_out[0] == pytest.approx(float(np.log(0.3 / 0.7 * 24 / 10)), abs=1e-3)

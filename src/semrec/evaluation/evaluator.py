@@ -161,3 +161,54 @@ def blend_ndcg(
             gain = np.where((rank <= k) & (value[:, 0] > -np.inf), discounts[np.minimum(rank, k) - 1], 0.0)
             totals[b] += float((np.bincount(target_rows, gain, minlength=len(targets)) / ideal).sum())
     return [float(t / max(len(cases.users), 1)) for t in totals]
+
+
+def fit_cold_offset(
+    cases: EvalCases,
+    parts: Callable[[Sequence[np.ndarray]], dict[str, np.ndarray]],
+    blend: Mapping[str, float],
+    cold: np.ndarray,
+    exclude: np.ndarray | None = None,
+    min_targets: int = 50,
+    batch_size: int = 2048,
+) -> tuple[float, int] | None:
+    """The maximum-likelihood offset ``b`` for items with no training events (``cold``), treating the
+    blended scores (``sum(blend.get(name, 1.0) * part)``, plus ``b`` on cold items) as the logits of
+    a softmax over the items a case can have as its target (history and ``exclude`` left out).
+
+    At the optimum the probability the model gives cold items as a group, averaged over the cases,
+    equals the share of cases whose target is cold: one number that puts new products on the same
+    scale as the rest. Returns (offset, cold targets), or None with fewer than ``min_targets``.
+    """
+    cold = np.asarray(cold, dtype=bool)
+    targets = np.array([bool(cold[t].any()) for t in cases.targets], dtype=bool)
+    if int(targets.sum()) < min_targets or cold.all():
+        return None
+    gaps = np.empty(len(cases.users))  # per case: logsumexp(cold) - logsumexp(warm) at b = 0
+    for start in range(0, len(cases.users), batch_size):
+        histories = cases.histories[start : start + batch_size]
+        matrices = parts(histories)
+        scores = sum(blend.get(name, 1.0) * m for name, m in matrices.items())
+        assert isinstance(scores, np.ndarray)
+        scores = scores.astype(np.float64)
+        rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
+        cols = np.concatenate([np.asarray(h, dtype=np.int64) for h in histories] or [rows])
+        scores[rows, cols] = -np.inf
+        if exclude is not None and len(exclude):
+            scores[:, exclude] = -np.inf
+        gaps[start : start + len(histories)] = _logsumexp(scores[:, cold]) - _logsumexp(scores[:, ~cold])
+    share = float(targets.mean())
+    gaps = np.nan_to_num(gaps, nan=-np.inf)
+    low, high = -50.0, 50.0
+    for _ in range(80):  # the cold mass grows with b: bisect to the observed share
+        middle = (low + high) / 2
+        mass = float((1.0 / (1.0 + np.exp(-(gaps + middle)))).mean())
+        low, high = (middle, high) if mass < share else (low, middle)
+    return round((low + high) / 2, 4), int(targets.sum())
+
+
+def _logsumexp(scores: np.ndarray) -> np.ndarray:
+    top = scores.max(axis=1)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return safe + np.log(np.exp(scores - safe[:, None]).sum(axis=1))

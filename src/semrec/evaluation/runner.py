@@ -17,8 +17,7 @@ import semrec
 from semrec.data.dataset import Dataset
 from semrec.data.loader import load_dataset
 from semrec.data.splits import Split, SplitName, cold_item_split, leave_one_out, time_split
-from semrec.evaluation.calibration import ColdFit, fit_cold
-from semrec.evaluation.evaluator import EvaluationResult, blend_ndcg, evaluate
+from semrec.evaluation.evaluator import EvaluationResult, blend_ndcg, evaluate, fit_cold_offset
 from semrec.models.base import PartScores, Recommender, TrainingData
 from semrec.models.registry import create_model
 from semrec.provenance import code_version, dataset_fingerprint, mismatch, protocol_record
@@ -74,9 +73,11 @@ def prepare(spec: RunSpec, checkpoint: Path | None = None) -> Prepared:
     def validate_blends(parts: PartScores, blends: Sequence[Mapping[str, float]]) -> list[float]:
         return blend_ndcg(split.valid, parts, blends)
 
-    def calibrate(parts: PartScores, blend: Mapping[str, float], cold: np.ndarray) -> ColdFit | None:
+    def calibrate(
+        parts: PartScores, blend: Mapping[str, float], cold: np.ndarray
+    ) -> tuple[float, int] | None:
         # the test's hidden items are never validation targets: left out of the softmax
-        return fit_cold(split.valid, parts, blend, cold, exclude=split.cold_items)
+        return fit_cold_offset(split.valid, parts, blend, cold, exclude=split.cold_items)
 
     data = TrainingData(
         sequences=split.train,

@@ -7,13 +7,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
-
-if TYPE_CHECKING:
-    from semrec.evaluation.calibration import ColdFit
 
 # histories -> named (batch, n_items) score matrices that a model adds up with its weights
 PartScores = Callable[[Sequence[np.ndarray]], dict[str, np.ndarray]]
@@ -29,9 +26,11 @@ class TrainingData:
     validator: Callable[[Recommender], float] | None = None
     # validation NDCG@10 of many weighted sums of a model's score parts at once (see ``PartScores``)
     blend_validator: Callable[[PartScores, Sequence[Mapping[str, float]]], list[float]] | None = None
-    # the maximum-likelihood offset (and parts' weights) of items with no training events, fitted on
-    # validation: (parts, blend weights, cold mask) -> the fit, None when validation has too few
-    cold_calibrator: Callable[[PartScores, Mapping[str, float], np.ndarray], ColdFit | None] | None = None
+    # the maximum-likelihood offset of items with no training events, fitted on validation:
+    # (parts, blend weights, cold mask) -> (offset, cold targets), None when validation has too few
+    cold_calibrator: (
+        Callable[[PartScores, Mapping[str, float], np.ndarray], tuple[float, int] | None] | None
+    ) = None
     checkpoint: Path | None = None  # where a trainable model keeps a resumable checkpoint
 
     @property

@@ -1,20 +1,16 @@
 """The score a sequential model ranks by, offline (``evaluate``, ``recommend``) and in the server alike.
 
     score = network logit + prior weight * co-occurrence term + text weight * text affinity
-
-and, for an item with no training events of its own, the same parts under weights of its own:
-
-    score = cold offset + cold network weight * network logit + cold prior weight * co-occurrence
-            + cold text weight * text affinity
+            (+ cold offset, for an item with no training events of its own)
 
 - network logit: the shopper's query vector times the item's vector (for an item with no ID of its
   own, the adapted text plus the ID part it borrows from its text neighbours);
 - co-occurrence term: ``log(item-kNN score + floor)``; an item nobody bought in training has no
   co-occurrence of its own and takes the mean item-kNN score of the same text neighbours;
 - text affinity: the cosine of the item's text to the shopper's recent titles;
-- cold offset and weights: fitted by maximum likelihood on validation when it holds new products
-  (:mod:`semrec.evaluation.calibration`; the weights only with enough of them, otherwise those of
-  the other items): new products are scored on the same scale as the rest.
+- cold offset: one number fitted by maximum likelihood on validation (when validation holds new
+  products), so that the probability the blend gives new products as a group matches how often
+  validation shoppers chose one: new products are scored on the same scale as the rest.
 
 Each part depends on the shopper and the item only, never on which other items are scored with it,
 so the server, scoring a shortlist, gives every item exactly the score the offline model gives it.
@@ -36,35 +32,11 @@ PRIOR_FLOOR = 1e-3  # items the co-occurrence graph does not reach get log(PRIOR
 class BlendWeights:
     prior: float = 0.0  # co-occurrence term
     text: float = 0.0  # text affinity
-    cold: float = 0.0  # offset of items with no training events of their own
-    # those items' weights for the network logit, co-occurrence and text (None: the others' weights)
-    cold_network: float = 1.0
-    cold_prior: float | None = None
-    cold_text: float | None = None
-
-    @property
-    def for_cold(self) -> tuple[float, float, float]:
-        """(network, prior, text) weights of items with no training events."""
-        prior = self.prior if self.cold_prior is None else self.cold_prior
-        text = self.text if self.cold_text is None else self.cold_text
-        return self.cold_network, prior, text
-
-    @property
-    def uses_prior(self) -> bool:
-        return self.prior > 0 or self.for_cold[1] > 0
-
-    @property
-    def uses_text(self) -> bool:
-        return self.text > 0 or self.for_cold[2] > 0
-
-    @property
-    def separate_cold(self) -> bool:
-        """Whether items with no training events score otherwise than the rest."""
-        return self.cold != 0 or self.for_cold != (1.0, self.prior, self.text)
+    cold: float = 0.0  # added to items with no training events of their own
 
     @property
     def active(self) -> bool:
-        return self.uses_prior or self.uses_text or self.separate_cold
+        return self.prior > 0 or self.text > 0 or self.cold != 0
 
 
 def text_affinity(histories: Sequence[np.ndarray], unit_text: np.ndarray, decay: float) -> np.ndarray:
@@ -136,30 +108,11 @@ def blend(
 ) -> np.ndarray:
     """(shoppers, items) final scores from the network logits and the unweighted parts (a part that is
     None, or weighted 0, adds nothing); ``cold`` (items,) marks items with no training events."""
-    out = _weighted(network, (1.0, weights.prior, weights.text), prior, text)
-    if cold is not None and weights.separate_cold:
-        columns = np.flatnonzero(cold)
-        if len(columns):
-            out[:, columns] = _weighted(
-                network[:, columns],
-                weights.for_cold,
-                None if prior is None else prior[:, columns],
-                None if text is None else text[:, columns],
-            ) + np.float32(weights.cold)
-    return out
-
-
-def _weighted(
-    network: np.ndarray,
-    weights: tuple[float, float, float],
-    prior: np.ndarray | None,
-    text: np.ndarray | None,
-) -> np.ndarray:
     out = network.astype(np.float32, copy=True)
-    if weights[0] != 1.0:
-        out *= np.float32(weights[0])
-    if prior is not None and weights[1] > 0:
-        out += weights[1] * prior
-    if text is not None and weights[2] > 0:
-        out += weights[2] * text
+    if prior is not None and weights.prior > 0:
+        out += weights.prior * prior
+    if text is not None and weights.text > 0:
+        out += weights.text * text
+    if cold is not None and weights.cold != 0:
+        out += np.float32(weights.cold) * cold
     return out

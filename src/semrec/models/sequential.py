@@ -123,7 +123,6 @@ class SequentialRecommender(Recommender):
     affinity_decay = 0.3
     text_weight = 0.0
     cold_offset = 0.0
-    cold_weights: dict[str, float]  # the parts' weights for new items ({}: the other items')
     donors: Donors | None = None  # text neighbours each item borrows an ID part and co-occurrence from
     donor_text: np.ndarray | None = None  # unit text vectors of the seen items (new items' donors)
     donor_items: np.ndarray | None = None
@@ -137,7 +136,6 @@ class SequentialRecommender(Recommender):
         torch.manual_seed(config.seed)
         self.device = pick_device(config.device)
         self.counts = counts
-        self.cold_weights = {}
         self.fallback = (counts / max(counts.max(), 1.0)).astype(np.float32)
         self.text_vectors = text_vectors
         unit = None
@@ -201,14 +199,10 @@ class SequentialRecommender(Recommender):
 
     @property
     def weights(self) -> BlendWeights:
-        cold = self.cold_weights
         return BlendWeights(
             self.prior_weight if self.prior is not None else 0.0,
             self.text_weight if self.affinity is not None else 0.0,
             self.cold_offset,
-            cold_network=cold.get("network", 1.0),
-            cold_prior=cold.get("prior") if self.prior is not None else None,
-            cold_text=cold.get("text") if self.affinity is not None else None,
         )
 
     def members(self) -> list[SequenceNet]:
@@ -269,7 +263,6 @@ class SequentialRecommender(Recommender):
         text_setting = float(getattr(self.config, "text_weight", 0.0))
         self.prior, self.prior_weight, self.text_weight = None, 0.0, 0.0
         self.cold_offset = float(getattr(self.config, "cold_offset", 0.0))
-        self.cold_weights = {}
         if prior_setting != 0.0:
             self.prior = ItemKNNRecommender().fit(TrainingData(data.sequences, data.items))
         if self.affinity is None:
@@ -316,10 +309,9 @@ class SequentialRecommender(Recommender):
                 )
 
     def _calibrate_cold(self, data: TrainingData) -> None:
-        """Fits the offset of items with no training events, and with enough of them as validation
-        targets their weights for each part, on validation (maximum likelihood, see
-        :mod:`semrec.evaluation.calibration`), when the setting asks for it and validation holds
-        new products; otherwise the ``cold_offset`` setting stays and the other items' weights."""
+        """Fits the offset of items with no training events on validation (maximum likelihood, see
+        :func:`~semrec.evaluation.evaluator.fit_cold_offset`), when the setting asks for it and
+        validation holds enough new products; otherwise the ``cold_offset`` setting stays."""
         if not bool(getattr(self.config, "calibrate_cold", False)) or data.cold_calibrator is None:
             return
         cold = self.counts == 0
@@ -330,18 +322,9 @@ class SequentialRecommender(Recommender):
         if fitted is None:
             log.info("cold offset %.2f (validation holds too few new products to fit it)", self.cold_offset)
             return
-        self.cold_offset, self.cold_weights = fitted.offset, dict(fitted.weights)
-        self.cold_calibration = {
-            "offset": fitted.offset,
-            "weights": fitted.weights,
-            "validation_targets": fitted.targets,
-        }
-        log.info(
-            "new products: offset %.3f, weights %s, fitted on %d validation targets never seen in training",
-            fitted.offset,
-            fitted.weights or "those of the other items",
-            fitted.targets,
-        )
+        self.cold_offset, targets = fitted
+        self.cold_calibration = {"offset": self.cold_offset, "validation_targets": targets}
+        log.info("cold offset %.3f fitted on %d validation targets never seen in training", *fitted)
 
     @torch.inference_mode()
     def network_scores(self, histories: Sequence[np.ndarray]) -> np.ndarray:
@@ -401,8 +384,6 @@ class SequentialRecommender(Recommender):
         if hasattr(self, "blend_validation"):  # "co-occurrence weight,text weight" -> NDCG@10
             summary["blend_validation_ndcg@10"] = self.blend_validation
         summary["cold_offset"] = self.cold_offset
-        if self.cold_weights:
-            summary["cold_weights"] = self.cold_weights
         if hasattr(self, "cold_calibration"):
             summary["cold_calibration"] = self.cold_calibration
         return summary
@@ -422,7 +403,6 @@ class SequentialRecommender(Recommender):
                     "cooccurrence_weight": self.prior_weight,
                     "text_weight": self.text_weight,
                     "cold_offset": self.cold_offset,
-                    "cold_weights": self.cold_weights,
                 }
             )
         )
@@ -441,7 +421,6 @@ class SequentialRecommender(Recommender):
             weights = json.loads(blend.read_text())
             self.prior_weight, self.text_weight = weights["cooccurrence_weight"], weights["text_weight"]
             self.cold_offset = float(weights.get("cold_offset", 0.0))
-            self.cold_weights = {k: float(v) for k, v in weights.get("cold_weights", {}).items()}
         elif self.prior is not None:  # artifacts written before blend.json
             self.prior_weight = json.loads((directory / "prior" / "weight.json").read_text())["weight"]
         if self.prior is None:

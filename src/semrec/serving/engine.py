@@ -384,7 +384,7 @@ class Engine:
         accept = self._acceptor(seen, category, True)
         candidates, scores = self._candidates("rec", query, pool, accept, excluded=len(seen))
         affinity = None
-        if runtime.weights.uses_text:
+        if runtime.text_weight > 0:
             taste = runtime.taste(catalog.text.array[usable])
             if self.settings.text_shortlist:  # the items closest to the text taste join the shortlist
                 close, _ = self._candidates("text", taste, pool, accept, excluded=len(seen))

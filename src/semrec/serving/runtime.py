@@ -185,7 +185,7 @@ class ModelRuntime:
         counts = self.model.counts  # type: ignore[attr-defined]
         warm = candidates >= 0
         warm[warm] = counts[candidates[warm]] > 0
-        if self.prior is not None and self.weights.uses_prior:
+        if self.prior is not None and self.weights.prior > 0:
             raw = np.zeros(len(candidates), dtype=np.float32)
             raw[warm] = self.prior.score_items(history, candidates[warm])
             cold = np.flatnonzero(~warm)
