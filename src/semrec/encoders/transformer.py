@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,7 +46,13 @@ def resolve_model_path(model: str | Path | None) -> Path:
     return path
 
 
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+
 def pick_device(device: str = "auto") -> torch.device:
+    """``auto`` (the GPU when one is present), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    if not DEVICE_PATTERN.fullmatch(device):
+        raise ValueError(f"device {device!r} is not allowed; choose auto, cpu, cuda, cuda:N or mps")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)

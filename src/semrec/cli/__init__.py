@@ -1,0 +1,12 @@
+"""The ``semrec`` command line: one module per group of commands, registered on one app."""
+
+from __future__ import annotations
+
+from semrec.cli import data, modelling, serving
+from semrec.cli.common import app
+
+__all__ = ["app", "data", "main", "modelling", "serving"]
+
+
+def main() -> None:
+    app()

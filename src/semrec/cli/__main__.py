@@ -1,0 +1,5 @@
+"""``python -m semrec.cli``."""
+
+from semrec.cli import main
+
+main()
