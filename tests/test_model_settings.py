@@ -64,7 +64,8 @@ def _rows(output: str) -> dict[str, list[str]]:
 
 
 def test_models_prints_every_setting_with_its_help(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli.modelling, "console", Console(width=2000))  # one line per row, however long its help
+    # one line per row, however long its help
+    monkeypatch.setattr(cli.modelling, "console", Console(width=2000))
     everything = runner.invoke(cli.app, ["models"])
     assert everything.exit_code == 0, everything.output
     assert all(name in everything.output for name in model_names())
