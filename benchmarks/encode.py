@@ -1,11 +1,13 @@
-"""Encoder speed and quality, side by side in one run: torch fp32, ONNX fp32, ONNX int8, pruned.
+"""Encoder speed and quality, side by side in one run: torch fp32, torch bf16 (on a CPU with bf16
+arithmetic), ONNX fp32, ONNX int8, pruned; the CPU model and its instruction sets in the JSON.
 
 usage: python benchmarks/encode.py [--data ../shared/datasets/amazon-beauty] [--texts 2048]
        [--singles 300] [--artifacts artifacts/lmrec] [--json]
 
 For each backend, on the same amazon-beauty item texts: texts/s at batch 64, batch-1 p50/p99
 latency, mean cosine to torch fp32, and NDCG@10 (test split) of text-zeroshot built on that backend
-(and of the fine-tuned lmrec in --artifacts with its item text vectors from that backend).
+(and of the lmrec in --artifacts with its item text vectors from that backend, under the protocol
+it was trained with).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 import torch
 
 from semrec.data.loader import load_dataset
@@ -28,6 +31,7 @@ from semrec.data.text import catalog_texts
 from semrec.encoders.factory import Encoder
 from semrec.encoders.onnx_backend import OnnxTextEncoder, export_encoder
 from semrec.encoders.transformer import TextEncoder
+from semrec.hardware import cpu_info
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,10 +53,10 @@ def speed(encoder: Encoder, texts: list[str], singles: list[str]) -> dict[str, f
     }
 
 
-def zeroshot_ndcg(data: Path, encoder_ref: str, layers: int = 0) -> float:
+def zeroshot_ndcg(data: Path, encoder_ref: str, layers: int = 0, precision: str = "fp32") -> float:
     from semrec.evaluation.runner import RunSpec, run_evaluation
 
-    params = {"encoder": encoder_ref, "device": "cpu"}
+    params = {"encoder": encoder_ref, "device": "cpu", "precision": precision}
     if layers:
         params["layers"] = str(layers)
     document, _, _ = run_evaluation(RunSpec(data=data, model="text-zeroshot", params=params))
@@ -61,10 +65,17 @@ def zeroshot_ndcg(data: Path, encoder_ref: str, layers: int = 0) -> float:
 
 def lmrec_ndcg(data: Path, artifacts: Path, vectors: np.ndarray) -> float:
     """The fine-tuned lmrec, reading item text vectors from another backend."""
+    from semrec.artifacts import read_config
     from semrec.evaluation.evaluator import evaluate
     from semrec.evaluation.runner import RunSpec, load_trained, prepare
 
-    spec = RunSpec(data=data, artifacts=artifacts)
+    provenance = read_config(artifacts).get("provenance", {})
+    spec = RunSpec(
+        data=data,
+        artifacts=artifacts,
+        protocol=provenance.get("protocol", "loo"),
+        cold_fraction=float(provenance.get("cold_fraction", 0.1)),
+    )
     prepared = prepare(spec)
     model = load_trained(spec, prepared.dataset)
     table = model.net.items  # type: ignore[attr-defined]
@@ -98,6 +109,9 @@ def main() -> None:
     pruned = TextEncoder("minilm", device="cpu", layers=args.pruned_layers)
     exports = {b: export_encoder(torch_encoder, workdir / b, b) for b in ("onnx", "onnx-int8")}
     pruned_int8 = export_encoder(pruned, workdir / "pruned-int8", "onnx-int8")
+    cpu = cpu_info()
+    flags = cpu["flags"]
+    assert isinstance(flags, dict)
     encoders: dict[str, tuple[Encoder, str, int]] = {
         "torch-fp32": (torch_encoder, "minilm", 0),
         "onnx-fp32": (OnnxTextEncoder(exports["onnx"]), str(exports["onnx"]), 0),
@@ -105,6 +119,8 @@ def main() -> None:
         f"torch-fp32-pruned{args.pruned_layers}": (pruned, "minilm", args.pruned_layers),
         f"onnx-int8-pruned{args.pruned_layers}": (OnnxTextEncoder(pruned_int8), str(pruned_int8), 0),
     }
+    if flags.get("avx512_bf16") or flags.get("amx_bf16"):  # elsewhere bf16 is emulated, and slow
+        encoders["torch-bf16"] = (TextEncoder("minilm", device="cpu", precision="bf16"), "minilm", 0)
     reference = torch_encoder.encode(sample)
     rows: dict[str, dict[str, Any]] = {}
     for name, (encoder, _, _) in encoders.items():
@@ -117,13 +133,20 @@ def main() -> None:
         row["speedup_batch64"] = round(row["texts_per_s_batch64"] / base, 2)
     if not args.skip_quality:
         for name, (encoder, ref, layers) in encoders.items():
-            rows[name]["text_zeroshot_ndcg@10"] = round(zeroshot_ndcg(args.data, ref, layers), 5)
+            precision = "bf16" if name == "torch-bf16" else "fp32"
+            rows[name]["text_zeroshot_ndcg@10"] = round(zeroshot_ndcg(args.data, ref, layers, precision), 5)
             if args.artifacts is not None and "pruned" not in name:
                 vectors = encoder.encode(texts)
                 rows[name]["lmrec_ndcg@10"] = round(lmrec_ndcg(args.data, args.artifacts, vectors), 5)
             print(name, rows[name], file=sys.stderr, flush=True)
     result = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
+        "machine": {
+            "cpu": cpu,
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "onnxruntime": ort.__version__,
+        },
         "texts": args.texts,
         "backends": rows,
     }

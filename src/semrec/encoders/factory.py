@@ -31,12 +31,21 @@ def load_encoder(
     batch_size: int = 64,
     device: str = "auto",
     layers: int | None = None,
+    precision: str = "fp32",
 ) -> Encoder:
-    """An exported folder runs on ONNX Runtime (its own max_length); anything else on PyTorch."""
+    """An exported folder runs on ONNX Runtime (its own max_length and precision); anything else on
+    PyTorch, in ``precision`` (fp32, or bf16 on a CPU or GPU with bfloat16 arithmetic)."""
     if is_exported(reference):
         from semrec.encoders.onnx_backend import OnnxTextEncoder
 
         return OnnxTextEncoder(Path(str(reference)), batch_size=batch_size)
     from semrec.encoders.transformer import TextEncoder
 
-    return TextEncoder(reference, max_length=max_length, batch_size=batch_size, device=device, layers=layers)
+    return TextEncoder(
+        reference,
+        max_length=max_length,
+        batch_size=batch_size,
+        device=device,
+        layers=layers,
+        precision=precision,
+    )

@@ -46,6 +46,7 @@ def resolve_model_path(model: str | Path | None) -> Path:
     return path
 
 
+PRECISIONS = ("fp32", "bf16")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
 
@@ -75,8 +76,12 @@ class TextEncoder:
         batch_size: int = 64,
         device: str = "auto",
         layers: int | None = None,
+        precision: str = "fp32",
     ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r} is not allowed; choose one of {list(PRECISIONS)}")
         self.path = resolve_model_path(model)
+        self.precision = precision
         self.max_length = max_length
         self.batch_size = batch_size
         self.device = pick_device(device)
@@ -104,6 +109,8 @@ class TextEncoder:
         parts: list[object] = [str(self.path.resolve()), stamp, self.max_length, self.pooling]
         if self.layers is not None:
             parts.append(self.layers)
+        if self.precision != "fp32":
+            parts.append(self.precision)
         key = json.dumps(parts)
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -124,8 +131,11 @@ class TextEncoder:
             batch = self.tokenizer(
                 chunk, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
             ).to(self.device)
-            hidden = self.model(**batch).last_hidden_state
-            return self.pool(hidden, batch["attention_mask"]).float().cpu().numpy()
+            # bf16: matrix products in bfloat16 (AVX-512 BF16 / AMX on the CPUs that have them),
+            # accumulated and normalised in float32
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                hidden = self.model(**batch).last_hidden_state
+            return self.pool(hidden.float(), batch["attention_mask"]).cpu().numpy()
 
         return encode_by_length(texts, self.dim, self.batch_size, run, progress)
 

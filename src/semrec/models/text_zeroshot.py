@@ -54,6 +54,11 @@ class TextZeroShotRecommender(Recommender):
             "Device that embeds the item text: auto (a CUDA GPU when there is one, else the CPU), "
             "cpu, cuda or cuda:N.",
         )
+        precision: str = setting(
+            "fp32",
+            "Arithmetic of a PyTorch encoder: fp32, or bf16 (bfloat16 matrix products, fast on CPUs "
+            "with AVX-512 BF16 or AMX; an exported ONNX encoder keeps its own).",
+        )
 
     config: Config
 
@@ -64,6 +69,7 @@ class TextZeroShotRecommender(Recommender):
             batch_size=self.config.batch_size,
             device=self.config.device,
             layers=self.config.layers or None,
+            precision=self.config.precision,
         )
         texts = catalog_texts(data.items)
         self.item_vectors = encode_cached(encoder, texts, progress="embedding items")  # (n_items, dim)
