@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from semrec.artifacts import load_artifacts, save_artifacts
 from semrec.cli import app
 from semrec.data import leave_one_out, load_dataset
-from semrec.models import TrainingData, create_model
+from semrec.models import TrainingData, create_model, sequence_net
 from semrec.models.sequence_net import ItemTable, SequenceNet
 from semrec.training import trainer
 
@@ -93,7 +93,7 @@ def test_trainer_never_reads_validation_or_test_targets(
         seen["sequences"] = [s.copy() for s in sequences]
         return real_loop(net, sequences, **kwargs)
 
-    monkeypatch.setattr("semrec.models.sequential.train_loop", spy)
+    monkeypatch.setattr("semrec.training.fitting.train_loop", spy)
     dataset = load_dataset(tiny_dir)
     split = leave_one_out(dataset)
     calls: list[float] = []
@@ -189,7 +189,7 @@ def test_positions_do_not_depend_on_padding() -> None:
 def test_items_absent_from_training_are_not_pushed_down_as_negatives() -> None:
     sequences = [np.array([0, 1, 2, 3]), np.array([2, 3, 4, 5])] * 5  # items 6 and 7 never occur
     model: Any = create_model("sasrec", {**SMALL, "epochs": "5", "weight_decay": "0.0"})
-    model._build(np.ones(8), None)
+    model.build(np.ones(8), None)
     before = model.net.items.ids.weight.detach().clone()
     trainer.train_loop(
         model.net, sequences, epochs=5, batch_size=4, lr=0.01, weight_decay=0.0, max_len=10, seed=0,
@@ -388,7 +388,7 @@ def test_an_ensemble_scores_the_mean_of_its_networks(tmp_path: Path) -> None:
     first, second = model.members()
     assert len(model.training_summary()["networks"]) == 2
     histories = [np.array([2, 3]), np.array([5, 0, 1, 6]), np.array([5, 0])]
-    batch = trainer.left_pad(histories, 4)
+    batch = sequence_net.left_pad(histories, 4)
     with torch.inference_mode():
         each = [net(batch).numpy() for net in (first, second)]
     assert not np.allclose(each[0], each[1], atol=1e-3)  # two seeds, two networks

@@ -47,6 +47,7 @@ def resolve_model_path(model: str | Path | None) -> Path:
 
 
 PRECISIONS = ("fp32", "bf16")
+MODES = ("frozen", "lora", "full")  # how an encoder is adapted to a shop: not, LoRA, all weights
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
 

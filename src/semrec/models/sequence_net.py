@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -243,3 +246,13 @@ class NetworkEnsemble(nn.Module):
     def forward(self, sequences: torch.Tensor) -> torch.Tensor:
         """Mean next-item scores of the members: (batch, n_items)."""
         return torch.stack([m(sequences) for m in self.nets]).mean(0)
+
+
+def left_pad(sequences: Sequence[np.ndarray], length: int) -> torch.Tensor:
+    """Item indices -> (batch, length) rows shifted by one (0 = padding), most recent item last."""
+    out = np.zeros((len(sequences), length), dtype=np.int64)
+    for row, sequence in enumerate(sequences):
+        tail = np.asarray(sequence[-length:], dtype=np.int64) + 1
+        if len(tail):
+            out[row, length - len(tail) :] = tail
+    return torch.from_numpy(out)

@@ -16,10 +16,9 @@ import torch
 import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model
 
-from semrec.encoders.transformer import TextEncoder
+from semrec.encoders.transformer import MODES, TextEncoder
 
 log = logging.getLogger("semrec.training")
-MODES = ("frozen", "lora", "full")
 
 
 def next_item_pairs(sequences: Sequence[np.ndarray]) -> np.ndarray:

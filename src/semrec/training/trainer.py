@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from semrec.models.sequence_net import SequenceNet
+from semrec.models.sequence_net import SequenceNet, left_pad
 
 log = logging.getLogger("semrec.training")
 
@@ -31,16 +31,6 @@ class TrainingLog:
     seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
     stopped_by: str = "epochs"
-
-
-def left_pad(sequences: Sequence[np.ndarray], length: int) -> torch.Tensor:
-    """Item indices -> (batch, length) rows shifted by one (0 = padding), most recent item last."""
-    out = np.zeros((len(sequences), length), dtype=np.int64)
-    for row, sequence in enumerate(sequences):
-        tail = np.asarray(sequence[-length:], dtype=np.int64) + 1
-        if len(tail):
-            out[row, length - len(tail) :] = tail
-    return torch.from_numpy(out)
 
 
 def windows_ending_at(sequence: np.ndarray, ends: Iterable[int], max_len: int) -> list[np.ndarray]:

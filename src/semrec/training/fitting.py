@@ -1,0 +1,143 @@
+"""Training orchestration of the sequential models: their networks through the training loop, then
+the blend weights and the new products' offset, chosen on validation (never on test)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from semrec.models.base import TrainingData
+from semrec.models.itemknn import ItemKNNRecommender
+from semrec.training.trainer import train_loop
+
+if TYPE_CHECKING:
+    from semrec.models.sequential import SequentialRecommender
+
+log = logging.getLogger("semrec.models")
+
+# blend weight grids, chosen on validation; roughly geometric, and wide enough that a shop whose
+# validation prefers more co-occurrence or text than amazon-beauty's still finds its optimum inside
+PRIOR_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
+TEXT_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0)
+
+
+def fit_sequential(model: SequentialRecommender, data: TrainingData) -> None:
+    """Trains a sequential model's networks (each judged on validation by its own early stopping),
+    then its blend weights and the calibration of new products, all on the training data and
+    validation only."""
+    model.build(data.item_counts(), model.text_vectors_for(data))
+    config, validator = model.config, data.validator
+    members, whole = model.members(), model.net
+    model.training_logs = []
+    for index, member in enumerate(members):
+        model.net = member  # early stopping judges each network on its own
+
+        def report(entry: dict[str, float], number: int = index + 1) -> None:
+            log.info("%s network %d %s", model.name, number, entry)
+
+        checkpoint = data.checkpoint
+        if checkpoint is not None and len(members) > 1:
+            checkpoint = checkpoint.with_name(f"{checkpoint.stem}-{index}{checkpoint.suffix}")
+        model.training_logs.append(
+            train_loop(
+                member,
+                data.sequences,
+                epochs=config.epochs,
+                batch_size=config.batch_size,
+                lr=config.lr,
+                weight_decay=config.weight_decay,
+                max_len=config.max_len,
+                seed=config.seed + index,
+                device=model.device,
+                validate=(lambda: validator(model)) if validator is not None else None,
+                eval_every=config.eval_every,
+                patience=config.patience,
+                time_budget_s=config.time_budget_minutes * 60 / len(members),
+                checkpoint=checkpoint,
+                on_epoch=report,
+                prefixes=config.prefixes,
+            )
+        )
+    model.net = whole
+    if len(members) > 1 and validator is not None:
+        model.ensemble_validation = validator(model)
+        log.info(
+            "%s: %d networks together, valid NDCG@10 %.4f",
+            model.name,
+            len(members),
+            model.ensemble_validation,
+        )
+    fit_blend(model, data)
+
+
+def fit_blend(model: SequentialRecommender, data: TrainingData) -> None:
+    """Blends the network with item-to-item co-occurrence from the same training sequences (and,
+    for models that read text, the shopper's text affinity), in log space; each weight is fixed
+    by the settings or picked on the validation split (never on test)."""
+    prior_setting = float(model.config.cooccurrence_weight)
+    text_setting = float(getattr(model.config, "text_weight", 0.0))
+    model.prior, model.prior_weight, model.text_weight = None, 0.0, 0.0
+    model.cold_offset = float(getattr(model.config, "cold_offset", 0.0))
+    if prior_setting != 0.0:
+        model.prior = ItemKNNRecommender().fit(TrainingData(data.sequences, data.items))
+    if model.affinity is None:
+        text_setting = 0.0
+    prior_grid = PRIOR_WEIGHTS if prior_setting < 0 else (prior_setting,)
+    text_grid = TEXT_WEIGHTS if text_setting < 0 else (text_setting,)
+    if data.validator is None and data.blend_validator is None:  # nothing to choose on
+        prior_grid = (PRIOR_WEIGHTS[3],) if prior_setting < 0 else prior_grid
+        text_grid = (TEXT_WEIGHTS[3],) if text_setting < 0 else text_grid
+    grid = [(p, t) for p in prior_grid for t in text_grid]
+    if len(grid) == 1:
+        model.prior_weight, model.text_weight = grid[0]
+        calibrate_cold(model, data)
+        return
+    if data.blend_validator is not None:  # every blend from one pass over the validation shoppers
+        blends = [{"prior": p, "text": t} for p, t in grid]
+        scores = dict(zip(grid, data.blend_validator(model.score_parts, blends), strict=True))
+    else:
+        assert data.validator is not None
+        scores = {}
+        for p, t in grid:
+            model.prior_weight, model.text_weight = p, t
+            scores[(p, t)] = data.validator(model)
+    # the best validation score; among equals, the smallest weights
+    model.prior_weight, model.text_weight = max(scores, key=lambda w: (scores[w], -w[0], -w[1]))
+    log.info(
+        "co-occurrence weight %.2f, text weight %.2f chosen on validation (NDCG@10 %.4f)",
+        model.prior_weight,
+        model.text_weight,
+        scores[(model.prior_weight, model.text_weight)],
+    )
+    model.blend_validation = {f"{p:g},{t:g}": round(v, 6) for (p, t), v in scores.items()}
+    calibrate_cold(model, data)
+    for name, value, options in (
+        ("co-occurrence", model.prior_weight, prior_grid),
+        ("text", model.text_weight, text_grid),
+    ):
+        if len(options) > 1 and value == max(options) > 0:
+            log.warning(
+                "%s weight %.2f is the largest the grid offers: validation may prefer more; "
+                "set it with --param",
+                name,
+                value,
+            )
+
+
+def calibrate_cold(model: SequentialRecommender, data: TrainingData) -> None:
+    """Fits the offset of items with no training events on validation (maximum likelihood, see
+    :func:`~semrec.evaluation.evaluator.fit_cold_offset`), when the setting asks for it and
+    validation holds enough new products; otherwise the ``cold_offset`` setting stays."""
+    if not bool(getattr(model.config, "calibrate_cold", False)) or data.cold_calibrator is None:
+        return
+    cold = model.counts == 0
+    if not cold.any():
+        return
+    blend = {"prior": model.weights.prior, "text": model.weights.text}
+    fitted = data.cold_calibrator(model.score_parts, blend, cold)
+    if fitted is None:
+        log.info("cold offset %.2f (validation holds too few new products to fit it)", model.cold_offset)
+        return
+    model.cold_offset, targets = fitted
+    model.cold_calibration = {"offset": model.cold_offset, "validation_targets": targets}
+    log.info("cold offset %.3f fitted on %d validation targets never seen in training", *fitted)
