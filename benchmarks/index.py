@@ -37,7 +37,7 @@ def grow(base: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
 
 def shopper_queries(artifacts: Path, data: Path, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     from semrec.data.loader import load_dataset
-    from semrec.serving.runtime import ModelRuntime
+    from semrec.online.runtime import ModelRuntime
 
     runtime = ModelRuntime(artifacts, device="cpu")
     dataset = load_dataset(data)

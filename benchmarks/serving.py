@@ -301,13 +301,13 @@ def repeated(passes: list[list[float]], steals: list[float | None]) -> dict[str,
 def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from semrec.serving.catalog import ItemMeta
-    from semrec.serving.collector import settle
-    from semrec.serving.engine import Engine
-    from semrec.serving.index import VectorIndex
-    from semrec.serving.runtime import ModelRuntime
-    from semrec.serving.settings import ServerSettings
-    from semrec.serving.store import Event, SQLiteStore
+    from semrec.api.settings import ServerSettings
+    from semrec.online.catalog import ItemMeta
+    from semrec.online.collector import settle
+    from semrec.online.engine import Engine
+    from semrec.online.index import VectorIndex
+    from semrec.online.runtime import ModelRuntime
+    from semrec.store.sqlite import Event, SQLiteStore
 
     torch.set_num_threads(1)
     workdir = Path(tempfile.mkdtemp(prefix="semrec-bench-"))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from semrec.serving.catalog import Catalog, GrowingMatrix, ItemMeta
+from semrec.online.catalog import Catalog, GrowingMatrix, ItemMeta
 
 
 def empty_catalog() -> Catalog:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from semrec.serving.index import KINDS, IndexKind, VectorIndex
+from semrec.online.index import KINDS, IndexKind, VectorIndex
 
 DIM, N, QUERIES = 64, 12_000, 200
 

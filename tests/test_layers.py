@@ -13,8 +13,8 @@ import pytest
 PROBE = """
 import json, sys
 from pathlib import Path
-from semrec.serving.app import create_app
-from semrec.serving.settings import ServerSettings
+from semrec.api.app import create_app
+from semrec.api.settings import ServerSettings
 app = create_app(ServerSettings(artifacts=Path(sys.argv[1]), database=Path(sys.argv[2])))
 assert app.state.follower.engine.runtime.name == sys.argv[3]
 print(json.dumps(sorted(sys.modules)))
@@ -35,7 +35,7 @@ def test_a_server_on_trained_artifacts_imports_no_trainer(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     modules = set(json.loads(done.stdout.strip().splitlines()[-1]))
-    assert "semrec.serving.engine" in modules
+    assert "semrec.online.engine" in modules
     if model == "lmrec":  # the sequential model itself is loaded, only its trainer is not
         assert "semrec.models.sequential" in modules
     loaded = sorted(m for m in modules if m == "peft" or m.startswith(("peft.", "semrec.training")))

@@ -95,7 +95,7 @@ def test_export_command_makes_the_server_use_the_backend(
 ) -> None:
     import shutil
 
-    from semrec.serving.runtime import ModelRuntime
+    from semrec.online.runtime import ModelRuntime
 
     artifacts = tmp_path / "art"
     shutil.copytree(shop_artifacts["text-zeroshot"], artifacts)

@@ -14,10 +14,10 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from semrec.serving.app import PUBLIC_ROUTES, create_app
-from semrec.serving.auth import SCOPE_ATTRIBUTE
-from semrec.serving.runtime import ModelRuntime
-from semrec.serving.settings import ServerSettings
+from semrec.api.app import PUBLIC_ROUTES, create_app
+from semrec.api.auth import SCOPE_ATTRIBUTE
+from semrec.api.settings import ServerSettings
+from semrec.online.runtime import ModelRuntime
 
 KEYS = [
     {"name": "reader", "key": "r-secret", "scopes": ["read"]},

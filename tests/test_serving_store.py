@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semrec.serving.store import Change, Event, ItemRecord, SQLiteStore
+from semrec.store.sqlite import Change, Event, ItemRecord, SQLiteStore
 
 
 def test_events_are_on_disk_when_add_returns(tmp_path: Path) -> None:
@@ -159,7 +159,7 @@ def test_whole_table_reads_leave_the_answers_connection_free(tmp_path: Path) -> 
 def test_pruning_keeps_the_newest_entry_and_says_when_entries_were_lost(tmp_path: Path) -> None:
     import time
 
-    from semrec.serving.store import ChangeLogPruned
+    from semrec.store.sqlite import ChangeLogPruned
 
     store = SQLiteStore(tmp_path / "s.db")
     store.upsert_items([ItemRecord("a", "Rose"), ItemRecord("b", "Tea")])

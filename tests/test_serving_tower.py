@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from semrec.models.sequence_net import ItemTable, NetworkEnsemble, SequenceNet
-from semrec.serving.tower import ShopperTower
+from semrec.online.tower import ShopperTower
 
 
 @pytest.mark.parametrize("norm", ["pre", "post"])

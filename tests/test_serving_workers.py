@@ -14,8 +14,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from semrec.serving.app import create_app
-from semrec.serving.settings import ServerSettings
+from semrec.api.app import create_app
+from semrec.api.settings import ServerSettings
 
 KEYS = [{"name": "ops", "key": "a-secret", "scopes": ["read", "write", "admin"]}]
 KEY = {"X-API-Key": "a-secret"}

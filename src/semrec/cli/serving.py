@@ -39,7 +39,7 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
-    from semrec.serving.settings import load_settings
+    from semrec.api.settings import load_settings
 
     overrides = {"artifacts": artifacts, "host": host, "port": port, "database": database, "workers": workers}
     try:
@@ -55,7 +55,7 @@ def serve(
     if settings.workers > 1:
         _serve_workers(settings.workers, config, overrides, settings.host, settings.port, settings.log_level)
         return
-    from semrec.serving.app import create_app
+    from semrec.api.app import create_app
 
     try:
         server_app = create_app(settings)
@@ -81,7 +81,7 @@ def _serve_workers(
 
     import uvicorn
 
-    from semrec.serving.app import WORKER_INPUTS
+    from semrec.api.app import WORKER_INPUTS
 
     given = {k: str(v) if isinstance(v, Path) else v for k, v in overrides.items() if v is not None}
     os.environ[WORKER_INPUTS] = json.dumps({"config": str(config) if config else None, "overrides": given})
@@ -92,7 +92,7 @@ def _serve_workers(
     console.print(f"serving with {workers} workers on http://{host}:{port}")
     try:
         uvicorn.run(
-            "semrec.serving.app:create_worker_app",
+            "semrec.api.app:create_worker_app",
             factory=True,
             workers=workers,
             host=host,
@@ -189,8 +189,8 @@ def quickstart(
     console.print("[3/3] building the index and starting the server")
     import uvicorn
 
-    from semrec.serving.app import create_app
-    from semrec.serving.settings import ApiKey, ServerSettings
+    from semrec.api.app import create_app
+    from semrec.api.settings import ApiKey, ServerSettings
 
     admin_key = secrets.token_urlsafe(16)
     settings = ServerSettings(

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-log = logging.getLogger("semrec.serving")
+log = logging.getLogger("semrec.api")
 
 CODES = {
     400: "bad_request",

@@ -8,8 +8,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from semrec.serving.errors import error_body
-from semrec.serving.metrics import Metrics
+from semrec.api.errors import error_body
+from semrec.api.metrics import Metrics
 
 
 class BodyTooLarge(Exception):

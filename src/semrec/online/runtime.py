@@ -22,7 +22,7 @@ from semrec.encoders.factory import Encoder, load_encoder
 from semrec.encoders.transformer import encode_cached
 from semrec.models.base import Recommender, recency_profiles
 from semrec.models.blend import BlendWeights, Donors, blend, borrowed_prior, prior_term
-from semrec.serving.tower import ShopperTower, TowerBackend
+from semrec.online.tower import ShopperTower, TowerBackend
 
 SERVABLE = ("text-zeroshot", "sasrec", "lmrec")
 

@@ -20,15 +20,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 import semrec
-from semrec.serving.auth import KeyRing, Principal, require
-from semrec.serving.collector import settle
-from semrec.serving.engine import Engine, Scored
-from semrec.serving.errors import ApiError, install_error_handlers
-from semrec.serving.follower import Follower
-from semrec.serving.metrics import Metrics
-from semrec.serving.middleware import LimitsAndMetrics
-from semrec.serving.runtime import ModelRuntime
-from semrec.serving.schemas import (
+from semrec.api.auth import KeyRing, Principal, require
+from semrec.api.errors import ApiError, install_error_handlers
+from semrec.api.metrics import Metrics
+from semrec.api.middleware import LimitsAndMetrics
+from semrec.api.schemas import (
     ID_PATTERN,
     Deleted,
     EventsAccepted,
@@ -40,10 +36,14 @@ from semrec.serving.schemas import (
     Profile,
     Reloaded,
 )
-from semrec.serving.settings import ServerSettings
-from semrec.serving.store import Event, ItemRecord, SQLiteStore
+from semrec.api.settings import ServerSettings
+from semrec.online.collector import settle
+from semrec.online.engine import Engine, Scored
+from semrec.online.runtime import ModelRuntime
+from semrec.store.follower import Follower
+from semrec.store.sqlite import Event, ItemRecord, SQLiteStore
 
-log = logging.getLogger("semrec.serving")
+log = logging.getLogger("semrec.api")
 
 PUBLIC_ROUTES = ("/", "/healthz", "/readyz", "/metrics")  # reachable without a key, by design
 STATIC = Path(__file__).parent / "static"
@@ -337,7 +337,7 @@ WORKER_INPUTS = "_SEMREC_WORKER_INPUTS"  # how `semrec serve --workers N` hands 
 def create_worker_app() -> FastAPI:
     """The app of one worker process: settings from the inputs `semrec serve` was given (config
     file and command-line values, as JSON in the environment), so every worker reads the same."""
-    from semrec.serving.settings import load_settings
+    from semrec.api.settings import load_settings
 
     inputs = json.loads(os.environ[WORKER_INPUTS])
     config = inputs.get("config")

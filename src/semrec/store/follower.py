@@ -21,13 +21,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from semrec.serving.collector import settle
-from semrec.serving.engine import Engine
-from semrec.serving.errors import ApiError
-from semrec.serving.metrics import Metrics
-from semrec.serving.store import ChangeLogPruned, Store
+from semrec.api.errors import ApiError
+from semrec.api.metrics import Metrics
+from semrec.online.collector import settle
+from semrec.online.engine import Engine
+from semrec.store.sqlite import ChangeLogPruned, Store
 
-log = logging.getLogger("semrec.serving")
+log = logging.getLogger("semrec.store")
 
 RESYNCS = 3  # rebuilds in a row before a request gives up (the log is pruned faster than we build)
 

@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from semrec.api.errors import ApiError
+from semrec.api.settings import ServerSettings
 from semrec.data.text import item_text
-from semrec.serving.catalog import Catalog, GrowingMatrix, ItemMeta, category_parts, words
-from semrec.serving.errors import ApiError
-from semrec.serving.index import VectorIndex
-from semrec.serving.runtime import ModelRuntime
-from semrec.serving.settings import ServerSettings
-from semrec.serving.shopper_cache import ShopperCache
-from semrec.serving.store import Change, ChangeLogPruned, Event, ItemRecord, Store
-from semrec.serving.threads import one_thread_here
+from semrec.online.catalog import Catalog, GrowingMatrix, ItemMeta, category_parts, words
+from semrec.online.index import VectorIndex
+from semrec.online.runtime import ModelRuntime
+from semrec.online.shopper_cache import ShopperCache
+from semrec.online.threads import one_thread_here
+from semrec.store.sqlite import Change, ChangeLogPruned, Event, ItemRecord, Store
 
 VERBS = {
     "view": "viewed",
@@ -624,7 +624,7 @@ class Engine:
             # the change does not say whose data went, so no cached answer of anyone survives it
             self._queries.clear()
             self._answers.clear()
-        # "reload" swaps engines, which the app does (semrec.serving.follower)
+        # "reload" swaps engines, which the app does (semrec.store.follower)
 
     def item_json(self, row: int) -> dict[str, Any]:
         meta = self.catalog.meta[row]

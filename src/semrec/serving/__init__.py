@@ -1,1 +1,0 @@
-"""The real-time HTTP service: store, vector index, recommendation pipeline and API."""
