@@ -11,7 +11,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import semrec
-from semrec import cli
+import semrec.cli as cli
 from semrec.models.registry import MODELS, _lazy_models, create_model, model_names
 from semrec.models.settings import Setting, describe, setting
 

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from semrec.api.app import PUBLIC_ROUTES, create_app
 from semrec.api.auth import SCOPE_ATTRIBUTE
 from semrec.api.settings import ServerSettings
+from semrec.online.rerank import rerank
 from semrec.online.runtime import ModelRuntime
 
 KEYS = [
@@ -415,10 +416,10 @@ def test_diversity_reranking_is_maximal_marginal_relevance(client_for: Factory) 
                 for i, c in zip(candidates, closest, strict=True)
             ]
             expected.append(candidates[int(np.argmax(values))])
-        picked = rows[engine._rerank(rows, scores, 5, diversity)[0]].tolist()
+        picked = rows[rerank(engine.catalog, rows, scores, 5, diversity)[0]].tolist()
         assert picked == [int(rows[i]) for i in expected], diversity
     by_score = [int(r) for r in rows[np.argsort(-scores)[:5]]]
-    assert rows[engine._rerank(rows, scores, 5, 0.0)[0]].tolist() == by_score
+    assert rows[rerank(engine.catalog, rows, scores, 5, 0.0)[0]].tolist() == by_score
 
 
 def test_a_new_product_is_recommended_despite_the_co_occurrence_prior(client_for: Factory) -> None:

@@ -38,8 +38,9 @@ from semrec.api.schemas import (
 )
 from semrec.api.settings import ServerSettings
 from semrec.online.collector import settle
-from semrec.online.engine import Engine, Scored
+from semrec.online.engine import Engine
 from semrec.online.runtime import ModelRuntime
+from semrec.schema import Scored
 from semrec.store.follower import Follower
 from semrec.store.sqlite import Event, ItemRecord, SQLiteStore
 

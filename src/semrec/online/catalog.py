@@ -15,6 +15,40 @@ from semrec.api.settings import Rule
 WORD = re.compile(r"[\w\-]+", re.UNICODE)
 
 
+# words too common in product titles to say what a shopper wants
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "by",
+        "for",
+        "from",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "with",
+        "oz",
+        "ml",
+        "fl",
+        "pack",
+        "set",
+        "pcs",
+        "pc",
+        "new",
+        "x",
+    ]
+)
+
+
 def words(text: str) -> list[str]:
     return [w.lower() for w in WORD.findall(text)]
 

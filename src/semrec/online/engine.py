@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import secrets
 import threading
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,59 +15,19 @@ import numpy as np
 from semrec.api.errors import ApiError
 from semrec.api.settings import ServerSettings
 from semrec.data.text import item_text
-from semrec.online.catalog import Catalog, GrowingMatrix, ItemMeta, category_parts, words
+from semrec.online.catalog import ItemMeta
 from semrec.online.index import VectorIndex
+from semrec.online.profile import profile
+from semrec.online.reasons import explain, match_reason
+from semrec.online.rerank import rerank
+from semrec.online.retrieve import Acceptor, acceptor, candidates
 from semrec.online.runtime import ModelRuntime
+from semrec.online.search import lexical as lexical_scores
+from semrec.online.seed import build_catalog, item_meta
 from semrec.online.shopper_cache import ShopperCache
 from semrec.online.threads import one_thread_here
+from semrec.schema import Scored
 from semrec.store.sqlite import Change, ChangeLogPruned, Event, ItemRecord, Store
-
-VERBS = {
-    "view": "viewed",
-    "click": "clicked",
-    "cart": "added to cart",
-    "purchase": "bought",
-    "rating": "rated",
-}
-STOPWORDS = set(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "by",
-        "for",
-        "from",
-        "in",
-        "is",
-        "it",
-        "of",
-        "on",
-        "or",
-        "the",
-        "to",
-        "with",
-        "oz",
-        "ml",
-        "fl",
-        "pack",
-        "set",
-        "pcs",
-        "pc",
-        "new",
-        "x",
-    ]
-)
-EXACT_FALLBACK = 4096  # past this many candidates, filter the whole catalog exactly instead
-
-
-@dataclass
-class Scored:
-    row: int
-    score: float
-    reason: str | None = None
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -105,7 +61,7 @@ class Engine:
         self._queries: ShopperCache[np.ndarray] = ShopperCache(settings.query_cache_size)
         # a list depends on the history of (row, event type), the request and the catalog version
         self._answers: ShopperCache[list[Scored]] = ShopperCache(settings.answer_cache_size)
-        self.catalog = self._build_catalog()
+        self.catalog = build_catalog(store, runtime, settings.rules)
 
     # set-up
     def _pseudonym_secret(self) -> bytes:
@@ -116,78 +72,6 @@ class Engine:
     def user_key(self, user_id: str) -> str:
         """The pseudonym a shopper is stored under (raw ids are never written)."""
         return hmac.new(self._secret, user_id.encode(), hashlib.sha256).hexdigest()[:32]
-
-    def _seed_store(self) -> None:
-        """Puts the model's catalog into the store, except items deleted or already there."""
-        known = self.store.known_item_ids()
-        records = []
-        for raw in self.runtime.catalog.to_dict("records"):
-            row = {str(k): v for k, v in raw.items()}
-            item_id = str(row["item_id"])
-            if item_id in known:  # a shortcut only: seed_items checks again inside its transaction
-                continue
-            records.append(
-                ItemRecord(
-                    item_id=item_id,
-                    title=str(row.get("title") or ""),
-                    text=item_text(row),
-                    category=_text(row.get("categories") or row.get("category")),
-                    brand=_text(row.get("brand")),
-                    price=_number(row.get("price")),
-                )
-            )
-        if records:
-            self.store.seed_items(records)
-
-    def _build_catalog(self) -> Catalog:
-        runtime = self.runtime
-        self._seed_store()
-        trained = runtime.index_of
-        records = self.store.all_items()
-        fingerprint = runtime.encoder.fingerprint()
-        stale = [r for r in records if r.item_id not in trained or r.vector is not None]
-        stale = [r for r in stale if r.vector is None or r.vector_key != fingerprint]
-        if stale:  # items added through the API, embedded by another encoder: embed them again
-            vectors = runtime.encode([r.text for r in stale])
-            for record, vector in zip(stale, vectors, strict=True):
-                record.vector, record.vector_key = vector, fingerprint
-            self.store.set_vectors(stale)  # same items, this encoder's vectors
-        n = len(records)
-        rec = np.zeros((n, runtime.dim), dtype=np.float32)
-        text = np.zeros((n, runtime.text_vectors.shape[1]), dtype=np.float32)
-        popularity = np.zeros(n)
-        metas = []
-        new_rows, new_text = [], []
-        for row, record in enumerate(records):
-            index = trained.get(record.item_id)
-            if index is not None:
-                rec[row] = runtime.item_vectors[index]
-                text[row] = record.vector if record.vector is not None else runtime.text_vectors[index]
-                popularity[row] = runtime.popularity[index]
-            else:
-                assert record.vector is not None
-                text[row] = record.vector
-                new_rows.append(row)
-                new_text.append(record.vector)
-            metas.append(_meta(record, True, -1 if index is None else index))
-        if new_rows:
-            adapted = runtime.adapt(np.stack(new_text))
-            for j, row in enumerate(new_rows):
-                if adapted is None:
-                    metas[row].recommendable = False
-                else:
-                    rec[row] = adapted[j]
-        catalog = Catalog(
-            rec=GrowingMatrix(np.zeros((0, runtime.dim))),
-            text=GrowingMatrix(np.zeros((0, text.shape[1]))),
-            meta=[],
-            alive=np.zeros(0, dtype=bool),
-            bonus=np.zeros(0),
-            popularity=np.zeros(0),
-            rules=list(self.settings.rules),
-        )
-        catalog.append(metas, rec, text, popularity)
-        return catalog
 
     def _index(self, name: str) -> VectorIndex:
         """The 'rec' (inner product), 'sim' (cosine of rec vectors) or 'text' index, built on first use."""
@@ -225,85 +109,17 @@ class Engine:
 
     # retrieval
     def _candidates(
-        self,
-        name: str,
-        query: np.ndarray,
-        k: int,
-        accept: Callable[[np.ndarray], np.ndarray],
-        excluded: int = 0,
+        self, name: str, query: np.ndarray, k: int, accept: Acceptor, excluded: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Up to ``k`` accepted (rows, scores), best first: ANN first, widened, then exact if needed."""
-        index = self._index(name)
-        total = len(index)
-        # HNSW costs grow with the list asked for: ask for what the filters are likely to leave
-        fetch = min(total, k + excluded + 16)
-        while fetch <= EXACT_FALLBACK:
-            scores, rows = index.search(query, fetch)
-            scores, rows = scores[0], rows[0]
-            found = rows >= 0
-            scores, rows = scores[found], rows[found]
-            ok = accept(rows)
-            if ok.sum() >= k or fetch >= total:
-                # exact scores from the float vectors: compressed indexes only shortlist
-                rows = rows[ok]
-                exact = self._matrix(name, rows) @ query.astype(np.float32)
-                order = np.argsort(-exact, kind="stable")[:k]
-                return rows[order], exact[order]
-            fetch = min(total, fetch * 8)
-        rows = np.arange(total)
-        rows = rows[accept(rows)]
-        scores = self._matrix(name, rows) @ query.astype(np.float32)
-        best = np.argsort(-scores, kind="stable")[:k]
-        return rows[best], scores[best]
+        """Up to ``k`` accepted (rows, scores) from index ``name``, best first."""
 
-    def _acceptor(
-        self, exclude: set[int], category: str | None, need_vector: bool
-    ) -> Callable[[np.ndarray], np.ndarray]:
-        catalog = self.catalog
-        excluded = np.fromiter(exclude, dtype=np.int64, count=len(exclude))
-        wanted = category.strip().lower() if category else None
+        def vectors(rows: np.ndarray) -> np.ndarray:
+            return self._matrix(name, rows)
 
-        def accept(rows: np.ndarray) -> np.ndarray:
-            # the masks are read after the index answered: they already cover every row it knows
-            ok = catalog.alive[rows]
-            if len(excluded):  # a few dozen rows against a few dozen: one comparison table
-                ok &= (rows[:, None] != excluded[None, :]).all(axis=1)
-            if need_vector:
-                ok &= catalog.recommendable[rows]
-            if wanted is not None:
-                for i in np.flatnonzero(ok):
-                    if wanted not in category_parts(catalog.meta[rows[i]].category):
-                        ok[i] = False
-            return ok
+        return candidates(self._index(name), vectors, query, k, accept, excluded)
 
-        return accept
-
-    def _rerank(
-        self, rows: np.ndarray, scores: np.ndarray, k: int, diversity: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(positions into ``rows`` best first, relevance of every row): business rules, then maximal
-        marginal relevance over the pool."""
-        if len(rows) == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
-        spread = float(scores.max() - scores.min())
-        relevance = (scores - scores.min()) / spread if spread > 0 else np.ones(len(rows))
-        relevance = relevance + self.catalog.bonus[rows]
-        if diversity <= 0 or len(rows) <= 1:
-            return np.argsort(-relevance, kind="stable")[:k], relevance
-        unit = self.catalog.unit_rec(rows)
-        # value of each candidate = (1 - d) * relevance - d * (similarity to the closest item chosen)
-        penalty = diversity * (unit @ unit.T)
-        value = (1 - diversity) * relevance
-        pick = int(value.argmax())
-        chosen = [pick]
-        value[pick] = -np.inf  # each candidate is chosen once
-        closest = penalty[pick].copy()
-        for _ in range(min(k, len(rows)) - 1):
-            pick = int((value - closest).argmax())
-            chosen.append(pick)
-            value[pick] = -np.inf
-            np.maximum(closest, penalty[pick], out=closest)
-        return np.array(chosen), relevance
+    def _acceptor(self, exclude: set[int], category: str | None, need_vector: bool) -> Acceptor:
+        return acceptor(self.catalog, exclude, category, need_vector)
 
     # answers
     def query(self, user: str, rows: list[int]) -> np.ndarray:
@@ -360,11 +176,11 @@ class Engine:
     ) -> list[Scored]:
         """``kinds``: the latest event type per history row."""
         candidates, scores = self.shortlist(user, k, category, seen, usable)
-        chosen, relevance = self._rerank(candidates, scores, k, self.settings.diversity)
+        chosen, relevance = rerank(self.catalog, candidates, scores, k, self.settings.diversity)
         results = [
             Scored(r, s) for r, s in zip(candidates[chosen].tolist(), relevance[chosen].tolist(), strict=True)
         ]
-        self._explain(results, kinds, usable)
+        explain(self.catalog, results, kinds, usable[-self.settings.history_length :])
         return results
 
     def shortlist(
@@ -418,18 +234,6 @@ class Engine:
                     return out
         return out
 
-    def _explain(self, results: list[Scored], kinds: dict[int, str], usable: list[int]) -> None:
-        """'because you viewed X': the history item closest to each recommendation."""
-        catalog = self.catalog
-        history = np.array(usable[-self.settings.history_length :])
-        if not results:
-            return
-        unit_results = catalog.unit_rec([r.row for r in results])
-        closest = (unit_results @ catalog.unit_rec(history).T).argmax(axis=1)
-        for result, source in zip(results, history[closest].tolist(), strict=True):
-            verb = VERBS.get(kinds.get(source, "view"), "viewed")
-            result.reason = f"because you {verb} {catalog.meta[source].title}"
-
     def similar(self, item_id: str, k: int) -> list[Scored]:
         one_thread_here(self.settings.torch_threads)
         row = self.catalog.live_row(item_id)
@@ -450,7 +254,7 @@ class Engine:
         accept = self._acceptor(set(), None, False)
         rows, scores = self._candidates("text", vector, max(3 * k, 50), accept)
         combined: dict[int, float] = {int(r): float(s) for r, s in zip(rows, scores, strict=True)}
-        lexical = self._lexical(query)
+        lexical = lexical_scores(catalog, query)
         extra = np.array([r for r in lexical if r not in combined], dtype=np.int64)
         if len(extra):
             extra = extra[accept(extra)]
@@ -470,62 +274,11 @@ class Engine:
                 for row, value in zip(candidates, affinity, strict=True):
                     final[int(row)] = (1 - share) * final[int(row)] + share * float(value)
         best = sorted(final.items(), key=lambda pair: (-pair[1], pair[0]))[:k]
-        return [Scored(row, score, _match_reason(query, catalog.meta[row].title)) for row, score in best]
-
-    def _lexical(self, query: str) -> dict[int, float]:
-        """Share of the query's (IDF-weighted) words an item contains, for items matching a rare word."""
-        catalog = self.catalog
-        terms = [w for w in dict.fromkeys(words(query)) if w not in STOPWORDS]
-        if not terms:
-            return {}
-        total = catalog.rows or 1
-        idf = {w: math.log(1 + total / (1 + len(catalog.words.get(w, ())))) for w in terms}
-        norm = sum(idf.values())
-        scores: defaultdict[int, float] = defaultdict(float)
-        for word in terms:
-            matches = catalog.words.get(word, set())
-            if 0 < len(matches) <= 2000:  # a word shared by thousands of items says little
-                for row in matches:
-                    scores[row] += idf[word] / norm
-        return dict(scores)
+        return [Scored(row, score, match_reason(query, catalog.meta[row].title)) for row, score in best]
 
     def profile(self, user_id: str) -> dict[str, Any]:
         events = self.store.recent_events(self.user_key(user_id), max(200, self.settings.history_length))
-        catalog = self.catalog
-        categories: defaultdict[str, float] = defaultdict(float)
-        brands: defaultdict[str, float] = defaultdict(float)
-        keywords: defaultdict[str, float] = defaultdict(float)
-        for age, event in enumerate(reversed(events)):
-            row = catalog.live_row(event.item_id)
-            if row is None:
-                continue
-            meta = catalog.meta[row]
-            weight = 0.9**age * (2.0 if event.type in ("cart", "purchase") else 1.0)
-            for part in category_parts(meta.category)[-1:]:
-                categories[part] += weight
-            if meta.brand:
-                brands[meta.brand] += weight
-            for word in set(words(meta.title)):
-                if len(word) > 2 and word not in STOPWORDS and not word.isdigit():
-                    keywords[word] += weight
-        recent = [
-            {
-                "item_id": e.item_id,
-                "type": e.type,
-                "timestamp": e.timestamp,
-                "title": _title(catalog, e.item_id),
-            }
-            for e in reversed(events[-10:])
-        ]
-        return {
-            "user_id": user_id,
-            "events": len(events),
-            "event_types": dict(Counter(e.type for e in events)),
-            "top_categories": _strongest(categories, 5),
-            "top_brands": _strongest(brands, 5),
-            "keywords": _strongest(keywords, 8),
-            "recent_items": recent,
-        }
+        return profile(user_id, events, self.catalog)
 
     # writes: to the store first, then applied here from the change log like any other worker's
     def record_events(self, events: list[Event]) -> int:
@@ -551,7 +304,7 @@ class Engine:
         self.catch_up()
         row = self.catalog.live_row(record.item_id)
         if row is None:  # deleted by another worker the moment after
-            return _meta(record, False)
+            return item_meta(record, False)
         return self.catalog.meta[row]
 
     def _place(self, record: ItemRecord) -> None:
@@ -563,7 +316,7 @@ class Engine:
         text = vector[None, :].astype(np.float32)
         trained = runtime.index_of.get(record.item_id)
         adapted = runtime.item_vectors[[trained]] if trained is not None else runtime.adapt(text)
-        meta = _meta(record, adapted is not None, -1 if trained is None else trained)
+        meta = item_meta(record, adapted is not None, -1 if trained is None else trained)
         rec = adapted if adapted is not None else np.zeros((1, runtime.dim), dtype=np.float32)
         self.add_to_catalog(meta, rec, text)
 
@@ -635,44 +388,3 @@ class Engine:
             "brand": meta.brand or None,
             "price": meta.price,
         }
-
-
-def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value)
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _meta(record: ItemRecord, recommendable: bool, trained: int = -1) -> ItemMeta:
-    return ItemMeta(
-        item_id=record.item_id,
-        title=record.title or record.item_id,
-        category=record.category,
-        brand=record.brand,
-        price=record.price,
-        available=record.available,
-        recommendable=recommendable,
-        trained=trained,
-    )
-
-
-def _title(catalog: Catalog, item_id: str) -> str | None:
-    row = catalog.live_row(item_id)
-    return catalog.meta[row].title if row is not None else None
-
-
-def _match_reason(query: str, title: str) -> str:
-    shared = [w for w in dict.fromkeys(words(query)) if w in set(words(title)) and w not in STOPWORDS]
-    return f"matches {', '.join(shared[:3])}" if shared else "similar in meaning"
-
-
-def _strongest(weights: dict[str, float], n: int) -> list[str]:
-    return [key for key, _ in sorted(weights.items(), key=lambda pair: (-pair[1], pair[0]))[:n]]

@@ -1,0 +1,118 @@
+"""The engine's catalog at start: the store seeded with the model's products, then every stored item
+with its vectors."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from semrec.api.settings import Rule
+from semrec.data.text import item_text
+from semrec.online.catalog import Catalog, GrowingMatrix, ItemMeta
+from semrec.online.runtime import ModelRuntime
+from semrec.store.sqlite import ItemRecord, Store
+
+
+def seed_store(store: Store, runtime: ModelRuntime) -> None:
+    """Puts the model's catalog into the store, except items deleted or already there."""
+    known = store.known_item_ids()
+    records = []
+    for raw in runtime.catalog.to_dict("records"):
+        row = {str(k): v for k, v in raw.items()}
+        item_id = str(row["item_id"])
+        if item_id in known:  # a shortcut only: seed_items checks again inside its transaction
+            continue
+        records.append(
+            ItemRecord(
+                item_id=item_id,
+                title=str(row.get("title") or ""),
+                text=item_text(row),
+                category=_text(row.get("categories") or row.get("category")),
+                brand=_text(row.get("brand")),
+                price=_number(row.get("price")),
+            )
+        )
+    if records:
+        store.seed_items(records)
+
+
+def build_catalog(store: Store, runtime: ModelRuntime, rules: list[Rule]) -> Catalog:
+    """The catalog of the store's items (the model's own seeded first), with their vectors: the
+    trained ones from the artifacts, the rest from their stored text vectors (embedded again when
+    another encoder wrote them) through the model's adapter."""
+    seed_store(store, runtime)
+    trained = runtime.index_of
+    records = store.all_items()
+    fingerprint = runtime.encoder.fingerprint()
+    stale = [r for r in records if r.item_id not in trained or r.vector is not None]
+    stale = [r for r in stale if r.vector is None or r.vector_key != fingerprint]
+    if stale:  # items added through the API, embedded by another encoder: embed them again
+        vectors = runtime.encode([r.text for r in stale])
+        for record, vector in zip(stale, vectors, strict=True):
+            record.vector, record.vector_key = vector, fingerprint
+        store.set_vectors(stale)  # same items, this encoder's vectors
+    n = len(records)
+    rec = np.zeros((n, runtime.dim), dtype=np.float32)
+    text = np.zeros((n, runtime.text_vectors.shape[1]), dtype=np.float32)
+    popularity = np.zeros(n)
+    metas = []
+    new_rows, new_text = [], []
+    for row, record in enumerate(records):
+        index = trained.get(record.item_id)
+        if index is not None:
+            rec[row] = runtime.item_vectors[index]
+            text[row] = record.vector if record.vector is not None else runtime.text_vectors[index]
+            popularity[row] = runtime.popularity[index]
+        else:
+            assert record.vector is not None
+            text[row] = record.vector
+            new_rows.append(row)
+            new_text.append(record.vector)
+        metas.append(item_meta(record, True, -1 if index is None else index))
+    if new_rows:
+        adapted = runtime.adapt(np.stack(new_text))
+        for j, row in enumerate(new_rows):
+            if adapted is None:
+                metas[row].recommendable = False
+            else:
+                rec[row] = adapted[j]
+    catalog = Catalog(
+        rec=GrowingMatrix(np.zeros((0, runtime.dim))),
+        text=GrowingMatrix(np.zeros((0, text.shape[1]))),
+        meta=[],
+        alive=np.zeros(0, dtype=bool),
+        bonus=np.zeros(0),
+        popularity=np.zeros(0),
+        rules=list(rules),
+    )
+    catalog.append(metas, rec, text, popularity)
+    return catalog
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def item_meta(record: ItemRecord, recommendable: bool, trained: int = -1) -> ItemMeta:
+    return ItemMeta(
+        item_id=record.item_id,
+        title=record.title or record.item_id,
+        category=record.category,
+        brand=record.brand,
+        price=record.price,
+        available=record.available,
+        recommendable=recommendable,
+        trained=trained,
+    )
