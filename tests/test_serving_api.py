@@ -308,15 +308,24 @@ def test_auth_401_and_403(client_for: Factory) -> None:
     assert client.get("/healthz").status_code == 200 and client.get("/metrics").status_code == 200
 
 
+def _api_routes(routes: list[Any]) -> list[APIRoute]:
+    """Every API route, also those of the routers the app includes (kept nested by FastAPI)."""
+    found: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif hasattr(route, "original_router"):
+            found += _api_routes(route.original_router.routes)
+    return found
+
+
 def test_every_route_needs_its_scope(client_for: Factory) -> None:
     """Walks every route of the app: each one outside the public list demands a scope and refuses
     requests without a key or with a key lacking that scope."""
     client = client_for()
     app = client.app
     scoped = 0
-    for route in app.routes:  # type: ignore[attr-defined]
-        if not isinstance(route, APIRoute):
-            continue
+    for route in _api_routes(app.routes):  # type: ignore[attr-defined]
         scopes = [getattr(d.call, SCOPE_ATTRIBUTE, None) for d in route.dependant.dependencies]
         scopes += [getattr(d.dependency, SCOPE_ATTRIBUTE, None) for d in route.dependencies]
         required = [s for s in scopes if s is not None]

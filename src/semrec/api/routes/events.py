@@ -1,0 +1,61 @@
+"""Events: what shoppers did, stored durably before the answer, in the next answer of every worker."""
+
+import time
+
+from fastapi import APIRouter, Depends, Request
+
+from semrec.api.auth import require
+from semrec.api.deps import EngineDep, follower
+from semrec.api.errors import ApiError
+from semrec.api.schemas import EventsAccepted, EventsIn
+from semrec.api.settings import ServerSettings
+from semrec.online.engine import Engine
+from semrec.store.sqlite import Event
+
+
+def checked_events(body: EventsIn, engine: Engine, settings: ServerSettings) -> list[Event]:
+    """The request's events as stored (shoppers under their pseudonyms), or a clear error naming
+    the first event the server refuses: then nothing is stored."""
+    if len(body.events) > settings.max_events_per_request:
+        raise ApiError(
+            413,
+            f"{len(body.events)} events in one request; at most {settings.max_events_per_request}",
+            where="body.events",
+            allowed=f"1..{settings.max_events_per_request} events",
+        )
+    now = time.time()
+    events = []
+    for i, event in enumerate(body.events):
+        if engine.catalog.live_row(event.item_id) is None:
+            raise ApiError(
+                422,
+                f"item {event.item_id!r} is not in the catalog; nothing was stored",
+                where=f"body.events[{i}].item_id",
+                allowed="an item_id of the catalog (PUT /v1/items/{item_id} adds one)",
+            )
+        if event.type == "rating" and (event.value is None or not 1 <= event.value <= 5):
+            raise ApiError(
+                422,
+                "a rating needs a value from 1 to 5; nothing was stored",
+                where=f"body.events[{i}].value",
+                allowed="1..5",
+            )
+        stamp = event.timestamp.timestamp() if event.timestamp is not None else now
+        events.append(Event(engine.user_key(event.user_id), event.item_id, event.type, stamp, event.value))
+    return events
+
+
+def router(settings: ServerSettings) -> APIRouter:
+    routes = APIRouter(tags=["events"])
+
+    @routes.post("/v1/events", response_model=EventsAccepted, dependencies=[Depends(require("write"))])
+    def post_events(request: Request, body: EventsIn, engine: EngineDep) -> EventsAccepted:
+        events = checked_events(body, engine, settings)
+        process = follower(request)
+        with process.write_lock:
+            stored = process.engine.record_events(events)
+        for event in events:
+            request.app.state.metrics.events.labels(type=event.type).inc()
+        return EventsAccepted(accepted=stored)
+
+    return routes

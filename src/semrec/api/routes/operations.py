@@ -1,0 +1,43 @@
+"""Operations: the demo page, liveness, readiness and metrics (public, by design)."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from semrec.api.deps import EngineDep
+from semrec.api.metrics import Metrics
+
+STATIC = Path(__file__).resolve().parents[1] / "static"
+
+
+def router() -> APIRouter:
+    routes = APIRouter()
+
+    @routes.get("/", include_in_schema=False)
+    def demo_page() -> FileResponse:
+        """The demo shop (plain HTML and JavaScript over this API)."""
+        return FileResponse(STATIC / "index.html")
+
+    @routes.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @routes.get("/readyz", tags=["operations"])
+    def readyz(engine: EngineDep) -> dict[str, Any]:
+        return {
+            "status": "ready",
+            "worker": os.getpid(),  # which server process answered (several with `workers` > 1)
+            "model_version": engine.runtime.version,
+            "items": int(engine.catalog.alive.sum()),
+        }
+
+    @routes.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    def metrics_route(request: Request) -> PlainTextResponse:
+        metrics: Metrics = request.app.state.metrics
+        return PlainTextResponse(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return routes

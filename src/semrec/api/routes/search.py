@@ -1,0 +1,38 @@
+"""Search: what a shopper typed, by meaning and by words, optionally with their taste blended in."""
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from semrec.api.auth import require
+from semrec.api.deps import EngineDep, listing
+from semrec.api.errors import ApiError
+from semrec.api.schemas import ID_PATTERN, ListOut
+from semrec.api.settings import ServerSettings
+
+
+def router(settings: ServerSettings) -> APIRouter:
+    routes = APIRouter()
+    K = Annotated[int, Query(ge=1, le=settings.max_k, description="How many items to return.")]
+
+    @routes.get(
+        "/v1/search", response_model=ListOut, tags=["search"], dependencies=[Depends(require("read"))]
+    )
+    def search(
+        engine: EngineDep,
+        q: Annotated[str, Query(min_length=1, max_length=500, description="What the shopper typed.")],
+        k: K = 10,
+        user_id: Annotated[
+            str | None, Query(pattern=ID_PATTERN, description="Blend in this shopper's taste.")
+        ] = None,
+    ) -> Response:
+        started = time.perf_counter()
+        if not q.strip():
+            raise ApiError(
+                422, "the query is blank", where="query.q", allowed="1..500 characters, not all spaces"
+            )
+        return listing(engine, engine.search(q, k, user_id), started, personal=user_id is not None)
+
+    return routes
