@@ -28,8 +28,9 @@ import torch
 
 from semrec.data.loader import load_dataset
 from semrec.data.text import catalog_texts
-from semrec.encoders.factory import Encoder
-from semrec.encoders.onnx_backend import OnnxTextEncoder, export_encoder
+from semrec.encoders.onnx_export import export_encoder
+from semrec.encoders.onnx_runtime import OnnxTextEncoder
+from semrec.encoders.protocol import Encoder
 from semrec.encoders.transformer import TextEncoder
 from semrec.hardware import cpu_info
 

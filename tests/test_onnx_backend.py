@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from semrec.cli import app
 from semrec.data.text import catalog_texts
 from semrec.encoders.factory import load_encoder
-from semrec.encoders.onnx_backend import OnnxTextEncoder, export_encoder
+from semrec.encoders.onnx_export import export_encoder
+from semrec.encoders.onnx_runtime import OnnxTextEncoder
 from semrec.encoders.transformer import TextEncoder
 from tests.conftest import DATASETS, require_shared
 

@@ -93,7 +93,8 @@ def export(
     import json
     import os
 
-    from semrec.encoders.onnx_backend import MODEL_FILES, export_encoder
+    from semrec.encoders.onnx_export import export_encoder
+    from semrec.encoders.onnx_runtime import MODEL_FILES
     from semrec.encoders.transformer import TextEncoder
 
     if backend not in MODEL_FILES:

@@ -3,22 +3,9 @@ ONNX folder (from `semrec export`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
-import numpy as np
-
-
-class Encoder(Protocol):
-    max_length: int
-
-    @property
-    def dim(self) -> int: ...
-
-    def fingerprint(self) -> str: ...
-
-    def encode(self, texts: Sequence[str], progress: str | None = None) -> np.ndarray: ...
+from semrec.encoders.protocol import Encoder
 
 
 def is_exported(reference: str | Path | None) -> bool:
@@ -36,7 +23,7 @@ def load_encoder(
     """An exported folder runs on ONNX Runtime (its own max_length and precision); anything else on
     PyTorch, in ``precision`` (fp32, or bf16 on a CPU or GPU with bfloat16 arithmetic)."""
     if is_exported(reference):
-        from semrec.encoders.onnx_backend import OnnxTextEncoder
+        from semrec.encoders.onnx_runtime import OnnxTextEncoder
 
         return OnnxTextEncoder(Path(str(reference)), batch_size=batch_size)
     from semrec.encoders.transformer import TextEncoder

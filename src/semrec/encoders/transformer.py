@@ -6,9 +6,8 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from local folders only
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -18,10 +17,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
-from semrec.progress import track
-
-if TYPE_CHECKING:
-    from semrec.encoders.factory import Encoder
+from semrec.encoders.batching import encode_by_length
 
 transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
@@ -139,40 +135,3 @@ class TextEncoder:
             return self.pool(hidden.float(), batch["attention_mask"]).cpu().numpy()
 
         return encode_by_length(texts, self.dim, self.batch_size, run, progress)
-
-
-def encode_by_length(
-    texts: Sequence[str],
-    dim: int,
-    batch_size: int,
-    run: Callable[[list[str]], np.ndarray],
-    progress: str | None = None,
-) -> np.ndarray:
-    """Encodes in batches of similar length (less padding), returning vectors in the input order."""
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    out = np.zeros((len(texts), dim), dtype=np.float32)
-    starts = range(0, len(texts), batch_size)
-    for start in track(starts, progress, len(starts)) if progress else starts:
-        chunk = order[start : start + batch_size]
-        out[chunk] = run([texts[i] for i in chunk])
-    return out
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("SEMREC_CACHE", Path.home() / ".cache" / "semrec"))
-
-
-def encode_cached(encoder: Encoder, texts: Sequence[str], progress: str | None = None) -> np.ndarray:
-    """Encodes ``texts``, reusing vectors stored for the same model and the same texts."""
-    digest = hashlib.sha256(("\x00".join(texts)).encode()).hexdigest()[:16]
-    path = cache_dir() / "vectors" / f"{encoder.fingerprint()}-{digest}.npy"
-    if path.exists():
-        vectors = np.load(path)
-        if vectors.shape == (len(texts), encoder.dim):
-            return vectors
-    vectors = encoder.encode(texts, progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, vectors)
-    os.replace(tmp, path)
-    return vectors

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from semrec.data.text import catalog_texts
+from semrec.encoders.batching import encode_cached
 from semrec.encoders.factory import is_exported, load_encoder
-from semrec.encoders.transformer import MODES, TextEncoder, encode_cached, pick_device
+from semrec.encoders.transformer import MODES, TextEncoder, pick_device
 from semrec.models.base import Recommender, TrainingData
 from semrec.models.blend import (
     BlendWeights,

@@ -10,8 +10,8 @@ from typing import Self
 import numpy as np
 
 from semrec.data.text import catalog_texts
+from semrec.encoders.batching import encode_cached
 from semrec.encoders.factory import load_encoder
-from semrec.encoders.transformer import encode_cached
 from semrec.models.base import Recommender, TrainingData, recency_profiles
 from semrec.models.settings import setting
 

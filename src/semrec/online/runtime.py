@@ -18,8 +18,9 @@ import torch
 
 from semrec.artifacts import load_artifacts, load_catalog
 from semrec.data.text import catalog_texts
-from semrec.encoders.factory import Encoder, load_encoder
-from semrec.encoders.transformer import encode_cached
+from semrec.encoders.batching import encode_cached
+from semrec.encoders.factory import load_encoder
+from semrec.encoders.protocol import Encoder
 from semrec.models.base import Recommender, recency_profiles
 from semrec.models.blend import BlendWeights, Donors, blend, borrowed_prior, prior_term
 from semrec.online.tower import ShopperTower, TowerBackend
