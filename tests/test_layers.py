@@ -96,3 +96,28 @@ def test_no_module_of_the_project_imports_itself_back() -> None:
             visit(name, [name])
     assert cycles == []
     assert "semrec.training.trainer" not in graph["semrec.models.sequential"]  # the case it guards
+
+
+# rooms each room must never reach (directly, anywhere in its code); the one way from models to the
+# trainer is fit(), which the allowance names
+FORBIDDEN = {
+    "semrec.store": ("semrec.online", "semrec.api", "semrec.models", "semrec.training"),
+    "semrec.encoders": ("semrec.models", "semrec.online", "semrec.api", "semrec.training"),
+    "semrec.models": ("semrec.online", "semrec.api", "semrec.evaluation", "semrec.training"),
+    "semrec.online": ("semrec.training", "semrec.evaluation", "semrec.cli"),
+    "semrec.api": ("semrec.training", "semrec.evaluation", "semrec.cli"),
+}
+ALLOWED = {("semrec.models.sequential", "semrec.training.fitting")}
+
+
+def test_each_room_imports_only_the_rooms_below_it() -> None:
+    graph = _imports(Path(__file__).resolve().parents[1] / "src" / "semrec")
+    crossings = sorted(
+        (name, dep)
+        for name, deps in graph.items()
+        for room, banned in FORBIDDEN.items()
+        if name == room or name.startswith(f"{room}.")
+        for dep in deps
+        if dep.startswith(banned) and (name, dep) not in ALLOWED
+    )
+    assert crossings == []

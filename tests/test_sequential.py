@@ -170,6 +170,19 @@ def test_encoder_fine_tuning_pulls_next_items_together(mode: str) -> None:
         assert any("intermediate" in n for n in changed)
 
 
+def test_lmrec_with_lora_trains_on_the_adapted_encoders_vectors_and_keeps_it(tmp_path: Path) -> None:
+    params = {**SMALL, "epochs": "2", "mode": "lora", "encoder_steps": "3", "text_components": "0"}
+    model: Any = create_model("lmrec", params).fit(TrainingData(SEQUENCES, ITEMS))
+    assert model.encoder_log["steps"] == 3 and model.adapted_encoder is not None
+    # the network read the adapted encoder's vectors of the catalog, not the frozen one's
+    adapted = model.adapted_encoder.encode(list(ITEMS["title"]))
+    np.testing.assert_allclose(model.text_vectors, adapted, atol=1e-5)
+    save_artifacts(model, list(ITEMS["item_id"]), tmp_path / "lora", {"name": "tiny"})
+    assert (tmp_path / "lora" / "encoder" / "config.json").exists()  # new products: the same encoder
+    loaded, _, _ = load_artifacts(tmp_path / "lora")
+    assert loaded.encoder_reference() == str(tmp_path / "lora" / "encoder")  # type: ignore[attr-defined]
+
+
 def test_positions_do_not_depend_on_padding() -> None:
     """An item keeps its position whatever comes after it, so a prefix looks the same in causal
     training as when it is a whole history at inference time."""

@@ -22,8 +22,8 @@ from semrec.api.routes.operations import STATIC
 from semrec.api.settings import ServerSettings
 from semrec.online.collector import settle
 from semrec.online.engine import Engine
+from semrec.online.follower import Follower
 from semrec.online.runtime import ModelRuntime
-from semrec.store.follower import Follower
 from semrec.store.sqlite import SQLiteStore
 
 log = logging.getLogger("semrec.api")

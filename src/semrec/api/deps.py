@@ -10,8 +10,8 @@ from fastapi.responses import Response
 
 from semrec.api.schemas import ID_PATTERN
 from semrec.online.engine import Engine
+from semrec.online.follower import Follower
 from semrec.schema import Scored
-from semrec.store.follower import Follower
 
 
 async def _engine(request: Request) -> Engine:

@@ -15,8 +15,9 @@ import torch
 
 from semrec.data.text import catalog_texts
 from semrec.encoders.batching import encode_cached
-from semrec.encoders.factory import is_exported, load_encoder
+from semrec.encoders.factory import load_encoder
 from semrec.encoders.transformer import MODES, TextEncoder, pick_device
+from semrec.encoders.whitening import whiten
 from semrec.models.base import Recommender, TrainingData
 from semrec.models.blend import (
     BlendWeights,
@@ -281,34 +282,19 @@ class LMRecRecommender(SequentialRecommender):
         self.encoder_path: Path | None = None  # where the adapted encoder was loaded from
 
     def text_vectors_for(self, data: TrainingData) -> np.ndarray | None:
-        texts = catalog_texts(data.items)
-        if self.config.mode == "frozen":
-            frozen = load_encoder(
-                self.config.encoder, max_length=self.config.text_max_length, device=self.config.device
-            )
-            vectors = encode_cached(frozen, texts, progress="embedding items")
-        else:
-            if is_exported(self.config.encoder):
-                raise ValueError("lora / full fine-tuning needs a PyTorch encoder, not an exported ONNX one")
-            encoder = TextEncoder(
-                self.config.encoder, max_length=self.config.text_max_length, device=self.config.device
-            )
-            from semrec.training.text_finetune import finetune_encoder  # only when adapting
-
-            self.encoder_log = finetune_encoder(
-                encoder,
-                texts,
-                data.sequences,
-                self.config.mode,
-                steps=self.config.encoder_steps,
-                time_budget_s=self.config.encoder_minutes * 60,
-                lr=self.config.encoder_lr,
-                seed=self.config.seed,
-            )
-            log.info("encoder fine-tuned: %s", self.encoder_log)
-            self.adapted_encoder = encoder
-            vectors = encoder.encode(texts, progress="embedding items with the adapted encoder")
+        """The catalog's text vectors from the frozen encoder (``mode`` lora / full adapts the
+        encoder first: :func:`~semrec.training.fitting.adapted_text_vectors`)."""
+        if self.config.mode != "frozen":
+            raise ValueError(f"mode {self.config.mode!r}: the encoder is adapted while fitting")
+        frozen = load_encoder(
+            self.config.encoder, max_length=self.config.text_max_length, device=self.config.device
+        )
+        vectors = encode_cached(frozen, catalog_texts(data.items), progress="embedding items")
         return whiten(vectors, self.config.text_components)
+
+    def adopt_encoder(self, encoder: TextEncoder, log_entry: dict[str, float]) -> None:
+        """Keeps the encoder adapted to this shop: saved with the artifacts, it embeds new products."""
+        self.adapted_encoder, self.encoder_log = encoder, log_entry
 
     def encoder_reference(self) -> str:
         """The encoder that embeds new item text: the adapted copy in the artifacts, or the configured one."""
@@ -330,18 +316,3 @@ class LMRecRecommender(SequentialRecommender):
         if self.encoder_log:
             summary["encoder"] = self.encoder_log
         return summary
-
-
-def whiten(vectors: np.ndarray, components: int) -> np.ndarray:
-    """PCA whitening of the catalog's text vectors, keeping ``components`` dimensions.
-
-    Sentence embeddings crowd into a narrow cone; whitening spreads them out (and fewer dimensions make
-    the adapter cheaper to train). Uses catalog text only, never behaviour.
-    """
-    if components <= 0 or components >= vectors.shape[1]:
-        return vectors
-    centered = vectors.astype(np.float64) - vectors.mean(0)
-    _, singular, basis = np.linalg.svd(centered, full_matrices=False)
-    scale = singular[:components] / np.sqrt(max(len(vectors) - 1, 1))
-    whitened = centered @ basis[:components].T / np.maximum(scale, 1e-8)  # unit variance per dimension
-    return (whitened / np.sqrt(components)).astype(np.float32)  # ~unit norm, like the raw vectors

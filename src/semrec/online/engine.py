@@ -377,7 +377,7 @@ class Engine:
             # the change does not say whose data went, so no cached answer of anyone survives it
             self._queries.clear()
             self._answers.clear()
-        # "reload" swaps engines, which the app does (semrec.store.follower)
+        # "reload" swaps engines, which the app does (semrec.online.follower)
 
     def item_json(self, row: int) -> dict[str, Any]:
         meta = self.catalog.meta[row]

@@ -1,1 +1,1 @@
-"""Where the shop's events and catalog live (SQLite), and the follower that keeps every process current."""
+"""Where the shop's events and catalog live: one SQLite file with its change log."""

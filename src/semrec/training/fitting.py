@@ -6,8 +6,15 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from semrec.data.text import catalog_texts
+from semrec.encoders.factory import is_exported
+from semrec.encoders.transformer import TextEncoder
+from semrec.encoders.whitening import whiten
 from semrec.models.base import TrainingData
 from semrec.models.itemknn import ItemKNNRecommender
+from semrec.training.text_finetune import finetune_encoder
 from semrec.training.trainer import train_loop
 
 if TYPE_CHECKING:
@@ -25,7 +32,7 @@ def fit_sequential(model: SequentialRecommender, data: TrainingData) -> None:
     """Trains a sequential model's networks (each judged on validation by its own early stopping),
     then its blend weights and the calibration of new products, all on the training data and
     validation only."""
-    model.build(data.item_counts(), model.text_vectors_for(data))
+    model.build(data.item_counts(), text_vectors(model, data))
     config, validator = model.config, data.validator
     members, whole = model.members(), model.net
     model.training_logs = []
@@ -141,3 +148,31 @@ def calibrate_cold(model: SequentialRecommender, data: TrainingData) -> None:
     model.cold_offset, targets = fitted
     model.cold_calibration = {"offset": model.cold_offset, "validation_targets": targets}
     log.info("cold offset %.3f fitted on %d validation targets never seen in training", *fitted)
+
+
+def text_vectors(model: SequentialRecommender, data: TrainingData) -> np.ndarray | None:
+    """The catalog's text vectors the model trains on: the frozen encoder's, or (``mode`` lora /
+    full) those of the encoder first adapted to the shop's sequences."""
+    mode = getattr(model.config, "mode", "frozen")
+    adopt = getattr(model, "adopt_encoder", None)  # lmrec: a model that reads text
+    if mode == "frozen" or adopt is None:
+        return model.text_vectors_for(data)
+    config = model.config
+    if is_exported(config.encoder):
+        raise ValueError("lora / full fine-tuning needs a PyTorch encoder, not an exported ONNX one")
+    encoder = TextEncoder(config.encoder, max_length=config.text_max_length, device=config.device)
+    texts = catalog_texts(data.items)
+    entry = finetune_encoder(
+        encoder,
+        texts,
+        data.sequences,
+        mode,
+        steps=config.encoder_steps,
+        time_budget_s=config.encoder_minutes * 60,
+        lr=config.encoder_lr,
+        seed=config.seed,
+    )
+    log.info("encoder fine-tuned: %s", entry)
+    adopt(encoder, entry)
+    vectors = encoder.encode(texts, progress="embedding items with the adapted encoder")
+    return whiten(vectors, config.text_components)

@@ -27,7 +27,7 @@ from semrec.online.collector import settle
 from semrec.online.engine import Engine
 from semrec.store.sqlite import ChangeLogPruned, Store
 
-log = logging.getLogger("semrec.store")
+log = logging.getLogger("semrec.online")
 
 RESYNCS = 3  # rebuilds in a row before a request gives up (the log is pruned faster than we build)
 
