@@ -42,6 +42,8 @@ from urllib.parse import quote, quote_plus
 import httpx
 import numpy as np
 
+from semrec.hardware import cpu_info
+
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench-key"
 ROUTES = ("recommendations", "similar", "search", "recommendations_with_events")
@@ -54,6 +56,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_info(),  # model and instruction sets (AVX2, AVX-512, VNNI, BF16, AMX)
     }
 
 

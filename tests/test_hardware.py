@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from semrec.hardware import cpu_info
 
 SAMPLE = """processor\t: 0
@@ -30,3 +34,12 @@ def test_a_machine_without_cpuinfo_still_names_its_processor() -> None:
 def test_this_machine_is_described() -> None:
     info = cpu_info()
     assert info["model"]
+
+
+def test_embedding_says_which_backend_and_cpu(caplog: pytest.LogCaptureFixture) -> None:
+    from semrec.encoders.batching import log_backend
+    from semrec.encoders.transformer import TextEncoder
+
+    with caplog.at_level(logging.INFO, logger="semrec.encoders"):
+        log_backend(TextEncoder(precision="bf16"))
+    assert "embedding with torch-bf16 on " in caplog.text

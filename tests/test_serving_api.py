@@ -353,6 +353,12 @@ def test_metrics_count_requests_and_events(client_for: Factory) -> None:
     assert "semrec_index_items 12.0" in text and "semrec_model_info{version=" in text
 
 
+def test_readiness_names_the_encoder_backend_and_the_cpu(client_for: Factory) -> None:
+    encoder = client_for().get("/readyz").json()["encoder"]
+    assert encoder["backend"] == "torch-fp32"  # the artifacts carry no export
+    assert encoder["cpu"]["model"] and set(encoder["cpu"]["flags"]) >= {"avx2", "avx512_vnni", "avx512_bf16"}
+
+
 def test_reload_swaps_models_and_keeps_writes(client_for: Factory, shop_artifacts: dict[str, Path]) -> None:
     client = client_for()
     assert client.put("/v1/items/new", json={"title": "Rose Balm"}, headers=WRITER).status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,6 +12,8 @@ import numpy as np
 
 from semrec.encoders.protocol import Encoder
 from semrec.progress import track
+
+log = logging.getLogger("semrec.encoders")
 
 
 def encode_by_length(
@@ -48,3 +51,15 @@ def encode_cached(encoder: Encoder, texts: Sequence[str], progress: str | None =
     np.save(tmp, vectors)
     os.replace(tmp, path)
     return vectors
+
+
+def log_backend(encoder: Encoder) -> None:
+    """Says in the log which backend embeds the catalog, on which CPU."""
+    from semrec.hardware import cpu_info
+
+    cpu = cpu_info()
+    flags = cpu["flags"]
+    offered = [name for name, present in flags.items() if present] if isinstance(flags, dict) else []
+    log.info(
+        "embedding with %s on %s (%s)", encoder.backend, cpu["model"], ", ".join(offered) or "flags unknown"
+    )

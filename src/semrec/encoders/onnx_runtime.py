@@ -34,7 +34,7 @@ class OnnxTextEncoder:
                 f"{folder} is not an exported encoder (no semrec-encoder.json); run `semrec export`"
             )
         self.manifest = json.loads(manifest_path.read_text())
-        self.backend: Backend = self.manifest["backend"]
+        self.backend_kind: Backend = self.manifest["backend"]
         self.max_length = int(self.manifest["max_length"])
         self.pooling = str(self.manifest["pooling"])
         self.batch_size = batch_size
@@ -42,15 +42,21 @@ class OnnxTextEncoder:
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
-        model_file = self.path / MODEL_FILES[self.backend]
+        model_file = self.path / MODEL_FILES[self.backend_kind]
         self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
         self._fingerprint = hashlib.sha256(
-            (self.manifest["source_fingerprint"] + self.backend + str(model_file.stat().st_size)).encode()
+            (
+                self.manifest["source_fingerprint"] + self.backend_kind + str(model_file.stat().st_size)
+            ).encode()
         ).hexdigest()[:16]
 
     @property
     def dim(self) -> int:
         return int(self.manifest["dim"])
+
+    @property
+    def backend(self) -> str:
+        return "onnx-fp32" if self.backend_kind == "onnx" else str(self.backend_kind)
 
     def fingerprint(self) -> str:
         return self._fingerprint

@@ -99,6 +99,10 @@ class TextEncoder:
     def dim(self) -> int:
         return int(self.model.config.hidden_size)
 
+    @property
+    def backend(self) -> str:
+        return f"torch-{self.precision}"
+
     def fingerprint(self) -> str:
         """Identifies the weights and settings, so cached vectors are never reused across models."""
         weights = sorted(self.path.glob("*.safetensors")) + sorted(self.path.glob("*.bin"))

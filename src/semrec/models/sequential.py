@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from semrec.data.text import catalog_texts
-from semrec.encoders.batching import encode_cached
+from semrec.encoders.batching import encode_cached, log_backend
 from semrec.encoders.factory import load_encoder
 from semrec.encoders.transformer import MODES, TextEncoder, pick_device
 from semrec.encoders.whitening import whiten
@@ -289,6 +289,7 @@ class LMRecRecommender(SequentialRecommender):
         frozen = load_encoder(
             self.config.encoder, max_length=self.config.text_max_length, device=self.config.device
         )
+        log_backend(frozen)
         vectors = encode_cached(frozen, catalog_texts(data.items), progress="embedding items")
         return whiten(vectors, self.config.text_components)
 

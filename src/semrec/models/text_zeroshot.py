@@ -10,7 +10,7 @@ from typing import Self
 import numpy as np
 
 from semrec.data.text import catalog_texts
-from semrec.encoders.batching import encode_cached
+from semrec.encoders.batching import encode_cached, log_backend
 from semrec.encoders.factory import load_encoder
 from semrec.models.base import Recommender, TrainingData, recency_profiles
 from semrec.models.settings import setting
@@ -72,6 +72,7 @@ class TextZeroShotRecommender(Recommender):
             precision=self.config.precision,
         )
         texts = catalog_texts(data.items)
+        log_backend(encoder)
         self.item_vectors = encode_cached(encoder, texts, progress="embedding items")  # (n_items, dim)
         counts = data.item_counts()
         self.fallback = (counts / max(counts.max(), 1.0)).astype(np.float32)

@@ -10,8 +10,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from semrec.api.deps import EngineDep
 from semrec.api.metrics import Metrics
+from semrec.hardware import cpu_info
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
+CPU = cpu_info()
 
 
 def router() -> APIRouter:
@@ -33,6 +35,8 @@ def router() -> APIRouter:
             "worker": os.getpid(),  # which server process answered (several with `workers` > 1)
             "model_version": engine.runtime.version,
             "items": int(engine.catalog.alive.sum()),
+            # what embeds new products and queries here, and what the CPU offers it
+            "encoder": {"backend": engine.runtime.encoder.backend, "cpu": CPU},
         }
 
     @routes.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
