@@ -354,9 +354,16 @@ def test_metrics_count_requests_and_events(client_for: Factory) -> None:
 
 
 def test_readiness_names_the_encoder_backend_and_the_cpu(client_for: Factory) -> None:
-    encoder = client_for().get("/readyz").json()["encoder"]
-    assert encoder["backend"] == "torch-fp32"  # the artifacts carry no export
-    assert encoder["cpu"]["model"] and set(encoder["cpu"]["flags"]) >= {"avx2", "avx512_vnni", "avx512_bf16"}
+    client = client_for()
+    encoder = client.get("/readyz").json()["encoder"]
+    assert encoder["backend"] == "torch-fp32"  # the artifacts carry no export: products take torch
+    flags = encoder["cpu"]["flags"]
+    assert encoder["cpu"]["model"] and set(flags) >= {"avx2", "avx512_vnni", "avx512_bf16"}
+    # queries take int8 where the CPU has VNNI (made once, cached), the products' encoder elsewhere
+    vnni = flags["avx512_vnni"] or flags["avx_vnni"] or flags["amx_int8"]
+    assert encoder["query_backend"] == ("onnx-int8" if vnni else "torch-fp32")
+    found = client.get("/v1/search", params={"q": "coral nail polish"}, headers=READER).json()
+    assert found["items"][0]["title"] == "Coral Nail Polish"  # int8 queries still find it
 
 
 def test_reload_swaps_models_and_keeps_writes(client_for: Factory, shop_artifacts: dict[str, Path]) -> None:

@@ -33,7 +33,10 @@ PUBLIC_ROUTES = ("/", "/healthz", "/readyz", "/metrics")  # reachable without a 
 
 def build_engine(settings: ServerSettings, store: SQLiteStore, artifacts: Path | None = None) -> Engine:
     runtime = ModelRuntime(
-        artifacts or settings.artifacts, device=settings.encoder_device, tower=settings.shopper_tower
+        artifacts or settings.artifacts,
+        device=settings.encoder_device,
+        tower=settings.shopper_tower,
+        query_encoder=settings.query_encoder,
     )
     engine = Engine(settings, store, runtime)
     engine.build_indexes()

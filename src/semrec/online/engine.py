@@ -250,7 +250,7 @@ class Engine:
     def search(self, query: str, k: int, user_id: str | None = None) -> list[Scored]:
         one_thread_here(self.settings.torch_threads)
         catalog = self.catalog
-        vector = self.runtime.encode([query])[0]
+        vector = self.runtime.encode_query(query)
         accept = self._acceptor(set(), None, False)
         rows, scores = self._candidates("text", vector, max(3 * k, 50), accept)
         combined: dict[int, float] = {int(r): float(s) for r, s in zip(rows, scores, strict=True)}

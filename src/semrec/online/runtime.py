@@ -19,8 +19,10 @@ import torch
 from semrec.artifacts import load_artifacts, load_catalog
 from semrec.data.text import catalog_texts
 from semrec.encoders.batching import encode_cached
+from semrec.encoders.choice import choose_query_backend, exported_copy
 from semrec.encoders.factory import load_encoder
 from semrec.encoders.protocol import Encoder
+from semrec.hardware import cpu_info
 from semrec.models.base import Recommender, recency_profiles
 from semrec.models.blend import BlendWeights, Donors, blend, borrowed_prior, prior_term
 from semrec.online.tower import ShopperTower, TowerBackend
@@ -29,7 +31,9 @@ SERVABLE = ("text-zeroshot", "sasrec", "lmrec")
 
 
 class ModelRuntime:
-    def __init__(self, directory: Path, device: str = "cpu", tower: TowerBackend = "onnx") -> None:
+    def __init__(
+        self, directory: Path, device: str = "cpu", tower: TowerBackend = "onnx", query_encoder: str = "same"
+    ) -> None:
         self.directory = Path(directory)
         model, item_ids, config = load_artifacts(self.directory)
         if config["model"] not in SERVABLE:
@@ -58,6 +62,12 @@ class ModelRuntime:
         self.encoder: Encoder = load_encoder(
             encoder_name, max_length=max_length, batch_size=64, device=device
         )
+        # search queries may take a faster backend; new products keep the products' encoder, so that
+        # they sit in the space the model was trained in
+        self.query_encoder: Encoder = self.encoder
+        backend = choose_query_backend(query_encoder, _flags(), self.encoder)
+        if backend != self.encoder.backend:
+            self.query_encoder = load_encoder(str(exported_copy(self.encoder, backend)), batch_size=64)
         self.net: Any = getattr(model, "net", None)
         if self.net is not None:
             self.net.to("cpu").eval()
@@ -105,7 +115,12 @@ class ModelRuntime:
         return np.zeros(len(self.item_ids))
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Product texts, by the products' encoder."""
         return self.encoder.encode(list(texts))
+
+    def encode_query(self, query: str) -> np.ndarray:
+        """One search query, by the query encoder."""
+        return self.query_encoder.encode([query])[0]
 
     def adapt(self, text_vectors: np.ndarray) -> np.ndarray | None:
         """Recommendation vectors for items the model never saw, from their text; None if it cannot."""
@@ -203,3 +218,8 @@ class ModelRuntime:
 def _digest(vector: np.ndarray) -> bytes:
     """A 16-byte key for a text vector (its float32 bytes hashed)."""
     return hashlib.blake2b(np.asarray(vector, dtype=np.float32).tobytes(), digest_size=16).digest()
+
+
+def _flags() -> dict[str, bool]:
+    flags = cpu_info()["flags"]
+    return flags if isinstance(flags, dict) else {}

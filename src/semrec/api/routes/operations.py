@@ -36,7 +36,11 @@ def router() -> APIRouter:
             "model_version": engine.runtime.version,
             "items": int(engine.catalog.alive.sum()),
             # what embeds new products and queries here, and what the CPU offers it
-            "encoder": {"backend": engine.runtime.encoder.backend, "cpu": CPU},
+            "encoder": {
+                "backend": engine.runtime.encoder.backend,
+                "query_backend": engine.runtime.query_encoder.backend,
+                "cpu": CPU,
+            },
         }
 
     @routes.get("/metrics", tags=["operations"], response_class=PlainTextResponse)

@@ -1,0 +1,45 @@
+"""Which backend embeds search queries, from what the CPU offers, and the export it needs (made once,
+then cached)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from semrec.encoders.batching import cache_dir
+from semrec.encoders.protocol import Encoder
+
+log = logging.getLogger("semrec.encoders")
+
+QUERY_BACKENDS = ("auto", "same", "onnx-fp32", "onnx-int8")
+VNNI = ("avx512_vnni", "avx_vnni", "amx_int8")  # one instruction per 8-bit dot product of 4 pairs
+
+
+def choose_query_backend(setting: str, flags: dict[str, bool], encoder: Encoder) -> str:
+    """The backend for queries: the setting, or for ``auto`` onnx-int8 where the CPU multiplies 8-bit
+    numbers natively (VNNI: measured 3.85x PyTorch fp32 at batch 64 and 6.8x at batch 1, mean
+    cosine 0.992) and the products' own encoder elsewhere (an encoder already exported stays)."""
+    if setting not in QUERY_BACKENDS:
+        raise ValueError(f"query encoder {setting!r} is not allowed; choose one of {list(QUERY_BACKENDS)}")
+    if setting != "auto":
+        return encoder.backend if setting == "same" else setting
+    if encoder.backend.startswith("torch") and any(flags.get(flag) for flag in VNNI):
+        return "onnx-int8"
+    return encoder.backend
+
+
+def exported_copy(encoder: Encoder, backend: str) -> Path:
+    """A folder holding ``encoder`` exported to ``backend`` (onnx-fp32 or onnx-int8), written once
+    per encoder and backend under the cache directory."""
+    from semrec.encoders.onnx_export import export_encoder
+    from semrec.encoders.transformer import TextEncoder
+
+    if not isinstance(encoder, TextEncoder):
+        raise ValueError(f"only a PyTorch encoder can be exported, not {encoder.backend}")
+    target = cache_dir() / "encoders" / f"{encoder.fingerprint()}-{backend}"
+    if (target / "semrec-encoder.json").exists():
+        return target
+    log.info("exporting the query encoder to %s (once; kept in %s)", backend, target)
+    shutil.rmtree(target, ignore_errors=True)
+    return export_encoder(encoder, target, "onnx" if backend == "onnx-fp32" else "onnx-int8")
