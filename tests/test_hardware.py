@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,3 +72,35 @@ def test_queries_take_int8_where_the_cpu_has_vnni_and_the_products_encoder_elsew
     assert choose_query_backend("onnx-fp32", plain, torch) == "onnx-fp32"
     with pytest.raises(ValueError, match="choose one of"):
         choose_query_backend("tpu", vnni, torch)
+
+
+PROBE = """
+import sys
+from semrec.encoders.choice import exported_copy
+from semrec.encoders.transformer import TextEncoder
+print(exported_copy(TextEncoder(), "onnx-int8"))
+"""
+
+
+def test_the_query_encoders_export_is_made_once_and_shared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from semrec.encoders.choice import exported_copy
+    from semrec.encoders.onnx_runtime import OnnxTextEncoder
+    from semrec.encoders.transformer import TextEncoder
+
+    # two server processes starting at once over one cache
+    env = {**os.environ, "SEMREC_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    starts = [
+        subprocess.Popen([sys.executable, "-c", PROBE], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    folders = {Path(start.communicate(timeout=300)[0].strip().splitlines()[-1]) for start in starts}
+    assert all(start.returncode == 0 for start in starts) and len(folders) == 1
+    (folder,) = folders
+    assert OnnxTextEncoder(folder).backend == "onnx-int8"
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # nothing left over
+    stamp = (folder / "semrec-encoder.json").stat().st_mtime
+    monkeypatch.setenv("SEMREC_CACHE", str(tmp_path))
+    assert exported_copy(TextEncoder(), "onnx-int8") == folder  # the next start reuses it
+    assert (folder / "semrec-encoder.json").stat().st_mtime == stamp
