@@ -1,5 +1,6 @@
 """Encoder speed and quality, side by side in one run: torch fp32, torch bf16 (on a CPU with bf16
-arithmetic), ONNX fp32, ONNX int8, pruned; the CPU model and its instruction sets in the JSON.
+arithmetic), ONNX fp32, ONNX int8, pruned; the CPU model and its instruction sets in the JSON, and
+what the CPU's int8 matrix products allow at the encoder's shapes (the ceiling int8 can reach).
 
 usage: python benchmarks/encode.py [--data ../shared/datasets/amazon-beauty] [--texts 2048]
        [--singles 300] [--artifacts artifacts/lmrec] [--json]
@@ -52,6 +53,54 @@ def speed(encoder: Encoder, texts: list[str], singles: list[str]) -> dict[str, f
         "batch1_p50_ms": round(float(np.percentile(latencies, 50)), 2),
         "batch1_p99_ms": round(float(np.percentile(latencies, 99)), 2),
     }
+
+
+def matmul_ceiling(dim: int, ffn: int, rows: int = 1280, reps: int = 50) -> dict[str, Any]:
+    """What this CPU's int8 matrix products allow: ONNX Runtime's fp32 MatMul against the same
+    product quantised as the int8 export quantises it (dynamic activations, per-channel int8
+    weights), at the encoder's shapes (``rows`` tokens: a batch of 64 texts of ~20 tokens); and the
+    ratio for one transformer layer (4 products dim x dim, then dim x ffn and ffn x dim)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    folder = Path(tempfile.mkdtemp(prefix="semrec-matmul-"))
+    rng = np.random.default_rng(0)
+    shapes = {"dim_dim": (dim, dim), "dim_ffn": (dim, ffn), "ffn_dim": (ffn, dim)}
+    out: dict[str, Any] = {}
+    for name, (k, n) in shapes.items():
+        weight = numpy_helper.from_array((rng.normal(size=(k, n)) * 0.05).astype(np.float32), "W")
+        graph = helper.make_graph(
+            [helper.make_node("MatMul", ["X", "W"], ["Y"])],
+            name,
+            [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["rows", k])],
+            [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["rows", n])],
+            [weight],
+        )
+        fp32, int8 = folder / f"{name}.onnx", folder / f"{name}-int8.onnx"
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), fp32)
+        quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8)
+        feed = {"X": rng.normal(size=(rows, k)).astype(np.float32)}
+        times = {}
+        for label, path in (("fp32", fp32), ("int8", int8)):
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            for _ in range(5):
+                session.run(None, feed)
+            started = time.perf_counter()
+            for _ in range(reps):
+                session.run(None, feed)
+            times[label] = (time.perf_counter() - started) / reps * 1000
+        out[name] = {
+            "fp32_ms": round(times["fp32"], 3),
+            "int8_ms": round(times["int8"], 3),
+            "speedup": round(times["fp32"] / times["int8"], 2),
+        }
+    layer = {
+        label: 4 * out["dim_dim"][label] + out["dim_ffn"][label] + out["ffn_dim"][label]
+        for label in ("fp32_ms", "int8_ms")
+    }
+    out["layer_speedup"] = round(layer["fp32_ms"] / layer["int8_ms"], 2)
+    return out
 
 
 def zeroshot_ndcg(data: Path, encoder_ref: str, layers: int = 0, precision: str = "fp32") -> float:
@@ -129,6 +178,9 @@ def main() -> None:
         vectors = encoder.encode(sample)
         rows[name]["mean_cosine_to_torch"] = round(float(np.mean(np.sum(vectors * reference, axis=1))), 5)
         print(name, rows[name], file=sys.stderr, flush=True)
+    config = torch_encoder.model.config
+    ceiling = matmul_ceiling(int(config.hidden_size), int(config.intermediate_size))
+    print("matmul", ceiling, file=sys.stderr, flush=True)
     base = rows["torch-fp32"]["texts_per_s_batch64"]
     for row in rows.values():
         row["speedup_batch64"] = round(row["texts_per_s_batch64"] / base, 2)
@@ -150,6 +202,13 @@ def main() -> None:
         },
         "texts": args.texts,
         "backends": rows,
+        # int8 against fp32 on ONNX Runtime: the encoder, and the matrix products alone
+        "int8_vs_onnx_fp32": {
+            "encoder": round(
+                rows["onnx-int8"]["texts_per_s_batch64"] / rows["onnx-fp32"]["texts_per_s_batch64"], 2
+            ),
+            "matmul": ceiling,
+        },
     }
     print(json.dumps(result, indent=None if args.json else 2))
 
