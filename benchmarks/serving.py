@@ -310,6 +310,7 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from semrec.online.engine import Engine
     from semrec.online.index import VectorIndex
     from semrec.online.runtime import ModelRuntime
+    from semrec.online.seed import prepare_store
     from semrec.store.sqlite import Event, SQLiteStore
 
     torch.set_num_threads(1)
@@ -318,7 +319,8 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         artifacts=args.artifacts, database=workdir / "inproc.db", text_shortlist=args.text_shortlist
     )
     runtime = ModelRuntime(args.artifacts)
-    engine = Engine(settings, SQLiteStore(settings.database), runtime)
+    store = SQLiteStore(settings.database)
+    engine = Engine(settings, store, runtime, prepare_store(store, runtime, settings))
     rng = np.random.default_rng(args.seed)
     base = engine.catalog.rec.array.copy()
     base_text = engine.catalog.text.array.copy()

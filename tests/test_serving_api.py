@@ -488,3 +488,28 @@ def test_served_lists_follow_the_offline_blend_and_text_taste_brings_new_product
     runtime.weights = dataclasses.replace(runtime.weights, text=50.0)
     with_text = ids(client.get("/v1/users/gus/recommendations?k=10", headers=READER))
     assert with_text.index("lip-refill") <= 1 and with_text.index("lip-refill") <= without.index("lip-refill")
+
+
+def test_building_an_engine_writes_nothing_to_the_store(
+    shop_artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    import sqlite3
+
+    from semrec.online.engine import Engine
+    from semrec.online.seed import prepare_store
+    from semrec.store.sqlite import SQLiteStore
+
+    settings = ServerSettings(artifacts=shop_artifacts["lmrec"], database=tmp_path / "shop.db")
+    runtime = ModelRuntime(settings.artifacts)
+    store = SQLiteStore(settings.database)
+    secret = prepare_store(store, runtime, settings)  # the model's products and the secret: written here
+
+    def contents() -> list[str]:
+        with sqlite3.connect(settings.database) as connection:
+            return list(connection.iterdump())
+
+    before = contents()
+    assert any("INSERT INTO" in line for line in before)  # the catalog is there
+    engine = Engine(settings, store, runtime, secret)
+    assert engine.catalog.rows == len(runtime.item_ids) and contents() == before
+    assert prepare_store(store, runtime, settings) == secret  # a second start keeps the pseudonyms

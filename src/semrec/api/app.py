@@ -24,6 +24,7 @@ from semrec.online.collector import settle
 from semrec.online.engine import Engine
 from semrec.online.follower import Follower
 from semrec.online.runtime import ModelRuntime
+from semrec.online.seed import prepare_store
 from semrec.store.sqlite import SQLiteStore
 
 log = logging.getLogger("semrec.api")
@@ -38,7 +39,7 @@ def build_engine(settings: ServerSettings, store: SQLiteStore, artifacts: Path |
         tower=settings.shopper_tower,
         query_encoder=settings.query_encoder,
     )
-    engine = Engine(settings, store, runtime)
+    engine = Engine(settings, store, runtime, prepare_store(store, runtime, settings))
     engine.build_indexes()
     return engine
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import threading
 import time
 from typing import Any
@@ -43,11 +42,13 @@ class Engine:
     database converge on the same catalog.
     """
 
-    def __init__(self, settings: ServerSettings, store: Store, runtime: ModelRuntime) -> None:
+    def __init__(self, settings: ServerSettings, store: Store, runtime: ModelRuntime, secret: bytes) -> None:
+        """Over a store made ready by :func:`~semrec.online.seed.prepare_store` (which returns the
+        pseudonym ``secret``): building an engine writes nothing of its own."""
         self.settings = settings
         self.store = store
         self.runtime = runtime
-        self._secret = self._pseudonym_secret()
+        self._secret = secret
         # read before the catalog: whatever commits later is replayed on it (replays are idempotent)
         self._applied_change = store.last_change()
         self._applied_event = store.last_event()
@@ -64,11 +65,6 @@ class Engine:
         self.catalog = build_catalog(store, runtime, settings.rules)
 
     # set-up
-    def _pseudonym_secret(self) -> bytes:
-        if self.settings.pseudonym_secret is not None:
-            return self.settings.pseudonym_secret.get_secret_value().encode()
-        return self.store.setdefault_meta("pseudonym_secret", secrets.token_hex(32)).encode()
-
     def user_key(self, user_id: str) -> str:
         """The pseudonym a shopper is stored under (raw ids are never written)."""
         return hmac.new(self._secret, user_id.encode(), hashlib.sha256).hexdigest()[:32]

@@ -4,11 +4,12 @@ with its vectors."""
 from __future__ import annotations
 
 import math
+import secrets
 from typing import Any
 
 import numpy as np
 
-from semrec.api.settings import Rule
+from semrec.api.settings import Rule, ServerSettings
 from semrec.data.text import item_text
 from semrec.online.catalog import Catalog, GrowingMatrix, ItemMeta
 from semrec.online.runtime import ModelRuntime
@@ -38,11 +39,21 @@ def seed_store(store: Store, runtime: ModelRuntime) -> None:
         store.seed_items(records)
 
 
-def build_catalog(store: Store, runtime: ModelRuntime, rules: list[Rule]) -> Catalog:
-    """The catalog of the store's items (the model's own seeded first), with their vectors: the
-    trained ones from the artifacts, the rest from their stored text vectors (embedded again when
-    another encoder wrote them) through the model's adapter."""
+def prepare_store(store: Store, runtime: ModelRuntime, settings: ServerSettings) -> bytes:
+    """What an engine needs in the store before it reads it: the model's products (those not
+    there or deleted), and the secret shopper ids are pseudonymised with (the setting's, or one
+    generated once and kept in the store). Returns the secret."""
     seed_store(store, runtime)
+    if settings.pseudonym_secret is not None:
+        return settings.pseudonym_secret.get_secret_value().encode()
+    return store.setdefault_meta("pseudonym_secret", secrets.token_hex(32)).encode()
+
+
+def build_catalog(store: Store, runtime: ModelRuntime, rules: list[Rule]) -> Catalog:
+    """The catalog of the store's items (after :func:`prepare_store`), with their vectors: the
+    trained ones from the artifacts, the rest from their stored text vectors (embedded again when
+    another encoder wrote them) through the model's adapter. Reads the store only, except that
+    vectors written by another encoder are replaced by this one's."""
     trained = runtime.index_of
     records = store.all_items()
     fingerprint = runtime.encoder.fingerprint()
