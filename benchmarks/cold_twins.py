@@ -27,8 +27,8 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from semrec.api.app import create_app
-from semrec.api.settings import ServerSettings
 from semrec.evaluation.runner import write_results
+from semrec.settings import ServerSettings
 
 KEY = {"X-API-Key": "bench-writer"}
 NEW_TITLE = "Glitterfrost Unicorn Holographic Nail Polish Lacquer, Long Lasting"

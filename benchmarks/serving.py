@@ -304,13 +304,13 @@ def repeated(passes: list[list[float]], steals: list[float | None]) -> dict[str,
 def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from semrec.api.settings import ServerSettings
     from semrec.online.catalog import ItemMeta
     from semrec.online.collector import settle
     from semrec.online.engine import Engine
     from semrec.online.index import VectorIndex
     from semrec.online.runtime import ModelRuntime
     from semrec.online.seed import prepare_store
+    from semrec.settings import ServerSettings
     from semrec.store.sqlite import Event, SQLiteStore
 
     torch.set_num_threads(1)

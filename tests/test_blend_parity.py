@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from semrec.api.app import create_app
-from semrec.api.settings import ServerSettings
 from semrec.artifacts import load_artifacts
 from semrec.evaluation.runner import RunSpec, run_training
+from semrec.settings import ServerSettings
 from tests.conftest import write_dataset
 from tests.shop_fixture import SHOP_EVENTS, SHOP_ITEMS
 

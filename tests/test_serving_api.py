@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 
 from semrec.api.app import PUBLIC_ROUTES, create_app
 from semrec.api.auth import SCOPE_ATTRIBUTE
-from semrec.api.settings import ServerSettings
 from semrec.online.rerank import rerank
 from semrec.online.runtime import ModelRuntime
+from semrec.settings import ServerSettings
 
 KEYS = [
     {"name": "reader", "key": "r-secret", "scopes": ["read"]},

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from semrec.api.settings import ApiKey, Rule, ServerSettings, load_settings
+from semrec.settings import ApiKey, Rule, ServerSettings, load_settings
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from semrec.api.app import create_app
-from semrec.api.settings import ServerSettings
+from semrec.settings import ServerSettings
 
 KEYS = [{"name": "ops", "key": "a-secret", "scopes": ["read", "write", "admin"]}]
 KEY = {"X-API-Key": "a-secret"}

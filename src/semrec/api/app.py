@@ -15,16 +15,16 @@ from fastapi.staticfiles import StaticFiles
 import semrec
 from semrec.api.auth import KeyRing
 from semrec.api.errors import install_error_handlers
-from semrec.api.metrics import Metrics
 from semrec.api.middleware import LimitsAndMetrics
 from semrec.api.routes import add_routes
 from semrec.api.routes.operations import STATIC
-from semrec.api.settings import ServerSettings
+from semrec.metrics import Metrics
 from semrec.online.collector import settle
 from semrec.online.engine import Engine
 from semrec.online.follower import Follower
 from semrec.online.runtime import ModelRuntime
 from semrec.online.seed import prepare_store
+from semrec.settings import ServerSettings
 from semrec.store.sqlite import SQLiteStore
 
 log = logging.getLogger("semrec.api")
@@ -104,7 +104,7 @@ WORKER_INPUTS = "_SEMREC_WORKER_INPUTS"  # how `semrec serve --workers N` hands 
 def create_worker_app() -> FastAPI:
     """The app of one worker process: settings from the inputs `semrec serve` was given (config
     file and command-line values, as JSON in the environment), so every worker reads the same."""
-    from semrec.api.settings import load_settings
+    from semrec.settings import load_settings
 
     inputs = json.loads(os.environ[WORKER_INPUTS])
     config = inputs.get("config")

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from semrec.api.errors import ApiError
-from semrec.api.settings import ApiKey, Scope
+from semrec.errors import ApiError
+from semrec.settings import ApiKey, Scope
 
 SCOPE_ATTRIBUTE = "semrec_scope"  # set on each route's dependency so tests can audit them
 

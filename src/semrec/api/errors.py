@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from semrec.errors import ApiError
+
 log = logging.getLogger("semrec.api")
 
 CODES = {
@@ -28,29 +30,6 @@ CODES = {
     422: "invalid_request",
     503: "unavailable",
 }
-
-
-class ApiError(Exception):
-    """An error the client can act on; rendered in the one error shape."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        where: str | None = None,
-        allowed: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.details: list[dict[str, Any]] = []
-        if where is not None or allowed is not None:
-            detail: dict[str, Any] = {"where": where, "what": message}
-            if allowed is not None:
-                detail["allowed"] = allowed
-            self.details.append(detail)
-        self.headers = headers
 
 
 def error_body(status: int, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:

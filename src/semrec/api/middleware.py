@@ -9,7 +9,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from semrec.api.errors import error_body
-from semrec.api.metrics import Metrics
+from semrec.metrics import Metrics
 
 
 class BodyTooLarge(Exception):

@@ -39,7 +39,7 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
-    from semrec.api.settings import load_settings
+    from semrec.settings import load_settings
 
     overrides = {"artifacts": artifacts, "host": host, "port": port, "database": database, "workers": workers}
     try:
@@ -190,7 +190,7 @@ def quickstart(
     import uvicorn
 
     from semrec.api.app import create_app
-    from semrec.api.settings import ApiKey, ServerSettings
+    from semrec.settings import ApiKey, ServerSettings
 
     admin_key = secrets.token_urlsafe(16)
     settings = ServerSettings(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from semrec.api.settings import Rule
+from semrec.settings import Rule
 
 WORD = re.compile(r"[\w\-]+", re.UNICODE)
 

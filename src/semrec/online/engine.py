@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from semrec.api.errors import ApiError
-from semrec.api.settings import ServerSettings
 from semrec.data.text import item_text
+from semrec.errors import ApiError
 from semrec.online.catalog import ItemMeta
 from semrec.online.index import VectorIndex
 from semrec.online.profile import profile
@@ -26,6 +25,7 @@ from semrec.online.seed import build_catalog, item_meta
 from semrec.online.shopper_cache import ShopperCache
 from semrec.online.threads import one_thread_here
 from semrec.schema import Scored
+from semrec.settings import ServerSettings
 from semrec.store.sqlite import Change, ChangeLogPruned, Event, ItemRecord, Store
 
 

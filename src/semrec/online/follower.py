@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from semrec.api.errors import ApiError
-from semrec.api.metrics import Metrics
+from semrec.errors import ApiError
+from semrec.metrics import Metrics
 from semrec.online.collector import settle
 from semrec.online.engine import Engine
 from semrec.store.sqlite import ChangeLogPruned, Store

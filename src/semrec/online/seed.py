@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from semrec.api.settings import Rule, ServerSettings
 from semrec.data.text import item_text
 from semrec.online.catalog import Catalog, GrowingMatrix, ItemMeta
 from semrec.online.runtime import ModelRuntime
+from semrec.settings import Rule, ServerSettings
 from semrec.store.sqlite import ItemRecord, Store
 
 

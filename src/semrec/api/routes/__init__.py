@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 from semrec.api.routes import admin, events, items, operations, search, users
-from semrec.api.settings import ServerSettings
+from semrec.settings import ServerSettings
 
 
 def add_routes(app: FastAPI, settings: ServerSettings) -> None:

@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 
 from semrec.api.auth import Principal, require
 from semrec.api.deps import follower
-from semrec.api.errors import ApiError
 from semrec.api.schemas import Reloaded
-from semrec.api.settings import ServerSettings
+from semrec.errors import ApiError
+from semrec.settings import ServerSettings
 
 log = logging.getLogger("semrec.api")
 

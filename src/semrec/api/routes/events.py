@@ -6,10 +6,10 @@ from fastapi import APIRouter, Depends, Request
 
 from semrec.api.auth import require
 from semrec.api.deps import EngineDep, follower
-from semrec.api.errors import ApiError
 from semrec.api.schemas import EventsAccepted, EventsIn
-from semrec.api.settings import ServerSettings
+from semrec.errors import ApiError
 from semrec.online.engine import Engine
+from semrec.settings import ServerSettings
 from semrec.store.sqlite import Event
 
 

@@ -9,8 +9,8 @@ from fastapi.responses import FileResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from semrec.api.deps import EngineDep
-from semrec.api.metrics import Metrics
 from semrec.hardware import cpu_info
+from semrec.metrics import Metrics
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 CPU = cpu_info()

@@ -8,9 +8,9 @@ from fastapi.responses import Response
 
 from semrec.api.auth import require
 from semrec.api.deps import EngineDep, listing
-from semrec.api.errors import ApiError
 from semrec.api.schemas import ID_PATTERN, ListOut
-from semrec.api.settings import ServerSettings
+from semrec.errors import ApiError
+from semrec.settings import ServerSettings
 
 
 def router(settings: ServerSettings) -> APIRouter:

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from semrec.api.auth import require
 from semrec.api.deps import EngineDep, UserId, follower, listing
 from semrec.api.schemas import Deleted, ListOut, Profile
-from semrec.api.settings import ServerSettings
+from semrec.settings import ServerSettings
 
 
 def router(settings: ServerSettings) -> APIRouter:
