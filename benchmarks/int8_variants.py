@@ -25,7 +25,7 @@ import torch
 
 from semrec.data.loader import load_dataset
 from semrec.data.text import catalog_texts
-from semrec.encoders.onnx_export import export_encoder
+from semrec.encoders.onnx_export import export_encoder, export_graph
 from semrec.encoders.onnx_runtime import OnnxTextEncoder
 from semrec.encoders.transformer import TextEncoder
 from semrec.hardware import cpu_info
@@ -62,7 +62,7 @@ def main() -> None:
     speed, got = rate(OnnxTextEncoder(fp32), sample)
     rows["onnx-fp32"] = {"texts_per_s": round(speed, 1)}
     source = work / "unfused.onnx"
-    _export_unfused(reference, source)
+    export_graph(reference, source)  # the plain fp32 graph the int8 export quantises
     for per_channel in (True, False):
         for reduce_range in (False, True):
             name = (
@@ -99,28 +99,6 @@ def main() -> None:
     print(text)
     if args.out is not None:
         args.out.write_text(text + "\n")
-
-
-def _export_unfused(encoder: TextEncoder, path: Path) -> None:
-    """The plain fp32 graph the int8 export quantises (the shipped export deletes its copy)."""
-    from semrec.encoders.onnx_export import _Transformer
-
-    sample = encoder.tokenizer(["an example product title"], return_tensors="pt")
-    torch.onnx.export(
-        _Transformer(encoder.model.to("cpu")).eval(),
-        (sample["input_ids"], sample["attention_mask"]),
-        str(path),
-        input_names=["input_ids", "attention_mask"],
-        output_names=["last_hidden_state"],
-        dynamic_axes={
-            "input_ids": {0: "batch", 1: "tokens"},
-            "attention_mask": {0: "batch", 1: "tokens"},
-            "last_hidden_state": {0: "batch", 1: "tokens"},
-        },
-        opset_version=17,
-        dynamo=False,
-    )
-    encoder.model.eval()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 from pathlib import Path
 
@@ -22,8 +23,7 @@ def cpu_info(cpuinfo: str | None = None) -> dict[str, object]:
     """{"model": ..., "cores": ..., "flags": {name: bool}} from ``/proc/cpuinfo`` (or the text given);
     on a system without it, the model from :mod:`platform` and no flags known."""
     if cpuinfo is None:
-        path = Path("/proc/cpuinfo")
-        cpuinfo = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+        cpuinfo = _this_machine()
     model, flags, cores = platform.processor() or platform.machine(), set[str](), 0
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
@@ -39,3 +39,10 @@ def cpu_info(cpuinfo: str | None = None) -> dict[str, object]:
         "cores": cores or None,
         "flags": {name: flag in flags for flag, name in FLAGS.items()} if flags else {},
     }
+
+
+@functools.cache
+def _this_machine() -> str:
+    """This machine's /proc/cpuinfo, read once per process (it does not change while we run)."""
+    path = Path("/proc/cpuinfo")
+    return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""

@@ -25,6 +25,7 @@ DataOption = Annotated[
 ProtocolOption = Annotated[
     str, typer.Option(help="loo (leave-one-out), time (global time split) or cold-items (new products).")
 ]
+ParamOption = Annotated[list[str] | None, typer.Option(help="Model setting KEY=VALUE; repeatable.")]
 ColdFractionOption = Annotated[float, typer.Option(help="cold-items: share of items hidden from training.")]
 ValidStartOption = Annotated[str, typer.Option(help="time protocol: first day of validation.")]
 TestStartOption = Annotated[str, typer.Option(help="time protocol: first day of test.")]

@@ -12,6 +12,7 @@ from rich.text import Text
 from semrec.cli.common import (
     ColdFractionOption,
     DataOption,
+    ParamOption,
     ProtocolOption,
     TestStartOption,
     ValidStartOption,
@@ -39,7 +40,7 @@ def evaluate(
     predictions: Annotated[
         Path | None, typer.Option(help="Write each shopper's top 50 (history excluded) as JSON lines.")
     ] = None,
-    param: Annotated[list[str] | None, typer.Option(help="Model setting KEY=VALUE; repeatable.")] = None,
+    param: ParamOption = None,
     protocol: ProtocolOption = "loo",
     cold_fraction: ColdFractionOption = 0.1,
     valid_start: ValidStartOption = "2011-11-01",
@@ -88,7 +89,7 @@ def train(
     hybrid: Annotated[
         bool | None, typer.Option("--hybrid/--text-only", help="lmrec: add learnable item-ID embeddings.")
     ] = None,
-    param: Annotated[list[str] | None, typer.Option(help="Model setting KEY=VALUE; repeatable.")] = None,
+    param: ParamOption = None,
     protocol: ProtocolOption = "loo",
     cold_fraction: ColdFractionOption = 0.1,
     valid_start: ValidStartOption = "2011-11-01",
@@ -119,11 +120,12 @@ def train(
     if seed is not None:
         params["seed"] = str(seed)
     if device is not None:
-        from semrec.encoders.transformer import DEVICE_PATTERN
+        from semrec.encoders.transformer import check_device
 
-        if not DEVICE_PATTERN.fullmatch(device):
-            raise fail(f"--device {device!r} is not allowed; choose auto, cpu, cuda, cuda:N or mps")
-        params["device"] = device
+        try:
+            params["device"] = check_device(device)
+        except ValueError as error:
+            raise fail(f"--{error}") from None
     spec = RunSpec(
         data=data,
         model=model,

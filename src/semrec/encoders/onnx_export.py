@@ -39,8 +39,6 @@ def export_encoder(encoder: TextEncoder, out: Path, backend: Backend) -> Path:
     staging.mkdir(parents=True)
     # export restores each module's mode afterwards: the wrapper must be in eval mode too, or the
     # encoder would be left training (dropout on) for whoever uses it next
-    model = _Transformer(encoder.model.to("cpu")).eval()
-    sample = encoder.tokenizer(["an example product title"], return_tensors="pt")
     fp32 = staging / MODEL_FILES["onnx"]
     # fp32: the plain (eager) attention traces to the graph pattern ONNX Runtime fuses into one
     # operator (the default scaled-dot-product form does not fuse). int8 stays unfused: fused
@@ -50,24 +48,10 @@ def export_encoder(encoder: TextEncoder, out: Path, backend: Backend) -> Path:
     if fuse:
         _set_attention(encoder.model, "eager")
     try:
-        torch.onnx.export(
-            model,
-            (sample["input_ids"], sample["attention_mask"]),
-            str(fp32),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["last_hidden_state"],
-            dynamic_axes={
-                "input_ids": {0: "batch", 1: "tokens"},
-                "attention_mask": {0: "batch", 1: "tokens"},
-                "last_hidden_state": {0: "batch", 1: "tokens"},
-            },
-            opset_version=17,
-            dynamo=False,
-        )
+        export_graph(encoder, fp32)
     finally:
         if fuse:
             _set_attention(encoder.model, attention)
-        encoder.model.eval()
     if fuse:
         fuse_transformer(fp32, encoder)
     if backend == "onnx-int8":
@@ -91,6 +75,31 @@ def export_encoder(encoder: TextEncoder, out: Path, backend: Backend) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
     return out
+
+
+def export_graph(encoder: TextEncoder, path: Path) -> None:
+    """The transformer (without pooling) as an fp32 ONNX graph at ``path``, batch and length dynamic."""
+    # export restores each module's mode afterwards: the wrapper must be in eval mode too, or the
+    # encoder would be left training (dropout on) for whoever uses it next
+    model = _Transformer(encoder.model.to("cpu")).eval()
+    sample = encoder.tokenizer(["an example product title"], return_tensors="pt")
+    try:
+        torch.onnx.export(
+            model,
+            (sample["input_ids"], sample["attention_mask"]),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "tokens"},
+                "attention_mask": {0: "batch", 1: "tokens"},
+                "last_hidden_state": {0: "batch", 1: "tokens"},
+            },
+            opset_version=17,
+            dynamo=False,
+        )
+    finally:
+        encoder.model.eval()
 
 
 def _set_attention(model: torch.nn.Module, implementation: str | None) -> None:

@@ -47,10 +47,16 @@ MODES = ("frozen", "lora", "full")  # how an encoder is adapted to a shop: not, 
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
 
-def pick_device(device: str = "auto") -> torch.device:
-    """``auto`` (the GPU when one is present), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+def check_device(device: str) -> str:
+    """``device`` when it names one the code can use, else a ValueError naming the allowed ones."""
     if not DEVICE_PATTERN.fullmatch(device):
         raise ValueError(f"device {device!r} is not allowed; choose auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """``auto`` (the GPU when one is present), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    check_device(device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
