@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from semrec.models.base import top_k
+from semrec.models.blend import blend
 
 if TYPE_CHECKING:
     from semrec.data.splits import EvalCases
@@ -54,15 +55,8 @@ class Candidates:
 def candidates(model: SequentialRecommender, histories: Sequence[np.ndarray], n: int) -> Candidates:
     """Retrieval's ``n`` best items per history (history excluded) and their features."""
     parts = model.score_parts(histories)
-    weights = model.weights
     cold = model.counts == 0
-    blended = parts["network"].astype(np.float32, copy=True)
-    if "prior" in parts and weights.prior > 0:
-        blended += weights.prior * parts["prior"]
-    if "text" in parts and weights.text > 0:
-        blended += weights.text * parts["text"]
-    if weights.cold != 0:
-        blended += np.float32(weights.cold) * cold
+    blended = blend(parts["network"], model.weights, parts.get("prior"), parts.get("text"), cold)
     items = top_k(blended.copy(), n, histories)
     safe = np.maximum(items, 0)
     rows = np.arange(len(histories))[:, None]
@@ -202,7 +196,12 @@ def fit_ranker(
         )
 
     fit_x, fit_y, fit_g = training_pairs(model, subset(order[:cut]), n)
-    hold_x, hold_y, hold_g = training_pairs(model, subset(order[cut:]), n)
+    # the holdout's candidates once: every case for the calibration, those holding their target
+    # for early stopping
+    all_x, all_y, all_g = training_pairs(model, subset(order[cut:]), n, every_case=True)
+    positive = np.add.reduceat(all_y, np.r_[0, np.cumsum(all_g)[:-1]]) > 0 if len(all_g) else all_g > 0
+    keep = np.repeat(positive, all_g)
+    hold_x, hold_y, hold_g = all_x[keep], all_y[keep], all_g[positive]
     params = {
         "objective": "lambdarank",
         "metric": "ndcg",
@@ -226,7 +225,6 @@ def fit_ranker(
         callbacks=[lightgbm.early_stopping(30, verbose=False)],
     )
     ranker = Ranker(booster, n)
-    all_x, all_y, _ = training_pairs(model, subset(order[cut:]), n, every_case=True)
     ranker.platt = platt_fit(ranker.scores(all_x[None])[0], all_y)
     info = {
         "fit_cases": len(fit_g),
