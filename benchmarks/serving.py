@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -46,7 +47,13 @@ from semrec.hardware import cpu_info
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench-key"
-ROUTES = ("recommendations", "similar", "search", "recommendations_with_events")
+ROUTES = (
+    "recommendations",
+    "similar",
+    "search",
+    "recommendations_with_events",
+    "recommendations_after_own_event",
+)
 WARM_UP = 50  # requests before timing (first runs of the tower and index), as the HTTP part warms up
 
 
@@ -95,13 +102,13 @@ def free_port() -> int:
 
 
 def start_server(
-    artifacts: Path, workdir: Path, text_shortlist: bool, workers: int = 1
+    artifacts: Path, workdir: Path, text_shortlist: bool, workers: int = 1, ranker: bool = True
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     config = workdir / "semrec.toml"
     config.write_text(
         f'artifacts = "{artifacts.resolve()}"\ndatabase = "{workdir / "bench.db"}"\nlog_level = "warning"\n'
-        f"text_shortlist = {str(text_shortlist).lower()}\n"
+        f"text_shortlist = {str(text_shortlist).lower()}\nranker = {str(ranker).lower()}\n"
         f"[[api_keys]]\nname = 'bench'\nkey = '{KEY}'\nscopes = ['read', 'write']\n"
     )
     command = [sys.executable, "-m", "semrec.cli", "serve", "--config", str(config), "--port", str(port)]
@@ -182,15 +189,23 @@ async def _send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, requ
 
 
 async def open_loop(
-    url: str, requests: list[bytes], rate: float, seconds: float, connections: int = 32
+    url: str,
+    requests: Sequence[bytes | tuple[bytes, bytes]],
+    rate: float,
+    seconds: float,
+    connections: int = 32,
 ) -> dict[str, Any]:
     """Sends rate * seconds requests at fixed times over ``connections`` kept-alive connections (a
-    lean client, so the generator is not the bottleneck); latency counts from each scheduled time."""
+    lean client, so the generator is not the bottleneck); latency counts from each scheduled time.
+    A pair (event post, read) sends the post at the scheduled time and the read once the post is
+    acknowledged: the read's latency counts from then, the post's (under events_first) from the
+    scheduled time."""
     total = int(rate * seconds)
     host, port = url.removeprefix("http://").split(":")
     latencies: list[float] = []
+    first: list[float] = []
     errors: dict[str, int] = {}
-    queue: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[bytes | tuple[bytes, bytes], float]] = asyncio.Queue()
 
     async def worker() -> None:
         reader, writer = await asyncio.open_connection(host, int(port))
@@ -202,6 +217,12 @@ async def open_loop(
             if delay > 0:
                 await asyncio.sleep(delay)
             try:
+                if isinstance(request, tuple):
+                    status = await _send(reader, writer, request[0])
+                    first.append(time.perf_counter() - due)
+                    if status != 200:
+                        errors[f"event {status}"] = errors.get(f"event {status}", 0) + 1
+                    due, request = time.perf_counter(), request[1]
                 status = await _send(reader, writer, request)
                 if status != 200:
                     errors[str(status)] = errors.get(str(status), 0) + 1
@@ -213,7 +234,8 @@ async def open_loop(
 
     warm_reader, warm_writer = await asyncio.open_connection(host, int(port))
     for warm in requests[:50]:  # caches warm, not timed
-        await _send(warm_reader, warm_writer, warm)
+        for one in warm if isinstance(warm, tuple) else (warm,):
+            await _send(warm_reader, warm_writer, one)
     warm_writer.close()
     start = time.perf_counter() + 0.2
     for i in range(total):
@@ -230,6 +252,7 @@ async def open_loop(
         "achieved_rps": round(total / elapsed, 1),
         "errors": errors,
         **percentiles(latencies),
+        **({"events_first": percentiles(first)} if first else {}),
         "histogram": {"edges_ms": [round(float(e), 4) for e in edges], "counts": counts.tolist()},
     }
 
@@ -245,9 +268,9 @@ async def with_events(
     return {**read, "events_posted": {k: v for k, v in write.items() if k != "histogram"}}
 
 
-def http_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+def http_benchmark(args: argparse.Namespace, ranker: bool = True) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="semrec-bench-"))
-    process, url = start_server(args.artifacts, workdir, args.text_shortlist, args.workers)
+    process, url = start_server(args.artifacts, workdir, args.text_shortlist, args.workers, ranker)
     host = url.removeprefix("http://")
     try:
         users, item_ids, queries = preload(url, args.data, args.users, args.seed)
@@ -267,16 +290,31 @@ def http_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             )
             for u in rng.choices(users, k=2000)
         ]
+        # a new event of the shopper before each of their requests: no cached list can answer
+        own = [
+            (
+                post(
+                    host,
+                    "/v1/events",
+                    {"events": [{"user_id": u, "item_id": rng.choice(item_ids), "type": "view"}]},
+                ),
+                get(host, f"/v1/users/{quote(u, safe='')}/recommendations?k=10"),
+            )
+            for u in rng.choices(users, k=4000)
+        ]
+        paths["recommendations_after_own_event"] = []
         out = {}
         rates = {"recommendations": args.rate, "similar": args.rate, "search": args.search_rate}
         for name, route in paths.items():
             if name not in args.routes.split(","):
                 continue
             rng.shuffle(route)
-            requests = [get(host, path) for path in route]
+            requests: list[bytes | tuple[bytes, bytes]] = [get(host, path) for path in route]
             before = cpu_counters()
-            if name == "recommendations_with_events":
-                out[name] = asyncio.run(with_events(url, requests, views, args))
+            if name == "recommendations_after_own_event":
+                out[name] = asyncio.run(open_loop(url, own, args.rate, args.seconds))
+            elif name == "recommendations_with_events":
+                out[name] = asyncio.run(with_events(url, requests, views, args))  # type: ignore[arg-type]
             else:
                 out[name] = asyncio.run(open_loop(url, requests, rates[name], args.seconds))
             out[name]["cpu_steal_share"] = steal_share(before, cpu_counters())
@@ -301,7 +339,7 @@ def repeated(passes: list[list[float]], steals: list[float | None]) -> dict[str,
     }
 
 
-def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+def in_process_benchmark(args: argparse.Namespace, ranker: bool = True) -> dict[str, Any]:
     import torch
 
     from semrec.online.catalog import ItemMeta
@@ -316,9 +354,12 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(1)
     workdir = Path(tempfile.mkdtemp(prefix="semrec-bench-"))
     settings = ServerSettings(
-        artifacts=args.artifacts, database=workdir / "inproc.db", text_shortlist=args.text_shortlist
+        artifacts=args.artifacts,
+        database=workdir / "inproc.db",
+        text_shortlist=args.text_shortlist,
+        ranker=ranker,
     )
-    runtime = ModelRuntime(args.artifacts)
+    runtime = ModelRuntime(args.artifacts, ranker=ranker)
     store = SQLiteStore(settings.database)
     engine = Engine(settings, store, runtime, prepare_store(store, runtime, settings))
     rng = np.random.default_rng(args.seed)
@@ -359,18 +400,36 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     for user in warm:  # other shoppers than the timed ones: nothing timed comes from a cache
         engine.recommend(f"u{user}", 10)
     passes, steals = [], []
+    stage = runtime.ranker
+    # with a ranker: each pass twice, ranker off then on, over the same shoppers (side by side)
+    modes = (None, stage) if stage is not None else (None,)
+    by_mode: dict[str, list[list[float]]] = {"off": [], "on": []}
     for _ in range(args.passes):  # each pass asks every shopper once, nothing cached from before
-        engine._answers.clear()
-        engine._queries.clear()
-        latencies = []
-        before = cpu_counters()
-        for user in users:
-            begin = time.perf_counter()
-            engine.recommend(f"u{user}", 10)
-            latencies.append(time.perf_counter() - begin)
+        for mode in modes:
+            runtime.ranker = mode
+            engine._answers.clear()
+            engine._queries.clear()
+            latencies = []
+            before = cpu_counters()
+            for user in users:
+                begin = time.perf_counter()
+                engine.recommend(f"u{user}", 10)
+                latencies.append(time.perf_counter() - begin)
+            by_mode["on" if mode is not None else "off"].append(latencies)
         passes.append(latencies)
         steals.append(steal_share(before, cpu_counters()))
+    runtime.ranker = stage
     latencies, steal = passes[0], steals[0]
+    ranker_figures: dict[str, Any] = {}
+    if stage is not None:
+        off, on = np.min(by_mode["off"], axis=0), np.min(by_mode["on"], axis=0)  # fastest of passes
+        ranker_figures = {
+            "ranker_candidates": stage.n_candidates,
+            "recommend_ranker_off": percentiles(off.tolist()),
+            "recommend_ranker_on": percentiles(on.tolist()),
+            "ranker_added_p99_ms": round(float(np.percentile(on, 99) - np.percentile(off, 99)) * 1000, 3),
+            "ranker_added_per_request_p99_ms": round(float(np.percentile(on - off, 99)) * 1000, 3),
+        }
     # recall of the index against exact inner-product search over the same million vectors
     histories = [
         np.array([engine.catalog.live_row(e.item_id) for e in engine.history(f"u{u}")]) for u in users
@@ -402,6 +461,7 @@ def in_process_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "grow_seconds": round(grow_seconds, 1),
         "hnsw_build_seconds": round(build_seconds, 1),
         "recommend": percentiles(latencies),
+        **ranker_figures,
         "cpu_steal_share": steal,
         **(repeated(passes, steals) if len(passes) > 1 else {}),
         "hnsw_search": percentiles(timing),
@@ -451,6 +511,12 @@ def main() -> None:
     parser.add_argument(
         "--text-shortlist", action="store_true", help="lmrec: also shortlist by text (server setting)"
     )
+    parser.add_argument(
+        "--ranker-off-too",
+        action="store_true",
+        help="HTTP loads also on a server with the ranking stage off (in process, each pass runs "
+        "off and on whenever the artifacts carry a ranker)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object of all figures")
     args = parser.parse_args()
     unknown = set(args.routes.split(",")) - set(ROUTES)
@@ -458,6 +524,8 @@ def main() -> None:
         parser.error(f"--routes: unknown {sorted(unknown)}; choose from {list(ROUTES)}")
     result: dict[str, Any] = {"machine": machine(), "artifacts": str(args.artifacts), "workers": args.workers}
     if not args.skip_http:
+        if args.ranker_off_too:  # the same loads on a server with the ranking stage switched off
+            result["http_ranker_off"] = http_benchmark(args, ranker=False)
         result["http"] = http_benchmark(args)
     if not args.skip_in_process:
         result["in_process"] = in_process_benchmark(args)

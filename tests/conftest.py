@@ -7,6 +7,7 @@ import gzip
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,27 @@ def shop_artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         out[key] = root / key
     out["data"] = data
     return out
+
+
+def synthetic_ranker(n: int) -> Any:
+    """A ranking stage over ``n`` candidates whose booster was fitted to labels that depend on most
+    features, so that a feature computed otherwise somewhere changes its scores."""
+    import lightgbm
+    import numpy as np
+
+    from semrec.models.ranker import FEATURES, Ranker
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 2, size=(3000, len(FEATURES))).astype(np.float32)
+    column = {name: i for i, name in enumerate(FEATURES)}
+    x[:, column["rank"]] = rng.integers(0, 12, len(x))
+    x[:, column["history_length"]] = rng.integers(1, 6, len(x))
+    x[:, column["new"]] = rng.integers(0, 2, len(x))
+    signal = x @ rng.normal(size=len(FEATURES)) + 0.5 * x[:, column["new"]] - 0.2 * x[:, column["rank"]]
+    y = (signal + rng.normal(size=len(x)) > 1.0).astype(np.float32)
+    booster = lightgbm.train(
+        {"objective": "lambdarank", "min_data_in_leaf": 5, "num_leaves": 15, "verbosity": -1},
+        lightgbm.Dataset(x, y, group=[10] * 300),
+        num_boost_round=30,
+    )
+    return Ranker(booster, n, (1.3, -2.0))

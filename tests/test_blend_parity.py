@@ -1,8 +1,10 @@
 """One scoring path: the server scores a shortlist exactly as `evaluate` scores the whole catalog, for
-items seen in training, items of the training catalog nobody bought, and products added since."""
+items seen in training, items of the training catalog nobody bought, and products added since; and
+its ranking stage gives each candidate the probability the offline ranker gives it."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from semrec.api.app import create_app
 from semrec.artifacts import load_artifacts
 from semrec.evaluation.runner import RunSpec, run_training
 from semrec.settings import ServerSettings
-from tests.conftest import write_dataset
+from tests.conftest import synthetic_ranker, write_dataset
 from tests.shop_fixture import SHOP_EVENTS, SHOP_ITEMS
 
 # two products no training sequence holds: they borrow their ID part and co-occurrence from donors
@@ -91,3 +93,58 @@ def test_served_scores_equal_offline_scores_on_a_shortlist_with_new_items(
         ranked = [item["item_id"] for item in answer if item["item_id"] != "nail-new"]
         by_score = sorted(served, key=lambda i: -served[i])
         assert ranked == [i for i in by_score if i != "nail-new"]
+
+
+def _with_a_ranker(artifacts: Path, out: Path) -> Path:
+    """The parity artifacts plus a ranking stage over 10 candidates (tests.conftest.synthetic_ranker)."""
+    shutil.copytree(artifacts, out)
+    synthetic_ranker(10).save(out / "ranker")
+    return out
+
+
+def test_served_ranker_probabilities_equal_offline_ones_with_new_items(
+    parity_artifacts: Path, tmp_path: Path
+) -> None:
+    from semrec.models.ranker import candidates
+
+    ranked = _with_a_ranker(parity_artifacts, tmp_path / "ranked")
+    settings = ServerSettings(
+        artifacts=ranked,
+        database=tmp_path / "shop.db",
+        api_keys=[{"name": "writer", "key": "w-secret", "scopes": ["read", "write"]}],
+        diversity=0.0,
+        shopper_tower="torch",
+    )
+    client = TestClient(create_app(settings), raise_server_exceptions=False)
+    # the twin replaces nail-3 online, so that both sides rank the same catalog
+    assert client.put("/v1/items/nail-new", json=TWIN, headers=WRITER).status_code == 200
+    assert client.delete("/v1/items/nail-3", headers=WRITER).status_code == 200
+    histories = {"ann": ["lip-1", "skin-3", "nail-1"], "bob": ["lip-2", "nail-new", "lip-1"]}
+    for user, items in histories.items():
+        events = [{"user_id": user, "item_id": item, "type": "view"} for item in items]
+        assert client.post("/v1/events", json={"events": events}, headers=WRITER).status_code == 200
+    model, item_ids, _ = load_artifacts(ranked)
+    assert model.ranker is not None  # type: ignore[attr-defined]
+    online_id = {item: "nail-new" if item == "nail-3" else item for item in item_ids}
+    index = {item_id: i for i, item_id in enumerate(item_ids)}
+    checked_new = 0
+    for user, items in histories.items():
+        history = np.array([index["nail-3" if i == "nail-new" else i] for i in items])
+        shortlist = candidates(model, [history], 10, [history])  # type: ignore[arg-type]
+        offline = model.ranker.probabilities(shortlist.features)[0]  # type: ignore[attr-defined]
+        expected = {
+            online_id[item_ids[i]]: float(p)
+            for i, p in zip(shortlist.items[0], offline, strict=True)
+            if i >= 0
+        }
+        listed = served_shortlist(client, user, k=10)
+        served = dict(list(listed.items())[:10])  # the head the ranker re-scored; the rest follows
+        assert set(expected) == set(served), user
+        assert all(p < min(served.values()) for p in list(listed.values())[10:])
+        for item_id, p in expected.items():
+            assert served[item_id] == pytest.approx(p, rel=1e-5, abs=1e-6), (user, item_id)
+        checked_new += "nail-new" in expected
+        assert len(set(np.round(list(expected.values()), 6))) > 3  # the booster tells candidates apart
+        answer = client.get(f"/v1/users/{user}/recommendations?k=10", headers=WRITER).json()["items"]
+        assert [item["item_id"] for item in answer] == sorted(expected, key=lambda i: -expected[i])
+    assert checked_new == 1  # the product added since training, among ann's candidates

@@ -1,10 +1,21 @@
-"""The ranking stage's calibration: Platt scaling and the calibration report."""
+"""The ranking stage: its order in recommend, its candidates and features, saving it with the
+artifacts, and its calibration (Platt scaling and the calibration report)."""
 
 from __future__ import annotations
 
-import numpy as np
+import json
+import shutil
+from pathlib import Path
 
-from semrec.models.ranker import calibration, platt_fit
+import numpy as np
+import pytest
+
+from semrec.artifacts import load_artifacts, read_config
+from semrec.data.loader import load_dataset
+from semrec.evaluation.runner import RunSpec, run_training
+from semrec.models.ranker import FEATURES, Ranker, calibration, candidates, platt_fit
+from semrec.models.sequential import SequentialRecommender
+from tests.conftest import synthetic_ranker, write_dataset
 
 
 def test_platt_scaling_recovers_the_logistic_that_made_the_labels() -> None:
@@ -23,3 +34,134 @@ def test_calibration_tells_calibrated_from_overconfident_probabilities() -> None
     assert honest["ece"] < 0.005 < doubled["ece"]
     assert honest["log_loss"] < doubled["log_loss"]
     assert sum(point["pairs"] for point in honest["reliability"]) == len(p)
+
+
+class ByRank:
+    """A booster stand-in whose score is the candidate's retrieval rank: it reverses retrieval's
+    order, so any answer that follows the ranker is told apart from retrieval's."""
+
+    def predict(self, rows: np.ndarray, num_threads: int = 1) -> np.ndarray:
+        return rows[:, FEATURES.index("rank")].astype(np.float64)
+
+
+def test_recommend_answers_the_rankers_order_of_retrievals_candidates(
+    shop_artifacts: dict[str, Path],
+) -> None:
+    model, _, _ = load_artifacts(shop_artifacts["lmrec"])
+    assert isinstance(model, SequentialRecommender)
+    histories = [np.array([0, 1, 2]), np.array([5]), np.zeros(0, dtype=np.int64), np.array([3, 7])]
+    retrieval = model.recommend(histories, k=8, exclude=histories)
+    model.ranker = Ranker(ByRank(), n_candidates=5)
+    ranked = model.recommend(histories, k=8, exclude=histories)
+    for row, history in enumerate(histories):
+        if not len(history):  # no history: the popularity order, with or without a ranker
+            assert ranked[row].tolist() == retrieval[row].tolist()
+            continue
+        # the ranker's five, reversed, then the rest of retrieval's list in its order
+        assert ranked[row].tolist() == retrieval[row][:5][::-1].tolist() + retrieval[row][5:].tolist()
+        assert not set(ranked[row].tolist()) & set(history.tolist())
+
+
+def test_never_items_are_no_candidates_and_features_follow_retrieval_order(
+    shop_artifacts: dict[str, Path],
+) -> None:
+    model, _, _ = load_artifacts(shop_artifacts["lmrec"])
+    assert isinstance(model, SequentialRecommender)
+    histories = [np.array([0, 1, 2]), np.array([5])]
+    shortlist = candidates(model, histories, 6, histories)
+    assert shortlist.items.tolist() == model.recommend(histories, k=6, exclude=histories).tolist()
+    never = shortlist.items[:, 0]
+    fewer = candidates(model, histories, 6, histories, never=never)
+    assert not np.isin(fewer.items, never).any()
+    column = {name: i for i, name in enumerate(FEATURES)}
+    blended = shortlist.features[:, :, column["blend"]]
+    assert (np.diff(blended, axis=1) <= 0).all()  # best first
+    assert (shortlist.features[:, :, column["gap_to_top"]] <= 0).all()
+    assert shortlist.features[:, :, column["history_length"]].tolist() == [[3] * 6, [1] * 6]
+    last = model.affinity[shortlist.items[1]] @ model.affinity[5]  # type: ignore[index]
+    assert np.allclose(shortlist.features[1, :, column["cos_last"]], last, atol=1e-6)
+    assert (shortlist.features[1, :, column["cos_second"]] == 0).all()  # one history item only
+
+
+def test_a_saved_ranker_loads_with_the_same_scores_and_refuses_other_features(tmp_path: Path) -> None:
+    import lightgbm
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, len(FEATURES))).astype(np.float32)
+    y = (x[:, 0] + x[:, 8] > 0.5).astype(np.float32)
+    booster = lightgbm.train(
+        {"objective": "lambdarank", "min_data_in_leaf": 5, "verbosity": -1},
+        lightgbm.Dataset(x, y, group=[20] * 20),
+        num_boost_round=10,
+    )
+    ranker = Ranker(booster, 20, (1.5, -2.0))
+    ranker.save(tmp_path / "ranker")
+    loaded = Ranker.load(tmp_path / "ranker")
+    assert loaded.n_candidates == 20 and loaded.platt == (1.5, -2.0)
+    assert np.allclose(loaded.probabilities(x[None]), ranker.probabilities(x[None]))
+    assert np.unique(loaded.scores(x[None])).size > 1  # a tree that splits
+    meta = json.loads((tmp_path / "ranker" / "ranker.json").read_text())
+    (tmp_path / "ranker" / "ranker.json").write_text(json.dumps({**meta, "features": ["blend"]}))
+    with pytest.raises(ValueError, match="other features"):
+        Ranker.load(tmp_path / "ranker")
+
+
+def _walks(directory: Path) -> Path:
+    """40 products on a ring and 120 shoppers who each walk 8 steps along it from a random start:
+    every next item is new to its shopper, so validation teaches a ranker something."""
+    rng = np.random.default_rng(0)
+    kinds = ["Lipstick", "Shampoo", "Serum", "Nail Polish", "Mascara"]
+    items = [(f"p{i}", f"{kinds[i % 5]} shade {i // 5}") for i in range(40)]
+    events = [
+        (f"u{u}", f"p{(start + step) % 40}", str(100 + step))
+        for u, start in enumerate(rng.integers(0, 40, size=120))
+        for step in range(8)
+    ]
+    return write_dataset(directory, items, events)
+
+
+def test_training_with_the_ranker_saves_it_in_the_artifacts(tmp_path: Path) -> None:
+    data = _walks(tmp_path / "walks")
+    small = {"epochs": "15", "dim": "16", "eval_every": "1000", "dropout": "0.0", "batch_size": "16"}
+    out = tmp_path / "ranked"
+    document = run_training(RunSpec(data=data, model="lmrec", params={**small, "ranker": "10"}), out)
+    assert (out / "ranker" / "ranker.txt").exists()
+    config = read_config(out)
+    assert config["settings"]["ranker"] == "10"
+    info = config["training"]["ranker"]
+    assert info["fit_cases"] > 0 and info["seconds"] >= 0
+    model, _, _ = load_artifacts(out)
+    assert isinstance(model, SequentialRecommender) and model.ranker is not None
+    assert model.ranker.n_candidates == 10
+    # the saved validation figures are retrieval's: the ranker learned from those shoppers
+    assert document["metrics"] == {k: v for k, v in config["metrics"].items() if k != "split"}
+    with pytest.raises(ValueError, match="at least 10"):
+        run_training(RunSpec(data=data, model="lmrec", params={**small, "ranker": "5"}), tmp_path / "x")
+
+
+def test_batch_lists_follow_the_ranker_and_carry_its_probabilities(
+    shop_artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    from semrec.batch import batch_lists
+
+    artifacts = tmp_path / "ranked"
+    shutil.copytree(shop_artifacts["lmrec"], artifacts)
+    synthetic_ranker(6).save(artifacts / "ranker")
+    model, item_ids, _ = load_artifacts(artifacts)
+    assert isinstance(model, SequentialRecommender) and model.ranker is not None
+    dataset = load_dataset(shop_artifacts["data"])
+    users = [str(u) for u in dataset.user_ids[:5]] + ["nobody"]
+    lines, _ = batch_lists(artifacts, shop_artifacts["data"], users, k=8)
+    for line, user in zip(lines, users, strict=True):
+        row = list(dataset.user_ids.astype(str)).index(user) if user != "nobody" else None
+        history = dataset.sequences[row] if row is not None else np.zeros(0, dtype=np.int64)
+        expected = model.recommend([history], k=8, exclude=[history])[0]
+        assert line["items"] == [item_ids[i] for i in expected if i >= 0]
+        if row is None:  # the popularity order, with retrieval's scores
+            assert all(s is not None for s in line["scores"])
+            continue
+        shortlist = candidates(model, [history], 8, [history])
+        chances = model.ranker.probabilities(shortlist.features[:, :6])[0]
+        p = dict(zip(shortlist.items[0][:6].tolist(), chances, strict=True))
+        assert line["scores"][:6] == [round(float(p[item_ids.index(i)]), 6) for i in line["items"][:6]]
+        assert line["scores"][6:] == [None] * (len(line["items"]) - 6)  # past the re-scored candidates

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from semrec.cli import app
+from tests.conftest import synthetic_ranker
 
 
 def evaluate(data: Path, out: Path, model: str, protocol: str = "loo") -> Path:
@@ -24,6 +26,9 @@ def test_report_embeds_every_plot_and_needs_no_network(
 ) -> None:
     data = shop_artifacts["data"]
     files = [evaluate(data, tmp_path / f"{m}.json", m) for m in ("popularity", "itemknn", "text-zeroshot")]
+    ranked = tmp_path / "lmrec-ranked"  # with a ranking stage, whose calibration the report plots
+    shutil.copytree(shop_artifacts["lmrec"], ranked)
+    synthetic_ranker(6).save(ranked / "ranker")
     lmrec = CliRunner().invoke(
         app,
         [
@@ -31,13 +36,16 @@ def test_report_embeds_every_plot_and_needs_no_network(
             "--data",
             str(data),
             "--artifacts",
-            str(shop_artifacts["lmrec"]),
+            str(ranked),
             "--out",
             str(tmp_path / "lmrec.json"),
         ],
     )
     assert lmrec.exit_code == 0, lmrec.output
     files.append(tmp_path / "lmrec.json")
+    calibration = json.loads((tmp_path / "lmrec.json").read_text())["calibration"]
+    assert calibration["candidates"] == 6 and 0 <= calibration["ece"] <= 1
+    assert sum(point["pairs"] for point in calibration["reliability"]) == calibration["pairs"] > 0
     files.append(evaluate(data, tmp_path / "cold.json", "text-zeroshot", "cold-items"))
     benchmark = tmp_path / "serving.json"
     histogram = {"edges_ms": [0.5, 1, 2, 4, 8], "counts": [5, 20, 7, 1]}
@@ -58,6 +66,7 @@ def test_report_embeds_every_plot_and_needs_no_network(
         "By history length" + loo,
         "By target popularity" + loo,
         "Cold start (test split, cold-items)",
+        "Calibration of the ranking stage" + loo,
         "Latency",
     ]
     assert page.count("src='data:image/png;base64,") == len(titles)

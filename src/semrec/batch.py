@@ -13,7 +13,7 @@ import numpy as np
 
 from semrec.artifacts import load_artifacts
 from semrec.data.loader import load_dataset
-from semrec.models.base import top_k
+from semrec.models.base import Recommender, top_k
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,42 @@ def batch_lists(
     def lines() -> Iterator[dict[str, Any]]:
         for start in range(0, len(users), batch_size):
             chunk = histories[start : start + batch_size]
-            scores = model.score(chunk)
-            ranked = top_k(scores, k, chunk)  # history items set to -inf in place
+            ranked, scores = ranked_lists(model, chunk, k)
             for offset, best in enumerate(ranked):
-                kept = best[best >= 0]
+                kept = best >= 0
                 yield {
                     "user_id": users[start + offset],
-                    "items": [str(i) for i in names[kept]],
-                    "scores": [round(float(s), 6) for s in scores[offset, kept]],
+                    "items": [str(i) for i in names[best[kept]]],
+                    # null: beyond the candidates a ranking stage re-scored
+                    "scores": [None if np.isnan(s) else round(float(s), 6) for s in scores[offset, kept]],
                 }
 
     return lines(), counts
+
+
+def ranked_lists(model: Recommender, histories: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(items, scores), each (shoppers, k), history excluded: the model's scores, or with a ranking
+    stage its p(next item) for the candidates it re-scored (NaN for the rest of a longer list; an
+    empty history gets the popularity order and its scores either way)."""
+    from semrec.models.ranker import candidates
+    from semrec.models.sequential import SequentialRecommender
+
+    def plain(chosen: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        scores = model.score(chosen)
+        ranked = top_k(scores, k, chosen)  # history items set to -inf in place
+        return ranked, np.take_along_axis(scores, np.maximum(ranked, 0), axis=1).astype(np.float64)
+
+    ranker = getattr(model, "ranker", None)
+    if ranker is None or not isinstance(model, SequentialRecommender):
+        return plain(histories)
+    rows = [i for i, h in enumerate(histories) if len(h)]
+    empty = [i for i, h in enumerate(histories) if not len(h)]
+    ranked = np.full((len(histories), min(k, len(model.counts))), -1, dtype=np.int64)
+    scores = np.full(ranked.shape, np.nan)
+    if empty:
+        ranked[empty], scores[empty] = plain([histories[i] for i in empty])
+    if rows:
+        chosen = [histories[i] for i in rows]
+        shortlist = candidates(model, chosen, max(k, ranker.n_candidates), chosen)
+        ranked[rows], scores[rows] = ranker.ranked(shortlist, k)
+    return ranked, scores

@@ -180,6 +180,30 @@ def plot_cold(results: list[tuple[str, dict[str, Any]]]) -> str | None:
     return _png(figure)
 
 
+def plot_reliability(results: list[tuple[str, dict[str, Any]]]) -> str | None:
+    """Predicted against observed next-item probability of the ranking stage, per equal-mass bin."""
+    usable = [(name, d) for name, d in results if d.get("calibration", {}).get("reliability")]
+    if not usable:
+        return None
+    figure, axes = _figure("Ranking stage: predicted p(next item) against how often it was", 6.0, 4.2)
+    low = 1.0
+    for (name, document), colour in zip(usable, PALETTE, strict=False):
+        info = document["calibration"]
+        points = [p for p in info["reliability"] if p["predicted"] > 0]
+        predicted = [p["predicted"] for p in points]
+        observed = [max(p["observed"], 1e-6) for p in points]
+        low = min(low, *predicted, *observed)
+        label = f"{name}: ECE {info['ece']:.4f}, log loss {info['log_loss']:.4f} ({info['pairs']:,} pairs)"
+        axes.plot(predicted, observed, marker="o", color=colour, label=label)
+    axes.plot([low, 1], [low, 1], color="#9aa3b5", linestyle="--", linewidth=1, label="perfectly calibrated")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("predicted probability (bin mean)")
+    axes.set_ylabel("observed share of next items")
+    axes.legend(fontsize=7, frameon=False, loc="upper left")
+    return _png(figure)
+
+
 def plot_latency(benchmark: dict[str, Any]) -> str | None:
     routes = {name: data for name, data in benchmark.get("http", {}).items() if "histogram" in data}
     if not routes:
@@ -276,6 +300,16 @@ def build_report(result_paths: Sequence[Path], benchmark_paths: Sequence[Path] =
             plot_cold(results),
             "Items hidden from all training sequences; only text models can rank them.",
             cold,
+        )
+    )
+    calibrated = [(name, d) for name, d in results if d.get("calibration")]
+    sections.append(
+        (
+            "Calibration of the ranking stage",
+            plot_reliability(calibrated),
+            "Every candidate of every evaluated shopper, in 15 bins of equal size; the next item is the "
+            "positive. Log-log axes: most candidates have small probabilities.",
+            calibrated,
         )
     )
     for path in benchmark_paths:

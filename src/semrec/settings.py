@@ -109,6 +109,11 @@ class ServerSettings(BaseSettings):
         description="lmrec: also shortlist the items closest to the shopper's text taste (one more "
         "index search per request; off: the text term re-scores the network's shortlist only).",
     )
+    ranker: bool = Field(
+        True,
+        description="Re-score the shortlist with the artifacts' ranking stage when they carry one "
+        "(`semrec train --ranker`); false: the retrieval blend alone.",
+    )
     rules: list[Rule] = Field(default_factory=list, description="Business rules (boost / bury).")
     search_user_weight: float = Field(
         0.3, ge=0.0, le=1.0, description="Weight of the shopper's taste in search when user_id is given."

@@ -38,6 +38,7 @@ def build_engine(settings: ServerSettings, store: SQLiteStore, artifacts: Path |
         device=settings.encoder_device,
         tower=settings.shopper_tower,
         query_encoder=settings.query_encoder,
+        ranker=settings.ranker,
     )
     engine = Engine(settings, store, runtime, prepare_store(store, runtime, settings))
     engine.build_indexes()

@@ -89,6 +89,14 @@ def train(
     hybrid: Annotated[
         bool | None, typer.Option("--hybrid/--text-only", help="lmrec: add learnable item-ID embeddings.")
     ] = None,
+    ranker: Annotated[
+        bool | None,
+        typer.Option(
+            "--ranker/--no-ranker",
+            help="sasrec, lmrec: add the ranking stage (re-scores retrieval's top 100; --param ranker=N "
+            "for another N), fitted on validation.",
+        ),
+    ] = None,
     param: ParamOption = None,
     protocol: ProtocolOption = "loo",
     cold_fraction: ColdFractionOption = 0.1,
@@ -119,6 +127,8 @@ def train(
         params["hybrid"] = str(hybrid)
     if seed is not None:
         params["seed"] = str(seed)
+    if ranker is not None:
+        params["ranker"] = params.get("ranker", "100") if ranker else "0"
     if device is not None:
         from semrec.encoders.transformer import check_device
 

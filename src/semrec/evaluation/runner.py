@@ -79,12 +79,24 @@ def prepare(spec: RunSpec, checkpoint: Path | None = None) -> Prepared:
         # the test's hidden items are never validation targets: left out of the softmax
         return fit_cold_offset(split.valid, parts, blend, cold, exclude=split.cold_items)
 
+    def train_ranker(model: Recommender, n: int) -> tuple[Any, dict[str, Any]]:
+        from semrec.models.ranker import fit_ranker
+        from semrec.models.sequential import SequentialRecommender
+
+        if not isinstance(model, SequentialRecommender):
+            raise ValueError(
+                f"the ranking stage re-scores a sequential model (lmrec, sasrec), not {model.name}"
+            )
+        # the test's hidden new products are never validation targets: no candidates either
+        return fit_ranker(model, split.valid, n, never=split.cold_items)
+
     data = TrainingData(
         sequences=split.train,
         items=dataset.items,
         validator=validate,
         blend_validator=validate_blends,
         cold_calibrator=calibrate,
+        ranker_trainer=train_ranker,
         checkpoint=checkpoint,
     )
     return Prepared(dataset, split, data)
@@ -176,8 +188,26 @@ def run_evaluation(spec: RunSpec) -> tuple[dict[str, Any], EvaluationResult, Dat
     else:
         model.fit(prepared.data)
     fit_seconds = time.perf_counter() - fit_started if spec.model else 0.0
-    result = evaluate(model, prepared.split.cases(spec.split), prepared.data.item_counts(), spec.batch_size)
-    return results_document(spec, prepared, model, result, fit_seconds, started), result, prepared.dataset
+    cases = prepared.split.cases(spec.split)
+    result = evaluate(model, cases, prepared.data.item_counts(), spec.batch_size)
+    document = results_document(spec, prepared, model, result, fit_seconds, started)
+    if getattr(model, "ranker", None) is not None:
+        document["calibration"] = ranker_calibration(model, cases)
+    return document, result, prepared.dataset
+
+
+def ranker_calibration(model: Any, cases: Any) -> dict[str, Any]:
+    """How well the ranking stage's p(next item | among the candidates) matches what the shoppers of
+    ``cases`` did next, over every candidate of every shopper (log loss, ECE, reliability)."""
+    from semrec.models.ranker import calibration, training_pairs
+
+    ranker = model.ranker
+    model.ranker = None  # the candidates are retrieval's
+    try:
+        x, y, _ = training_pairs(model, cases, ranker.n_candidates, every_case=True)
+    finally:
+        model.ranker = ranker
+    return {"candidates": ranker.n_candidates, **calibration(ranker.probabilities(x[None])[0], y)}
 
 
 def run_training(spec: RunSpec, out: Path) -> dict[str, Any]:
@@ -198,7 +228,14 @@ def run_training(spec: RunSpec, out: Path) -> dict[str, Any]:
     model.fit(prepared.data)
     fit_seconds = time.perf_counter() - started
     valid_spec = RunSpec(**{**spec.__dict__, "split": "valid", "artifacts": out, "model": None})
+    # the ranking stage learned from these shoppers: the saved validation figures are retrieval's
+    # (the ranker's own held-out figure is in its training summary)
+    ranker = getattr(model, "ranker", None)
+    if ranker is not None:
+        model.ranker = None  # type: ignore[attr-defined]
     result = evaluate(model, prepared.split.valid, prepared.data.item_counts(), spec.batch_size)
+    if ranker is not None:
+        model.ranker = ranker  # type: ignore[attr-defined]
     document = results_document(valid_spec, prepared, model, result, fit_seconds, started)
     save_artifacts(
         model,

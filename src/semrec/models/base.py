@@ -31,6 +31,8 @@ class TrainingData:
     cold_calibrator: (
         Callable[[PartScores, Mapping[str, float], np.ndarray], tuple[float, int] | None] | None
     ) = None
+    # fits a ranking stage over a model's top n candidates on validation: (model, n) -> (ranker, info)
+    ranker_trainer: Callable[[Recommender, int], tuple[Any, dict[str, Any]]] | None = None
     checkpoint: Path | None = None  # where a trainable model keeps a resumable checkpoint
 
     @property

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from semrec.models.base import top_k
-from semrec.models.blend import blend
+from semrec.models.blend import PRIOR_FLOOR, blend
 
 if TYPE_CHECKING:
     from semrec.data.splits import EvalCases
@@ -42,6 +42,8 @@ FEATURES = (
     "history_length",
 )
 SIMILAR = 0.8  # text cosine at which a history item counts as "similar" to the candidate
+RECENT = 10  # history items the text features compare each candidate with
+HISTORY_CAP = 50  # history length feature: the server keeps a shopper's last 50 events
 
 
 @dataclass
@@ -52,49 +54,96 @@ class Candidates:
     features: np.ndarray  # (batch, n, len(FEATURES)) float32
 
 
-def candidates(model: SequentialRecommender, histories: Sequence[np.ndarray], n: int) -> Candidates:
-    """Retrieval's ``n`` best items per history (history excluded) and their features."""
-    parts = model.score_parts(histories)
-    cold = model.counts == 0
-    blended = blend(parts["network"], model.weights, parts.get("prior"), parts.get("text"), cold)
-    items = top_k(blended.copy(), n, histories)
-    safe = np.maximum(items, 0)
-    rows = np.arange(len(histories))[:, None]
-    out = np.zeros((*items.shape, len(FEATURES)), dtype=np.float32)
+def features(
+    blended: np.ndarray,
+    network: np.ndarray,
+    prior: np.ndarray | None,
+    text: np.ndarray | None,
+    new: np.ndarray,
+    counts: np.ndarray,
+    cosines: Sequence[np.ndarray | None],
+    pair: np.ndarray | None,
+    history_lengths: np.ndarray,
+) -> np.ndarray:
+    """(batch, n, len(FEATURES)) from per-candidate arrays (batch, n), candidates in retrieval order:
+    the blended score and its parts, whether each is ``new`` and its training ``counts``, the
+    ``cosines`` (n, m) of its text to the shopper's last m <= 10 items (most recent first; None
+    without text), its log co-occurrence with the last item (``pair``) and the history's length.
+    The offline ranker (:func:`candidates`) and the server call this one function."""
+    out = np.zeros((*blended.shape, len(FEATURES)), dtype=np.float32)
     column = {name: i for i, name in enumerate(FEATURES)}
 
     def put(name: str, values: np.ndarray) -> None:
         out[:, :, column[name]] = values
 
-    put("blend", blended[rows, safe])
-    put("network", parts["network"][rows, safe])
-    if "prior" in parts:
-        put("prior", parts["prior"][rows, safe])
-    if "text" in parts:
-        put("text", parts["text"][rows, safe])
-    put("rank", np.broadcast_to(np.arange(items.shape[1], dtype=np.float32), items.shape))
-    put("gap_to_top", blended[rows, safe] - blended[rows, safe[:, :1]])
-    put("new", cold[safe].astype(np.float32))
-    put("log_count", np.log1p(model.counts[safe]).astype(np.float32))
-    put("history_length", np.broadcast_to(np.array([[len(h)] for h in histories], np.float32), items.shape))
+    put("blend", blended)
+    put("network", network)
+    if prior is not None:
+        put("prior", prior)
+    if text is not None:
+        put("text", text)
+    put("rank", np.broadcast_to(np.arange(blended.shape[1], dtype=np.float32), blended.shape))
+    put("gap_to_top", blended - blended[:, :1])
+    put("new", new.astype(np.float32))
+    put("log_count", np.log1p(counts).astype(np.float32))
+    put("history_length", np.minimum(history_lengths, HISTORY_CAP).astype(np.float32)[:, None])
+    for row, cos in enumerate(cosines):
+        if cos is None or not cos.shape[1]:
+            continue
+        for offset, name in enumerate(("cos_last", "cos_second", "cos_third")):
+            if offset < cos.shape[1]:
+                out[row, :, column[name]] = cos[:, offset]
+        out[row, :, column["cos_max10"]] = cos.max(axis=1)
+        similar = cos >= SIMILAR
+        out[row, :, column["steps_to_similar"]] = np.where(
+            similar.any(axis=1), similar.argmax(axis=1), RECENT
+        )
+    if pair is not None:
+        put("pair_prior", pair)
+    return out
+
+
+def pair_term(raw: np.ndarray) -> np.ndarray:
+    """The pair_prior feature from item-kNN scores of the candidates given the last item alone."""
+    return np.log(raw + PRIOR_FLOOR)
+
+
+def candidates(
+    model: SequentialRecommender,
+    histories: Sequence[np.ndarray],
+    n: int,
+    exclude: Sequence[np.ndarray] | None = None,
+    never: np.ndarray | None = None,
+) -> Candidates:
+    """Retrieval's ``n`` best items per history (never one of ``exclude[row]``, nor of ``never``)
+    and their features."""
+    parts = model.score_parts(histories)
+    cold = model.counts == 0
+    blended = blend(parts["network"], model.weights, parts.get("prior"), parts.get("text"), cold)
+    if never is not None and len(never):
+        blended[:, never] = -np.inf
+    items = top_k(blended.copy(), n, exclude)
+    safe = np.maximum(items, 0)
+    rows = np.arange(len(histories))[:, None]
     unit = model.affinity
-    if unit is not None:
-        for row, history in enumerate(histories):
-            if not len(history):
-                continue
-            recent = np.asarray(history[-10:])[::-1]  # most recent first
-            cos = unit[safe[row]] @ unit[recent].T  # (n, up to 10)
-            for offset, name in enumerate(("cos_last", "cos_second", "cos_third")):
-                if offset < cos.shape[1]:
-                    out[row, :, column[name]] = cos[:, offset]
-            out[row, :, column["cos_max10"]] = cos.max(axis=1)
-            similar = cos >= SIMILAR
-            out[row, :, column["steps_to_similar"]] = np.where(
-                similar.any(axis=1), similar.argmax(axis=1), 10
-            )
+    cosines: list[np.ndarray | None] = []
+    for row, history in enumerate(histories):
+        recent = np.asarray(history[-RECENT:], dtype=np.int64)[::-1]  # most recent first
+        cosines.append(None if unit is None else unit[safe[row]] @ unit[recent].T)
+    pair = None
     if model.prior is not None:  # co-occurrence with the last item alone
-        last = [h[-1:] for h in histories]
-        put("pair_prior", np.log(model.prior.score(last)[rows, safe] + 1e-3))
+        pair = pair_term(model.prior.score([h[-1:] for h in histories])[rows, safe])
+    out = features(
+        blended[rows, safe],
+        parts["network"][rows, safe],
+        parts["prior"][rows, safe] if "prior" in parts else None,
+        parts["text"][rows, safe] if "text" in parts else None,
+        cold[safe],
+        model.counts[safe],
+        cosines,
+        pair,
+        np.array([len(h) for h in histories]),
+    )
     return Candidates(items, out)
 
 
@@ -118,11 +167,22 @@ class Ranker:
         return 1.0 / (1.0 + np.exp(-(a * self.scores(features) + b)))
 
     def rerank(self, shortlist: Candidates, k: int) -> np.ndarray:
-        """(batch, k) the candidates ordered by the ranker's score, best first (-1 slots stay last)."""
-        scores = self.scores(shortlist.features)
-        scores[shortlist.items < 0] = -np.inf
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        return np.take_along_axis(shortlist.items, order, axis=1)
+        """(batch, k) the first ``n_candidates`` ordered by the ranker's score, best first (-1 slots
+        last), then the rest of a longer shortlist in retrieval order."""
+        return self.ranked(shortlist, k)[0]
+
+    def ranked(self, shortlist: Candidates, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(items, probabilities), each (batch, k), as :meth:`rerank` orders them; the probability
+        is NaN past the first ``n_candidates`` (retrieval's order, not re-scored)."""
+        head = slice(0, self.n_candidates)
+        p = self.probabilities(shortlist.features[:, head])
+        p[shortlist.items[:, head] < 0] = -np.inf
+        order = np.argsort(-p, axis=1, kind="stable")
+        items = shortlist.items.copy()
+        items[:, head] = np.take_along_axis(shortlist.items[:, head], order, axis=1)
+        chance = np.full(items.shape, np.nan)
+        chance[:, head] = np.take_along_axis(p, order, axis=1)
+        return items[:, :k], chance[:, :k]
 
     def save(self, directory: Path) -> None:
         import json
@@ -149,25 +209,31 @@ class Ranker:
 
 
 def training_pairs(
-    model: SequentialRecommender, cases: EvalCases, n: int, batch_size: int = 1024, every_case: bool = False
+    model: SequentialRecommender,
+    cases: EvalCases,
+    n: int,
+    batch_size: int = 1024,
+    every_case: bool = False,
+    never: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(features (pairs, F), labels (pairs,), group sizes) of the cases whose target retrieval put
     among its ``n`` candidates (the others teach a ranker nothing about order), or of ``every_case``
-    (what a probability of the next item, shown among the candidates, is calibrated on)."""
-    features, labels, groups = [], [], []
+    (what a probability of the next item, shown among the candidates, is calibrated on). Items in
+    ``never`` are no candidates (the test's hidden new products, when fitting on validation)."""
+    rows, labels, groups = [], [], []
     for start in range(0, len(cases.users), batch_size):
         histories = cases.histories[start : start + batch_size]
-        shortlist = candidates(model, histories, n)
+        shortlist = candidates(model, histories, n, histories, never)
         for row, targets in enumerate(cases.targets[start : start + batch_size]):
             valid = shortlist.items[row] >= 0
             label = np.isin(shortlist.items[row][valid], targets)
             if label.any() or every_case:
-                features.append(shortlist.features[row][valid])
+                rows.append(shortlist.features[row][valid])
                 labels.append(label.astype(np.float32))
                 groups.append(int(valid.sum()))
     if not groups:
         return np.zeros((0, len(FEATURES)), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
-    return np.concatenate(features), np.concatenate(labels), np.array(groups, dtype=np.int64)
+    return np.concatenate(rows), np.concatenate(labels), np.array(groups, dtype=np.int64)
 
 
 def fit_ranker(
@@ -177,9 +243,11 @@ def fit_ranker(
     holdout: float = 0.2,
     seed: int = 0,
     rounds: int = 500,
+    never: np.ndarray | None = None,
 ) -> tuple[Ranker, dict[str, Any]]:
     """Trains the ranker on ``cases`` (validation: never test), a lambdarank objective on NDCG@10;
-    a ``holdout`` share of the shoppers stops boosting early and fits the Platt calibration."""
+    a ``holdout`` share of the shoppers stops boosting early and fits the Platt calibration. Items
+    in ``never`` are no candidates (see :func:`training_pairs`)."""
     import lightgbm
 
     from semrec.data.splits import EvalCases as Cases
@@ -195,10 +263,10 @@ def fit_ranker(
             targets=[cases.targets[i] for i in index],
         )
 
-    fit_x, fit_y, fit_g = training_pairs(model, subset(order[:cut]), n)
+    fit_x, fit_y, fit_g = training_pairs(model, subset(order[:cut]), n, never=never)
     # the holdout's candidates once: every case for the calibration, those holding their target
     # for early stopping
-    all_x, all_y, all_g = training_pairs(model, subset(order[cut:]), n, every_case=True)
+    all_x, all_y, all_g = training_pairs(model, subset(order[cut:]), n, every_case=True, never=never)
     positive = np.add.reduceat(all_y, np.r_[0, np.cumsum(all_g)[:-1]]) > 0 if len(all_g) else all_g > 0
     keep = np.repeat(positive, all_g)
     hold_x, hold_y, hold_g = all_x[keep], all_y[keep], all_g[positive]
@@ -215,26 +283,61 @@ def fit_ranker(
         "seed": seed,
         "verbosity": -1,
     }
+    if not len(fit_g):
+        raise ValueError(
+            f"no validation shopper's next item is among retrieval's {n} candidates: the ranking "
+            "stage has nothing to learn from (more validation shoppers, or more candidates)"
+        )
     train_set = lightgbm.Dataset(fit_x, fit_y, group=fit_g, feature_name=list(FEATURES))
-    hold_set = lightgbm.Dataset(hold_x, hold_y, group=hold_g, reference=train_set)
+    stopping: dict[str, Any] = {}
+    if len(hold_g):  # a small validation split may leave the holdout no case to stop on
+        stopping = {
+            "valid_sets": [lightgbm.Dataset(hold_x, hold_y, group=hold_g, reference=train_set)],
+            "callbacks": [lightgbm.early_stopping(30, verbose=False)],
+        }
     booster = lightgbm.train(
-        params,
-        train_set,
-        num_boost_round=rounds,
-        valid_sets=[hold_set],
-        callbacks=[lightgbm.early_stopping(30, verbose=False)],
+        params, train_set, num_boost_round=rounds if stopping else min(rounds, 100), **stopping
     )
     ranker = Ranker(booster, n)
-    ranker.platt = platt_fit(ranker.scores(all_x[None])[0], all_y)
+    holdout_scores = ranker.scores(all_x[None])[0]
+    calibrated = 0 < all_y.sum() < len(all_y)
+    if calibrated:
+        ranker.platt = platt_fit(holdout_scores, all_y)
+    # what decides whether the stage pays: NDCG@10 of the held-out shoppers (each one of them,
+    # a target outside the candidates scoring 0) in retrieval's order and in the ranker's
+    rank = all_x[:, FEATURES.index("rank")]
+    compared = {
+        "retrieval": holdout_ndcg(-rank, all_y, all_g, len(order) - cut),
+        "ranker": holdout_ndcg(holdout_scores, all_y, all_g, len(order) - cut),
+    }
     info = {
         "fit_cases": len(fit_g),
         "holdout_cases": len(hold_g),
         "pairs": len(fit_y),
         "best_iteration": int(booster.best_iteration),
-        "holdout_ndcg@10_within_candidates": float(booster.best_score["valid_0"]["ndcg@10"]),
+        "holdout_ndcg@10_within_candidates": (
+            float(booster.best_score["valid_0"]["ndcg@10"]) if stopping else None
+        ),
         "platt": list(ranker.platt),
+        "calibrated": bool(calibrated),
+        "holdout_ndcg@10": {name: round(value, 6) for name, value in compared.items()},
     }
     return ranker, info
+
+
+def holdout_ndcg(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, shoppers: int) -> float:
+    """Mean NDCG@10 over ``shoppers`` cases (one target each) whose candidates are ``groups``
+    consecutive rows, ordered by ``scores``; cases without a group, or without their target among
+    the candidates, count 0."""
+    total = 0.0
+    for start, size in zip(np.r_[0, np.cumsum(groups)[:-1]], groups, strict=True):
+        y = labels[start : start + size]
+        if not y.any():
+            continue
+        order = np.argsort(-scores[start : start + size], kind="stable")
+        position = int(np.flatnonzero(y[order])[0])
+        total += 1.0 / np.log2(position + 2) if position < 10 else 0.0
+    return total / max(shoppers, 1)
 
 
 def platt_fit(scores: np.ndarray, labels: np.ndarray, steps: int = 200) -> tuple[float, float]:

@@ -33,6 +33,7 @@ from semrec.models.sequence_net import ItemTable, NetworkEnsemble, SequenceNet, 
 from semrec.models.sequential_settings import LMRecConfig, SequentialConfig
 
 if TYPE_CHECKING:
+    from semrec.models.ranker import Ranker
     from semrec.training.trainer import TrainingLog
 
 log = logging.getLogger("semrec.models")
@@ -59,6 +60,8 @@ class SequentialRecommender(Recommender):
     donors: Donors | None = None  # text neighbours each item borrows an ID part and co-occurrence from
     donor_text: np.ndarray | None = None  # unit text vectors of the seen items (new items' donors)
     donor_items: np.ndarray | None = None
+    ranker: Ranker | None = None  # the ranking stage over retrieval's top candidates
+    ranker_info: dict[str, Any] | None = None
 
     def text_vectors_for(self, data: TrainingData) -> np.ndarray | None:
         """(n_items, text_dim) item text vectors, or None for a model of item IDs only."""
@@ -187,6 +190,34 @@ class SequentialRecommender(Recommender):
         out[empty] = self.fallback  # no history: the popularity order
         return out
 
+    def recommend(
+        self, histories: Sequence[np.ndarray], k: int = 10, exclude: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Retrieval's best items; with a ranker, its first ``ranker.n_candidates`` re-ordered by it
+        (a shopper with no history gets the popularity order either way)."""
+        if self.ranker is None:
+            return super().recommend(histories, k, exclude)
+        from semrec.models.ranker import candidates
+
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        out = np.full((len(histories), min(k, len(self.counts))), -1, dtype=np.int64)
+        rows = [i for i, h in enumerate(histories) if len(h)]
+        empty = [i for i, h in enumerate(histories) if not len(h)]
+        if empty:  # the popularity order
+            out[empty] = super().recommend(
+                [histories[i] for i in empty], k, [exclude[i] for i in empty] if exclude is not None else None
+            )
+        if rows:
+            shortlist = candidates(
+                self,
+                [histories[i] for i in rows],
+                max(k, self.ranker.n_candidates),
+                [exclude[i] for i in rows] if exclude is not None else None,
+            )
+            out[rows] = self.ranker.rerank(shortlist, k)
+        return out
+
     @torch.inference_mode()
     def item_vectors(self) -> np.ndarray:
         """(n_items, dim) the vectors next-item scores are dot products with."""
@@ -209,6 +240,8 @@ class SequentialRecommender(Recommender):
         summary["cold_offset"] = self.cold_offset
         if self.cold_calibration is not None:
             summary["cold_calibration"] = self.cold_calibration
+        if self.ranker_info is not None:
+            summary["ranker"] = self.ranker_info
         return summary
 
     def save_state(self, directory: Path) -> None:
@@ -229,6 +262,8 @@ class SequentialRecommender(Recommender):
                 }
             )
         )
+        if self.ranker is not None:
+            self.ranker.save(directory / "ranker")
 
     def load_state(self, directory: Path) -> None:
         text = directory / "text_vectors.npy"
@@ -248,6 +283,11 @@ class SequentialRecommender(Recommender):
             self.prior_weight = json.loads((directory / "prior" / "weight.json").read_text())["weight"]
         if self.prior is None:
             self.prior_weight = 0.0
+        self.ranker = None
+        if (directory / "ranker").is_dir():
+            from semrec.models.ranker import Ranker
+
+            self.ranker = Ranker.load(directory / "ranker")
 
 
 class SASRecRecommender(SequentialRecommender):

@@ -74,6 +74,12 @@ class SequentialConfig:
         "costs about 2.5x the work per epoch and needs fewer epochs.",
     )
     cooccurrence_weight: float = setting(0.0, COOCCURRENCE_HELP)
+    ranker: int = setting(
+        0,
+        "Candidates of retrieval the ranking stage re-scores (0: retrieval alone; 100 is the tested "
+        "value): a LightGBM lambdarank model over the blend, its parts, text and co-occurrence "
+        "features, fitted on the validation split after the networks and the blend.",
+    )
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import numpy as np
 
 from semrec.data.text import item_text
 from semrec.errors import ApiError
+from semrec.models.ranker import RECENT
 from semrec.online.catalog import ItemMeta
 from semrec.online.index import VectorIndex
 from semrec.online.profile import profile
@@ -192,6 +193,8 @@ class Engine:
         runtime = self.runtime
         if runtime.rescores:
             pool = max(pool, 2 * k + 30)  # the extra terms may lift items the network ranks lower
+        if runtime.ranker is not None:  # the ranker re-scores the blend's best n of these
+            pool = max(pool, 2 * runtime.ranker.n_candidates)
         pool = min(catalog.rows, pool)
         accept = self._acceptor(seen, category, True)
         candidates, scores = self._candidates("rec", query, pool, accept, excluded=len(seen))
@@ -207,9 +210,26 @@ class Engine:
             scores = catalog.rec.array[candidates] @ query
             trained, history = catalog.trained[candidates], catalog.trained[usable]
             text = catalog.text.array[candidates]
-            scores = runtime.rescore(history, trained, scores, affinity, text)
+            parts = runtime.score_parts(history, trained, scores, affinity, text)
+            scores = runtime.blend(parts)
             order = np.argsort(-scores, kind="stable")
             candidates, scores = candidates[order], scores[order]
+            if runtime.ranker is not None:
+                head = order[: runtime.ranker.n_candidates]
+                recent = catalog.text.array[np.asarray(usable[-RECENT:], dtype=np.int64)[::-1]]
+                p = runtime.rank(
+                    history,
+                    trained[head],
+                    {name: part[head] for name, part in parts.items()},
+                    scores[: len(head)],
+                    text[head] @ recent.T,
+                )
+                best = np.argsort(-p, kind="stable")
+                # the rest of a longer list follows in retrieval order, below every ranked one
+                rest = len(candidates) - len(head)
+                tail = float(p.min()) - 1.0 - np.arange(rest) * 1e-6
+                candidates = np.concatenate([candidates[: len(head)][best], candidates[len(head) :]])
+                scores = np.concatenate([p[best], tail])
         return candidates, scores
 
     def popular(self, k: int, exclude: set[int], category: str | None) -> list[Scored]:

@@ -25,6 +25,8 @@ from semrec.encoders.protocol import Encoder
 from semrec.hardware import cpu_info
 from semrec.models.base import Recommender, recency_profiles
 from semrec.models.blend import BlendWeights, Donors, blend, borrowed_prior, prior_term
+from semrec.models.ranker import Ranker, pair_term
+from semrec.models.ranker import features as ranker_features
 from semrec.online.tower import ShopperTower, TowerBackend
 
 SERVABLE = ("text-zeroshot", "sasrec", "lmrec")
@@ -32,7 +34,12 @@ SERVABLE = ("text-zeroshot", "sasrec", "lmrec")
 
 class ModelRuntime:
     def __init__(
-        self, directory: Path, device: str = "cpu", tower: TowerBackend = "onnx", query_encoder: str = "same"
+        self,
+        directory: Path,
+        device: str = "cpu",
+        tower: TowerBackend = "onnx",
+        query_encoder: str = "same",
+        ranker: bool = True,
     ) -> None:
         self.directory = Path(directory)
         model, item_ids, config = load_artifacts(self.directory)
@@ -85,6 +92,8 @@ class ModelRuntime:
         weights = getattr(model, "weights", None)
         self.weights: BlendWeights = weights if isinstance(weights, BlendWeights) else BlendWeights()
         self.text_decay = float(getattr(model, "affinity_decay", 0.3))
+        # the ranking stage re-scores the shortlist's head (when the artifacts carry one)
+        self.ranker: Ranker | None = getattr(model, "ranker", None) if ranker else None
         # donors of products added since training, found once (when they are embedded), by text vector
         self._found: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -95,7 +104,7 @@ class ModelRuntime:
     @property
     def rescores(self) -> bool:
         """Whether retrieved candidates get more than the network's score."""
-        return self.weights.active
+        return self.weights.active or self.ranker is not None
 
     @property
     def dim(self) -> int:
@@ -197,11 +206,24 @@ class ModelRuntime:
         shopper's ``history`` (training-catalog indices, -1 for items added later, oldest first), the
         text ``affinity`` of each candidate and its unit ``text_vectors`` (to find the donors of an
         item added later)."""
-        prior = None
+        return self.blend(self.score_parts(history, candidates, scores, affinity, text_vectors))
+
+    def score_parts(
+        self,
+        history: np.ndarray,
+        candidates: np.ndarray,
+        scores: np.ndarray,
+        affinity: np.ndarray | None = None,
+        text_vectors: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The parts :meth:`rescore` adds up (arguments as there): 'network', 'prior' (when the model
+        has co-occurrence and it counts: a weight, or a ranker that reads it), 'text' (with an
+        ``affinity``) and 'new' (no training events of its own)."""
         counts = self.model.counts  # type: ignore[attr-defined]
         warm = candidates >= 0
         warm[warm] = counts[candidates[warm]] > 0
-        if self.prior is not None and self.weights.prior > 0:
+        parts = {"network": scores, "new": ~warm}
+        if self.prior is not None and (self.weights.prior > 0 or self.ranker is not None):
             raw = np.zeros(len(candidates), dtype=np.float32)
             raw[warm] = self.prior.score_items(history, candidates[warm])
             cold = np.flatnonzero(~warm)
@@ -210,9 +232,53 @@ class ModelRuntime:
                 donors = self.donors(candidates[cold], text_vectors[cold])
                 donated = self.prior.score_items(history, donors.items.ravel()).reshape(donors.items.shape)
                 raw[cold] = borrowed_prior(donated[None], donors.weights)[0]
-            prior = prior_term(raw)[None]
-        text = affinity[None] if affinity is not None else None
-        return blend(scores[None], self.weights, prior, text, ~warm)[0]
+            parts["prior"] = prior_term(raw)
+        if affinity is not None:
+            parts["text"] = affinity
+        return parts
+
+    def blend(self, parts: dict[str, np.ndarray]) -> np.ndarray:
+        prior, text = parts.get("prior"), parts.get("text")
+        return blend(
+            parts["network"][None],
+            self.weights,
+            prior[None] if prior is not None else None,
+            text[None] if text is not None else None,
+            parts["new"],
+        )[0]
+
+    def rank(
+        self,
+        history: np.ndarray,
+        candidates: np.ndarray,
+        parts: dict[str, np.ndarray],
+        blended: np.ndarray,
+        cosines: np.ndarray | None,
+    ) -> np.ndarray:
+        """The ranking stage's p(next item) of ``candidates`` in retrieval order (arguments as for
+        :meth:`score_parts`; ``blended`` their scores; ``cosines`` (candidates, m) the cosine of
+        each one's text to the shopper's last m <= 10 items, most recent first), from the features
+        the offline ranker reads (:func:`semrec.models.ranker.features`)."""
+        assert self.ranker is not None
+        counts = self.model.counts  # type: ignore[attr-defined]
+        pair = None
+        if self.prior is not None:
+            raw = self.prior.score_items(history[-1:], candidates)  # 0 for items added later
+            raw[parts["new"]] = 0.0  # no co-occurrence of their own: as offline
+            pair = pair_term(raw)[None]
+        prior, text = parts.get("prior"), parts.get("text")
+        features = ranker_features(
+            blended[None],
+            parts["network"][None],
+            prior[None] if prior is not None else None,
+            text[None] if text is not None else None,
+            parts["new"][None],
+            np.where(candidates >= 0, counts[np.maximum(candidates, 0)], 0.0)[None],
+            [cosines],
+            pair,
+            np.array([len(history)]),
+        )
+        return self.ranker.probabilities(features)[0]
 
 
 def _digest(vector: np.ndarray) -> bytes:

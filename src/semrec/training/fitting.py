@@ -4,6 +4,7 @@ the blend weights and the new products' offset, chosen on validation (never on t
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -75,6 +76,23 @@ def fit_sequential(model: SequentialRecommender, data: TrainingData) -> None:
             model.ensemble_validation,
         )
     fit_blend(model, data)
+    fit_ranking_stage(model, data)
+
+
+def fit_ranking_stage(model: SequentialRecommender, data: TrainingData) -> None:
+    """Fits the ranker over the blend's top ``ranker`` candidates on validation, when asked."""
+    model.ranker, model.ranker_info = None, None
+    n = int(getattr(model.config, "ranker", 0))
+    if n <= 0:
+        return
+    if n < 10:
+        raise ValueError(f"ranker must be 0 (off) or at least 10 candidates, got {n}")
+    if data.ranker_trainer is None:
+        raise ValueError("the ranking stage learns from a validation split: none was given")
+    started = time.perf_counter()
+    ranker, info = data.ranker_trainer(model, n)
+    model.ranker, model.ranker_info = ranker, {**info, "seconds": round(time.perf_counter() - started, 1)}
+    log.info("%s: ranking stage over %d candidates fitted on validation %s", model.name, n, info)
 
 
 def fit_blend(model: SequentialRecommender, data: TrainingData) -> None:
