@@ -39,6 +39,7 @@ PARAMS = {
     "cold_neighbours": "3",
     "cold_offset": "0.7",  # new products' offset, fixed (this validation holds too few to fit it)
     "calibrate_cold": "false",
+    "ranker": "0",  # the blend alone: the ranking stage has a parity test of its own
 }
 
 

@@ -46,6 +46,10 @@ RECENT = 10  # history items the text features compare each candidate with
 HISTORY_CAP = 50  # history length feature: the server keeps a shopper's last 50 events
 
 
+class NothingToLearn(ValueError):
+    """Validation holds no case the ranking stage could learn an order from."""
+
+
 @dataclass
 class Candidates:
     """Retrieval's shortlist of a batch of shoppers and the ranker's features for each pair."""
@@ -284,7 +288,7 @@ def fit_ranker(
         "verbosity": -1,
     }
     if not len(fit_g):
-        raise ValueError(
+        raise NothingToLearn(
             f"no validation shopper's next item is among retrieval's {n} candidates: the ranking "
             "stage has nothing to learn from (more validation shoppers, or more candidates)"
         )

@@ -88,9 +88,18 @@ def fit_ranking_stage(model: SequentialRecommender, data: TrainingData) -> None:
     if n < 10:
         raise ValueError(f"ranker must be 0 (off) or at least 10 candidates, got {n}")
     if data.ranker_trainer is None:
-        raise ValueError("the ranking stage learns from a validation split: none was given")
+        log.warning("%s: no ranking stage: it learns from a validation split, and none was given", model.name)
+        model.ranker_info = {"candidates": n, "left_out": "no validation split"}
+        return
+    from semrec.models.ranker import NothingToLearn
+
     started = time.perf_counter()
-    ranker, info = data.ranker_trainer(model, n)
+    try:
+        ranker, info = data.ranker_trainer(model, n)
+    except NothingToLearn as error:
+        log.warning("%s: no ranking stage: %s", model.name, error)
+        model.ranker_info = {"candidates": n, "left_out": str(error)}
+        return
     model.ranker, model.ranker_info = ranker, {**info, "seconds": round(time.perf_counter() - started, 1)}
     log.info("%s: ranking stage over %d candidates fitted on validation %s", model.name, n, info)
 
