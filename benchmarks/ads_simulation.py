@@ -19,9 +19,7 @@ usage: python benchmarks/ads_simulation.py --artifacts A [--data ../shared/datas
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,8 +28,7 @@ import numpy as np
 
 from semrec.ads.auction import Campaign, Offer, run_auction
 from semrec.data.splits import EvalCases
-from semrec.evaluation.runner import RunSpec, load_trained, prepare, write_results
-from semrec.hardware import cpu_info
+from semrec.evaluation.runner import load_sequential, publish_test_results
 from semrec.models.ranker import candidates
 from semrec.models.sequential import SequentialRecommender
 
@@ -60,25 +57,21 @@ def shopper_offers(
     assert model.ranker is not None
     ranker = model.ranker
     offers, targets, ndcg = [], [], 0.0
-    stage, model.ranker = model.ranker, None
-    try:
-        for start in range(0, len(cases.users), batch):
-            histories = cases.histories[start : start + batch]
-            shortlist = candidates(model, histories, ranker.n_candidates, histories)
-            p = ranker.probabilities(shortlist.features)
-            organic = ranker.rerank(shortlist, 10)
-            for row, target in enumerate(cases.targets[start : start + batch]):
-                wanted = {int(t) for t in target}
-                hits = np.flatnonzero(np.isin(organic[row], list(wanted)))
-                ndcg += 1.0 / np.log2(hits[0] + 2) if len(hits) else 0.0
-                found = []
-                for item, chance in zip(shortlist.items[row], p[row], strict=True):
-                    for campaign in sponsors.get(int(item), []):
-                        found.append(Offer(campaign, str(int(item)), float(chance), float(chance)))
-                offers.append(found)
-                targets.append(wanted)
-    finally:
-        model.ranker = stage
+    for start in range(0, len(cases.users), batch):
+        histories = cases.histories[start : start + batch]
+        shortlist = candidates(model, histories, ranker.n_candidates, histories)  # retrieval's
+        p = ranker.probabilities(shortlist.features)
+        organic = ranker.rerank(shortlist, 10)
+        for row, target in enumerate(cases.targets[start : start + batch]):
+            wanted = {int(t) for t in target}
+            hits = np.flatnonzero(np.isin(organic[row], list(wanted)))
+            ndcg += 1.0 / np.log2(hits[0] + 2) if len(hits) else 0.0
+            found = []
+            for item, chance in zip(shortlist.items[row], p[row], strict=True):
+                for campaign in sponsors.get(int(item), []):
+                    found.append(Offer(campaign, str(int(item)), float(chance), float(chance)))
+            offers.append(found)
+            targets.append(wanted)
     return offers, targets, ndcg / max(len(cases.users), 1)
 
 
@@ -140,10 +133,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     os.environ.setdefault("SEMREC_PROGRESS", "0")
-    spec = RunSpec(data=args.data, artifacts=args.artifacts)
-    prepared = prepare(spec)
-    model = load_trained(spec, prepared.dataset)
-    if not isinstance(model, SequentialRecommender) or model.ranker is None:
+    try:
+        prepared, model = load_sequential(args.data, args.artifacts)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    if model.ranker is None:
         raise SystemExit(f"{args.artifacts}: the simulation needs lmrec artifacts with a ranking stage")
     campaigns = campaigns_for(prepared.dataset.n_items, args.campaigns, args.items_per_campaign, args.seed)
     sponsors: dict[int, list[Campaign]] = {}
@@ -163,11 +157,7 @@ def main() -> None:
     }
     for order, row in rows.items():
         print(order, row, flush=True)
-    document = {
-        "dataset": str(args.data.resolve()),
-        "protocol": prepared.split.protocol,
-        "split": "test",
-        "artifacts": str(args.artifacts.resolve()),
+    fields = {
         "campaigns": args.campaigns,
         "items_per_campaign": args.items_per_campaign,
         "slots": args.slots,
@@ -180,12 +170,8 @@ def main() -> None:
         },
         "test": rows,
         "organic_ndcg@10_test": round(organic, 6),
-        "machine": {"cpu": cpu_info(), "platform": platform.platform()},
     }
-    if args.out:
-        write_results(document, args.out)
-    else:
-        print(json.dumps(document, indent=2))
+    publish_test_results(args.data, args.artifacts, prepared, fields, args.out)
 
 
 if __name__ == "__main__":

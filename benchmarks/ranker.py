@@ -13,19 +13,15 @@ usage: python benchmarks/ranker.py --artifacts A [--data ../shared/datasets/amaz
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
 from semrec.artifacts import read_config
 from semrec.evaluation.evaluator import evaluate
-from semrec.evaluation.runner import RunSpec, load_trained, prepare, write_results
-from semrec.hardware import cpu_info
-from semrec.models.ranker import calibration, fit_ranker, training_pairs
-from semrec.models.sequential import SequentialRecommender
+from semrec.evaluation.runner import load_sequential, publish_test_results, ranker_calibration
+from semrec.models.ranker import fit_ranker
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,11 +36,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     os.environ.setdefault("SEMREC_PROGRESS", "0")
-    spec = RunSpec(data=args.data, artifacts=args.artifacts, protocol=args.protocol)
-    prepared = prepare(spec)
-    model = load_trained(spec, prepared.dataset)
-    if not isinstance(model, SequentialRecommender):
-        raise SystemExit(f"{args.artifacts}: the ranker re-scores a sequential model (lmrec, sasrec)")
+    try:
+        prepared, model = load_sequential(args.data, args.artifacts, args.protocol)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     counts = prepared.data.item_counts()
     started = time.perf_counter()
     ranker = model.ranker
@@ -63,28 +58,19 @@ def main() -> None:
         result = evaluate(model, test, counts, progress=False)
         rows[name] = {k: round(v, 6) for k, v in result.metrics.items()}
         print(name, {k: rows[name][k] for k in ("hr@10", "ndcg@10", "hr@20", "ndcg@20")}, flush=True)
-    model.ranker = None
-    x, y, _ = training_pairs(model, test, ranker.n_candidates, every_case=True)
-    calibrated = calibration(ranker.probabilities(x[None])[0], y)
+    model.ranker = ranker
+    calibrated = ranker_calibration(model, test)
     print("test calibration", {k: calibrated[k] for k in ("log_loss", "ece", "pairs")}, flush=True)
     ratio = rows["retrieval+ranker"]["ndcg@10"] / max(rows["retrieval"]["ndcg@10"], 1e-12)
     print(f"NDCG@10 ratio ranker / retrieval: {ratio:.4f}")
-    document = {
-        "dataset": str(args.data.resolve()),
-        "protocol": prepared.split.protocol,
-        "split": "test",
-        "artifacts": str(args.artifacts.resolve()),
+    fields = {
         "candidates": ranker.n_candidates,
         "ranker": {**info, "trained_on": "validation split"},
         "metrics": rows,
         "ndcg@10_ratio": round(ratio, 4),
         "calibration_test": calibrated,
-        "machine": {"cpu": cpu_info(), "platform": platform.platform()},
     }
-    if args.out:
-        write_results(document, args.out)
-    else:
-        print(json.dumps(document, indent=2))
+    publish_test_results(args.data, args.artifacts, prepared, fields, args.out)
 
 
 if __name__ == "__main__":

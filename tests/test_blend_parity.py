@@ -61,11 +61,14 @@ def served_shortlist(client: TestClient, user_id: str, k: int) -> dict[str, floa
     return {catalog.meta[r].item_id: float(s) for r, s in zip(candidates.tolist(), scores, strict=True)}
 
 
-def test_served_scores_equal_offline_scores_on_a_shortlist_with_new_items(
-    parity_artifacts: Path, tmp_path: Path
-) -> None:
+HISTORIES = {"ann": ["lip-1", "skin-3", "nail-1"], "bob": ["lip-2", "nail-new", "lip-1"]}
+
+
+def serve_with_twin(artifacts: Path, tmp_path: Path, replace_original: bool = False) -> TestClient:
+    """The app over ``artifacts`` with TWIN PUT (and, with ``replace_original``, nail-3 deleted, so
+    that both sides rank the same catalog) and HISTORIES posted as views."""
     settings = ServerSettings(
-        artifacts=parity_artifacts,
+        artifacts=artifacts,
         database=tmp_path / "shop.db",
         api_keys=[{"name": "writer", "key": "w-secret", "scopes": ["read", "write"]}],
         diversity=0.0,
@@ -73,10 +76,19 @@ def test_served_scores_equal_offline_scores_on_a_shortlist_with_new_items(
     )
     client = TestClient(create_app(settings), raise_server_exceptions=False)
     assert client.put("/v1/items/nail-new", json=TWIN, headers=WRITER).status_code == 200
-    histories = {"ann": ["lip-1", "skin-3", "nail-1"], "bob": ["lip-2", "nail-new", "lip-1"]}
-    for user, items in histories.items():
+    if replace_original:
+        assert client.delete("/v1/items/nail-3", headers=WRITER).status_code == 200
+    for user, items in HISTORIES.items():
         events = [{"user_id": user, "item_id": item, "type": "view"} for item in items]
         assert client.post("/v1/events", json={"events": events}, headers=WRITER).status_code == 200
+    return client
+
+
+def test_served_scores_equal_offline_scores_on_a_shortlist_with_new_items(
+    parity_artifacts: Path, tmp_path: Path
+) -> None:
+    client = serve_with_twin(parity_artifacts, tmp_path)
+    histories = HISTORIES
     model, item_ids, _ = load_artifacts(parity_artifacts)
     index = {item_id: i for i, item_id in enumerate(item_ids)}
     for user, items in histories.items():
@@ -109,21 +121,8 @@ def test_served_ranker_probabilities_equal_offline_ones_with_new_items(
     from semrec.models.ranker import candidates
 
     ranked = _with_a_ranker(parity_artifacts, tmp_path / "ranked")
-    settings = ServerSettings(
-        artifacts=ranked,
-        database=tmp_path / "shop.db",
-        api_keys=[{"name": "writer", "key": "w-secret", "scopes": ["read", "write"]}],
-        diversity=0.0,
-        shopper_tower="torch",
-    )
-    client = TestClient(create_app(settings), raise_server_exceptions=False)
-    # the twin replaces nail-3 online, so that both sides rank the same catalog
-    assert client.put("/v1/items/nail-new", json=TWIN, headers=WRITER).status_code == 200
-    assert client.delete("/v1/items/nail-3", headers=WRITER).status_code == 200
-    histories = {"ann": ["lip-1", "skin-3", "nail-1"], "bob": ["lip-2", "nail-new", "lip-1"]}
-    for user, items in histories.items():
-        events = [{"user_id": user, "item_id": item, "type": "view"} for item in items]
-        assert client.post("/v1/events", json={"events": events}, headers=WRITER).status_code == 200
+    client = serve_with_twin(ranked, tmp_path, replace_original=True)  # the twin replaces nail-3
+    histories = HISTORIES
     model, item_ids, _ = load_artifacts(ranked)
     assert model.ranker is not None  # type: ignore[attr-defined]
     online_id = {item: "nail-new" if item == "nail-3" else item for item in item_ids}

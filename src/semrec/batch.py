@@ -75,27 +75,11 @@ def batch_lists(
 
 def ranked_lists(model: Recommender, histories: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
     """(items, scores), each (shoppers, k), history excluded: the model's scores, or with a ranking
-    stage its p(next item) for the candidates it re-scored (NaN for the rest of a longer list; an
-    empty history gets the popularity order and its scores either way)."""
-    from semrec.models.ranker import candidates
+    stage its p(next item) (see SequentialRecommender.scored_lists)."""
     from semrec.models.sequential import SequentialRecommender
 
-    def plain(chosen: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        scores = model.score(chosen)
-        ranked = top_k(scores, k, chosen)  # history items set to -inf in place
-        return ranked, np.take_along_axis(scores, np.maximum(ranked, 0), axis=1).astype(np.float64)
-
-    ranker = getattr(model, "ranker", None)
-    if ranker is None or not isinstance(model, SequentialRecommender):
-        return plain(histories)
-    rows = [i for i, h in enumerate(histories) if len(h)]
-    empty = [i for i, h in enumerate(histories) if not len(h)]
-    ranked = np.full((len(histories), min(k, len(model.counts))), -1, dtype=np.int64)
-    scores = np.full(ranked.shape, np.nan)
-    if empty:
-        ranked[empty], scores[empty] = plain([histories[i] for i in empty])
-    if rows:
-        chosen = [histories[i] for i in rows]
-        shortlist = candidates(model, chosen, max(k, ranker.n_candidates), chosen)
-        ranked[rows], scores[rows] = ranker.ranked(shortlist, k)
-    return ranked, scores
+    if isinstance(model, SequentialRecommender):
+        return model.scored_lists(histories, k, histories)
+    scores = model.score(histories)
+    ranked = top_k(scores, k, histories)  # history items set to -inf in place
+    return ranked, np.take_along_axis(scores, np.maximum(ranked, 0), axis=1).astype(np.float64)

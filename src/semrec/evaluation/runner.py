@@ -19,6 +19,7 @@ from semrec.data.loader import load_dataset
 from semrec.data.splits import Split, SplitName, cold_item_split, leave_one_out, time_split
 from semrec.evaluation.evaluator import EvaluationResult, blend_ndcg, evaluate, fit_cold_offset
 from semrec.models.base import PartScores, Recommender, TrainingData
+from semrec.models.ranker import without_ranker
 from semrec.models.registry import create_model
 from semrec.provenance import code_version, dataset_fingerprint, mismatch, protocol_record
 
@@ -202,11 +203,7 @@ def ranker_calibration(model: Any, cases: Any) -> dict[str, Any]:
     from semrec.models.ranker import calibration, training_pairs
 
     ranker = model.ranker
-    model.ranker = None  # the candidates are retrieval's
-    try:
-        x, y, _ = training_pairs(model, cases, ranker.n_candidates, every_case=True)
-    finally:
-        model.ranker = ranker
+    x, y, _ = training_pairs(model, cases, ranker.n_candidates, every_case=True)  # retrieval's candidates
     return {"candidates": ranker.n_candidates, **calibration(ranker.probabilities(x[None])[0], y)}
 
 
@@ -230,12 +227,8 @@ def run_training(spec: RunSpec, out: Path) -> dict[str, Any]:
     valid_spec = RunSpec(**{**spec.__dict__, "split": "valid", "artifacts": out, "model": None})
     # the ranking stage learned from these shoppers: the saved validation figures are retrieval's
     # (the ranker's own held-out figure is in its training summary)
-    ranker = getattr(model, "ranker", None)
-    if ranker is not None:
-        model.ranker = None  # type: ignore[attr-defined]
-    result = evaluate(model, prepared.split.valid, prepared.data.item_counts(), spec.batch_size)
-    if ranker is not None:
-        model.ranker = ranker  # type: ignore[attr-defined]
+    with without_ranker(model):
+        result = evaluate(model, prepared.split.valid, prepared.data.item_counts(), spec.batch_size)
     document = results_document(valid_spec, prepared, model, result, fit_seconds, started)
     save_artifacts(
         model,
@@ -292,3 +285,37 @@ def write_predictions(result: EvaluationResult, dataset: Dataset, path: Path) ->
                 "items": [str(i) for i in item_ids[ranked[ranked >= 0]]],
             }
             handle.write(json.dumps(line) + "\n")
+
+
+def load_sequential(data: Path, artifacts: Path, protocol: Protocol = "loo") -> tuple[Prepared, Any]:
+    """(prepared split, loaded model) for a benchmark over trained sasrec or lmrec artifacts."""
+    from semrec.models.sequential import SequentialRecommender
+
+    spec = RunSpec(data=data, artifacts=artifacts, protocol=protocol)
+    prepared = prepare(spec)
+    model = load_trained(spec, prepared.dataset)
+    if not isinstance(model, SequentialRecommender):
+        raise ValueError(f"{artifacts}: this benchmark reads a sequential model (lmrec, sasrec)")
+    return prepared, model
+
+
+def publish_test_results(
+    data: Path, artifacts: Path, prepared: Prepared, fields: dict[str, Any], out: Path | None
+) -> dict[str, Any]:
+    """A benchmark's test-split figures with what they were measured on, written to ``out`` (or
+    printed)."""
+    from semrec.hardware import cpu_info
+
+    document = {
+        "dataset": str(Path(data).resolve()),
+        "protocol": prepared.split.protocol,
+        "split": "test",
+        "artifacts": str(Path(artifacts).resolve()),
+        **fields,
+        "machine": {"cpu": cpu_info(), "platform": platform.platform()},
+    }
+    if out is not None:
+        write_results(document, out)
+    else:
+        print(json.dumps(document, indent=2))
+    return document

@@ -10,7 +10,8 @@ Its labels come from the validation split only (see :func:`fit_ranker`): test ta
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,20 @@ FEATURES = (
 SIMILAR = 0.8  # text cosine at which a history item counts as "similar" to the candidate
 RECENT = 10  # history items the text features compare each candidate with
 HISTORY_CAP = 50  # history length feature: the server keeps a shopper's last 50 events
+
+
+@contextmanager
+def without_ranker(model: object) -> Iterator[None]:
+    """Within the block, ``model`` answers by retrieval alone (its ranking stage, if any, set aside)."""
+    stage = getattr(model, "ranker", None)
+    if stage is None:
+        yield
+        return
+    model.ranker = None  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        model.ranker = stage  # type: ignore[attr-defined]
 
 
 class NothingToLearn(ValueError):

@@ -18,7 +18,7 @@ from semrec.encoders.batching import encode_cached, log_backend
 from semrec.encoders.factory import load_encoder
 from semrec.encoders.transformer import MODES, TextEncoder, pick_device
 from semrec.encoders.whitening import whiten
-from semrec.models.base import Recommender, TrainingData
+from semrec.models.base import Recommender, TrainingData, top_k
 from semrec.models.blend import (
     BlendWeights,
     Donors,
@@ -197,17 +197,33 @@ class SequentialRecommender(Recommender):
         (a shopper with no history gets the popularity order either way)."""
         if self.ranker is None:
             return super().recommend(histories, k, exclude)
+        return self.scored_lists(histories, k, exclude)[0]
+
+    def scored_lists(
+        self, histories: Sequence[np.ndarray], k: int, exclude: Sequence[np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(items, scores), each (shoppers, k): :meth:`recommend`'s lists with the score each item
+        is ranked by: the blend, or with a ranker its p(next item) for the candidates it re-scored
+        (NaN for the rest of a longer list; an empty history keeps the popularity order's scores)."""
         from semrec.models.ranker import candidates
 
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        out = np.full((len(histories), min(k, len(self.counts))), -1, dtype=np.int64)
-        rows = [i for i, h in enumerate(histories) if len(h)]
-        empty = [i for i, h in enumerate(histories) if not len(h)]
-        if empty:  # the popularity order
-            out[empty] = super().recommend(
-                [histories[i] for i in empty], k, [exclude[i] for i in empty] if exclude is not None else None
-            )
+
+        def plain(rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
+            scores = self.score([histories[i] for i in rows])
+            ranked = top_k(scores, k, [exclude[i] for i in rows] if exclude is not None else None)
+            return ranked, np.take_along_axis(scores, np.maximum(ranked, 0), axis=1).astype(np.float64)
+
+        everyone = list(range(len(histories)))
+        if self.ranker is None:
+            return plain(everyone)
+        ranked = np.full((len(histories), min(k, len(self.counts))), -1, dtype=np.int64)
+        scores = np.full(ranked.shape, np.nan)
+        empty = [i for i in everyone if not len(histories[i])]
+        rows = [i for i in everyone if len(histories[i])]
+        if empty:
+            ranked[empty], scores[empty] = plain(empty)
         if rows:
             shortlist = candidates(
                 self,
@@ -215,8 +231,8 @@ class SequentialRecommender(Recommender):
                 max(k, self.ranker.n_candidates),
                 [exclude[i] for i in rows] if exclude is not None else None,
             )
-            out[rows] = self.ranker.rerank(shortlist, k)
-        return out
+            ranked[rows], scores[rows] = self.ranker.ranked(shortlist, k)
+        return ranked, scores
 
     @torch.inference_mode()
     def item_vectors(self) -> np.ndarray:

@@ -215,21 +215,12 @@ class Engine:
             order = np.argsort(-scores, kind="stable")
             candidates, scores = candidates[order], scores[order]
             if runtime.ranker is not None:
-                head = order[: runtime.ranker.n_candidates]
                 recent = catalog.text.array[np.asarray(usable[-RECENT:], dtype=np.int64)[::-1]]
-                p = runtime.rank(
-                    history,
-                    trained[head],
-                    {name: part[head] for name, part in parts.items()},
-                    scores[: len(head)],
-                    text[head] @ recent.T,
+                sorted_parts = {name: part[order] for name, part in parts.items()}
+                moved, scores = runtime.rank(
+                    history, trained[order], sorted_parts, scores, text[order], recent
                 )
-                best = np.argsort(-p, kind="stable")
-                # the rest of a longer list follows in retrieval order, below every ranked one
-                rest = len(candidates) - len(head)
-                tail = float(p.min()) - 1.0 - np.arange(rest) * 1e-6
-                candidates = np.concatenate([candidates[: len(head)][best], candidates[len(head) :]])
-                scores = np.concatenate([p[best], tail])
+                candidates = candidates[moved]
         return candidates, scores
 
     def popular(self, k: int, exclude: set[int], category: str | None) -> list[Scored]:

@@ -253,32 +253,45 @@ class ModelRuntime:
         candidates: np.ndarray,
         parts: dict[str, np.ndarray],
         blended: np.ndarray,
-        cosines: np.ndarray | None,
-    ) -> np.ndarray:
-        """The ranking stage's p(next item) of ``candidates`` in retrieval order (arguments as for
-        :meth:`score_parts`; ``blended`` their scores; ``cosines`` (candidates, m) the cosine of
-        each one's text to the shopper's last m <= 10 items, most recent first), from the features
-        the offline ranker reads (:func:`semrec.models.ranker.features`)."""
+        text_vectors: np.ndarray,
+        recent_text: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(order, scores): the ranking stage's order of ``candidates`` (training-catalog indices, -1
+        for items added later) given in retrieval order with their ``parts`` (:meth:`score_parts`),
+        ``blended`` scores and unit ``text_vectors``; ``recent_text``: the shopper's last <= 10
+        items' unit text vectors, most recent first. Its first ``n_candidates`` get its p(next item)
+        from the features the offline ranker reads (:func:`semrec.models.ranker.features`); the
+        rest follow in retrieval order, scored below every one of them."""
         assert self.ranker is not None
+        n = min(self.ranker.n_candidates, len(candidates))
+        head = candidates[:n]
         counts = self.model.counts  # type: ignore[attr-defined]
+        new = parts["new"][:n]
         pair = None
         if self.prior is not None:
-            raw = self.prior.score_items(history[-1:], candidates)  # 0 for items added later
-            raw[parts["new"]] = 0.0  # no co-occurrence of their own: as offline
+            raw = self.prior.score_items(history[-1:], head)  # 0 for items added later
+            raw[new] = 0.0  # no co-occurrence of their own: as offline
             pair = pair_term(raw)[None]
-        prior, text = parts.get("prior"), parts.get("text")
+
+        def first(name: str) -> np.ndarray | None:
+            part = parts.get(name)
+            return part[None, :n] if part is not None else None
+
         features = ranker_features(
-            blended[None],
-            parts["network"][None],
-            prior[None] if prior is not None else None,
-            text[None] if text is not None else None,
-            parts["new"][None],
-            np.where(candidates >= 0, counts[np.maximum(candidates, 0)], 0.0)[None],
-            [cosines],
+            blended[None, :n],
+            parts["network"][None, :n],
+            first("prior"),
+            first("text"),
+            new[None],
+            np.where(head >= 0, counts[np.maximum(head, 0)], 0.0)[None],
+            [text_vectors[:n] @ recent_text.T],
             pair,
             np.array([len(history)]),
         )
-        return self.ranker.probabilities(features)[0]
+        p = self.ranker.probabilities(features)[0]
+        best = np.argsort(-p, kind="stable")
+        tail = float(p.min()) - 1.0 - np.arange(len(candidates) - n) * 1e-6
+        return np.concatenate([best, np.arange(n, len(candidates))]), np.concatenate([p[best], tail])
 
 
 def _digest(vector: np.ndarray) -> bytes:
