@@ -1,14 +1,15 @@
-"""The ads auction and ledger: second-price charging, the relevance floor, the frequency cap, and
-budgets that hold under many concurrent requests."""
+"""The ads auction and the store's ledger: second-price charging, the relevance floor, the frequency
+cap, clicks charged once within the hold, and budgets that hold under many concurrent requests."""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
-from semrec.ads.auction import Campaign, Offer, run_auction
-from semrec.ads.ledger import Ledger
+from semrec.ads.auction import Campaign, Offer, Placement, run_auction
+from semrec.store.sqlite import Event, SQLiteStore
 
 
 def campaign(name: str, bid: float, budget: float = 100.0) -> Campaign:
@@ -48,38 +49,73 @@ def test_campaigns_refuse_unusable_settings_clearly() -> None:
         Campaign("x", frozenset({"i"}), 1.0, 10.0, start=100.0, end=50.0)
 
 
-def test_the_frequency_cap_limits_impressions_per_shopper_and_day() -> None:
-    ledger = Ledger(frequency_cap=2)
+def show(
+    store: SQLiteStore,
+    c: Campaign,
+    shopper: str,
+    price: float,
+    now: float | None,
+    cap: int = 100,
+    hold: float = 60.0,
+) -> str | None:
+    """One offer of ``c`` to ``shopper``, won at ``price``: its impression id, or None if refused."""
+
+    def auction(offers: list[Offer]) -> list[Placement]:
+        return [Placement(o.campaign.campaign_id, o.item_id, o.pctr, price, o.value) for o in offers]
+
+    shown = store.place_ads(shopper, [offer(c, 0.1)], auction, cap, hold, now=now)
+    return shown[0].impression_id if shown else None
+
+
+def click(store: SQLiteStore, shopper: str, c: Campaign, impression: str, at: float) -> None:
+    store.add_events([Event(shopper, next(iter(c.items)), "click", at, None, impression)])
+
+
+def test_the_frequency_cap_limits_impressions_per_shopper_and_day(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "ads.db")
+    c = campaign("c", 1.0)
     day = 10 * 86_400.0
-    shown = [ledger.hold("c", 100.0, 0.1, "ann", now=day + i) for i in range(4)]
+    shown = [show(store, c, "ann", 0.1, now=day + i, cap=2) for i in range(4)]
     assert [s is not None for s in shown] == [True, True, False, False]
-    assert ledger.hold("c", 100.0, 0.1, "bob", now=day + 5) is not None  # another shopper
-    assert ledger.hold("c", 100.0, 0.1, "ann", now=day + 86_400.0) is not None  # the next day
+    assert show(store, c, "bob", 0.1, now=day + 5, cap=2) is not None  # another shopper
+    assert show(store, c, "ann", 0.1, now=day + 86_400.0, cap=2) is not None  # the next day
 
 
-def test_holds_expire_and_clicks_charge_once() -> None:
-    ledger = Ledger(hold_seconds=60.0, frequency_cap=100)
-    first = ledger.hold("c", 0.25, 0.1, "ann", now=0.0)
-    second = ledger.hold("c", 0.25, 0.1, "ann", now=1.0)
-    assert first and second and ledger.hold("c", 0.25, 0.1, "ann", now=2.0) is None  # 0.3 > 0.25
-    assert ledger.click(first, now=3.0) == pytest.approx(0.1)
-    assert ledger.click(first, now=4.0) == 0.0  # charged once
-    assert ledger.held("c", now=70.0) == pytest.approx(0.0)  # the second hold expired, unclicked
-    assert ledger.click(second, now=71.0) == 0.0
-    assert ledger.spent("c", now=72.0) == pytest.approx(0.1)
+def test_holds_expire_and_clicks_charge_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SQLiteStore(tmp_path / "ads.db")
+    c = campaign("c", 1.0, budget=0.25)
+    first, second = show(store, c, "ann", 0.1, now=0.0), show(store, c, "ann", 0.1, now=1.0)
+    assert first and second and show(store, c, "ann", 0.1, now=2.0) is None  # 0.3 > 0.25
+    clock = iter([3.0, 4.0, 70.0, 71.0])
+    monkeypatch.setattr("semrec.store.sqlite.time.time", lambda: next(clock))
+    click(store, "ann", c, first, 3.0)
+    click(store, "ann", c, first, 4.0)  # charged once
+    totals = store.ad_totals(now=5.0)["c"]["today"]
+    assert (totals.clicks, totals.impressions, totals.spent, totals.held) == (
+        1,
+        2,
+        0.1,
+        0.1,
+    )  # micro-units: exact
+    assert store.ad_totals(now=65.0)["c"]["today"].held == 0.0  # the second hold expired, unclicked
+    click(store, "ann", c, second, 70.0)  # stored, not charged: too late
+    ever = store.ad_totals(now=72.0)["c"]["all"]
+    assert (ever.clicks, ever.spent) == (1, 0.1)
+    assert store.count_events() == 3  # every click is stored, charged or not
 
 
-def test_many_concurrent_requests_never_overspend_a_small_budget() -> None:
-    ledger = Ledger(frequency_cap=10**6)
+def test_many_concurrent_requests_never_overspend_a_small_budget(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "ads.db")
     budget, price = 1.0, 0.03
+    c = campaign("c", 1.0, budget=budget)
     impressions: list[str] = []
     guard = threading.Lock()
     start = threading.Barrier(16)
 
     def shopper(n: int) -> None:
         start.wait()
-        for i in range(200):
-            held = ledger.hold("c", budget, price, f"s{n}-{i}", now=1000.0)
+        for i in range(50):
+            held = show(store, c, f"s{n}-{i}", price, now=None)  # now: the clicks below charge
             if held is not None:
                 with guard:
                     impressions.append(held)
@@ -89,6 +125,22 @@ def test_many_concurrent_requests_never_overspend_a_small_budget() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(impressions) == int(budget / price)  # 33 shown, 3,167 refused
-    charged = sum(ledger.click(i, now=1001.0) for i in impressions)  # every one clicked
-    assert charged <= budget + 1e-9 and ledger.spent("c", now=1002.0) == pytest.approx(charged)
+    assert len(impressions) == int(budget / price)  # 33 shown, 767 refused
+    for impression in impressions:  # every one clicked, within its hold
+        shown = store.impression(impression)
+        assert shown is not None
+        store.add_events([Event(shown.user_key, shown.item_id, "click", 1.0, None, impression)])
+    spent = store.ad_totals()["c"]
+    assert spent["all"].clicks == 33 and spent["all"].spent <= budget + 1e-9
+
+
+def test_an_erased_shopper_leaves_billing_records_that_name_no_one(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "ads.db")
+    c = campaign("c", 1.0)
+    impression = show(store, c, "ann", 0.1, now=100.0)
+    assert impression is not None
+    store.delete_user("ann")
+    shown = store.impression(impression)
+    assert (
+        shown is not None and shown.user_key == "" and store.ad_totals(now=101.0)["c"]["all"].impressions == 1
+    )

@@ -11,6 +11,8 @@ import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
+from semrec.store.ads import AdTotals
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -45,6 +47,31 @@ class Metrics:
             multiprocess_mode="livemax",
         )
         self.reloads = Counter("semrec_reloads_total", "Successful model reloads", registry=self.registry)
+        # read from the database at each scrape (the ledger every worker and node shares), so the
+        # newest value written by any worker is the truth
+        self.ads = {
+            name: Gauge(
+                f"semrec_ad_{name}",
+                f"Sponsored placements per campaign: {text}, today (UTC) or over all time",
+                ["campaign", "period"],
+                registry=self.registry,
+                multiprocess_mode="livemostrecent",
+            )
+            for name, text in (
+                ("impressions", "ads shown"),
+                ("clicks", "clicks charged"),
+                ("conversions", "carts and purchases after a charged click"),
+                ("ctr", "clicks per impression"),
+                ("spend", "money charged"),
+            )
+        }
+        self.ad_budget_left = Gauge(
+            "semrec_ad_budget_left",
+            "Today's budget of each campaign less its spend and the prices held for pending clicks",
+            ["campaign"],
+            registry=self.registry,
+            multiprocess_mode="livemostrecent",
+        )
         self._versions: set[str] = set()
 
     def set_model(self, version: str, items: int) -> None:
@@ -57,6 +84,16 @@ class Metrics:
         self._versions.add(version)
         self.model.labels(version=version).set(1)
         self.index_items.set(items)
+
+    def set_ads(self, totals: dict[str, dict[str, AdTotals]], budgets: dict[str, float]) -> None:
+        for campaign, periods in totals.items():
+            for period, t in periods.items():
+                values = (t.impressions, t.clicks, t.conversions, t.ctr, t.spent)
+                for gauge, value in zip(self.ads.values(), values, strict=True):
+                    gauge.labels(campaign=campaign, period=period).set(value)
+        for campaign, budget in budgets.items():
+            today = totals.get(campaign, {}).get("today", AdTotals())
+            self.ad_budget_left.labels(campaign=campaign).set(max(budget - today.spent - today.held, 0.0))
 
     def exposition(self) -> bytes:
         """The text /metrics serves: every worker's values when there are several."""

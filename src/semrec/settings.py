@@ -115,6 +115,33 @@ class ServerSettings(BaseSettings):
         "(`semrec train --ranker`); false: the retrieval blend alone.",
     )
     rules: list[Rule] = Field(default_factory=list, description="Business rules (boost / bury).")
+    ads_relevance_floor: float = Field(
+        0.0005,
+        ge=0.0,
+        le=1.0,
+        description="Least p(next item) a sponsored product needs to be shown, whatever its bid (the "
+        "value chosen on amazon-beauty's validation shoppers by benchmarks/ads_simulation.py).",
+    )
+    ads_reserve_price: float = Field(
+        0.01, gt=0, description="Least price per click (what a winner pays with nobody below it)."
+    )
+    ads_frequency_cap: int = Field(
+        3, ge=1, description="Impressions of one campaign per shopper and UTC day."
+    )
+    ads_hold_seconds: float = Field(
+        1800.0,
+        gt=0,
+        le=86_400,
+        description="How long a shown ad's price stays held against its budget waiting for a click; "
+        "a click after that is stored but not charged.",
+    )
+    ads_positions: list[int] = Field(
+        [1, 4, 7, 9],
+        min_length=1,
+        max_length=20,
+        description="Positions (0 first) that sponsored products take in recommendations asked for "
+        "with `sponsored=N` (the first N of them).",
+    )
     search_user_weight: float = Field(
         0.3, ge=0.0, le=1.0, description="Weight of the shopper's taste in search when user_id is given."
     )

@@ -2,6 +2,7 @@
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -9,6 +10,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 
 from semrec.api.schemas import ID_PATTERN
+from semrec.online.ads import Sponsored
 from semrec.online.engine import Engine
 from semrec.online.follower import Follower
 from semrec.schema import Scored
@@ -29,14 +31,29 @@ UserId = Annotated[str, PathParam(pattern=ID_PATTERN, description="The shopper's
 ItemId = Annotated[str, PathParam(pattern=ID_PATTERN, description="The product's id.")]
 
 
-def listing(engine: Engine, results: list[Scored], started: float, personal: bool = False) -> Response:
+def listing(
+    engine: Engine,
+    results: list[Scored],
+    started: float,
+    personal: bool = False,
+    ads: Sequence[Sponsored] = (),
+    positions: Sequence[int] = (),
+) -> Response:
     """A ListOut document, serialised directly: the rows are built here from typed values, so a
-    second validation pass by the framework would only add latency."""
+    second validation pass by the framework would only add latency. ``ads`` take ``positions`` (in
+    order; the list keeps its length, and an organic item that is also an ad is shown once, as the ad)."""
+    promoted = {ad.row for ad in ads}
+    organic = [r for r in results if r.row not in promoted][: max(len(results) - len(ads), 0)]
     items = []
-    for result in results:
+    for result in organic:
         item = engine.item_json(result.row)
-        item["score"], item["reason"] = round(result.score, 6), result.reason
+        item["score"], item["reason"], item["sponsored"] = round(result.score, 6), result.reason, False
         items.append(item)
+    for ad, position in zip(ads, positions or range(len(ads)), strict=False):
+        item = engine.item_json(ad.row)
+        item["score"], item["reason"], item["sponsored"] = round(ad.pctr, 6), "sponsored", True
+        item["campaign_id"], item["impression_id"] = ad.campaign_id, ad.impression_id
+        items.insert(min(position, len(items)), item)
     body = {
         "items": items,
         "personalized": personal,

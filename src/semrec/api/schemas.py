@@ -19,6 +19,12 @@ class EventIn(BaseModel):
     type: EventType = Field(description="What the shopper did.")
     timestamp: datetime | None = Field(None, description="When (ISO 8601 or Unix seconds); now if absent.")
     value: float | None = Field(None, ge=-1e9, le=1e9, description="Rating (1-5) or amount; optional.")
+    impression_id: str | None = Field(
+        None,
+        pattern=ID_PATTERN,
+        description="The sponsored slot this event answers (its `impression_id`): a click charges "
+        "the campaign; a cart or purchase after the click counts as its conversion.",
+    )
 
 
 class EventsIn(BaseModel):
@@ -39,6 +45,11 @@ class ItemOut(BaseModel):
     price: float | None = None
     score: float | None = None
     reason: str | None = None
+    sponsored: bool = Field(False, description="True for a paid placement.")
+    campaign_id: str | None = Field(None, description="Sponsored only: the campaign that paid.")
+    impression_id: str | None = Field(
+        None, description="Sponsored only: send it back with the shopper's click (POST /v1/events)."
+    )
 
 
 class ListOut(BaseModel):
@@ -85,3 +96,53 @@ class Reloaded(BaseModel):
     model_version: str
     previous_version: str
     items: int
+
+
+class CampaignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[str] = Field(
+        min_length=1, max_length=10_000, description="The sponsored products (ids of the catalog)."
+    )
+    bid_per_click: float = Field(gt=0, le=1e6, description="The most the campaign pays per click.")
+    daily_budget: float = Field(gt=0, le=1e9, description="The most it spends per UTC day.")
+    start: datetime | None = Field(None, description="When it starts serving (now if absent).")
+    end: datetime | None = Field(None, description="When it stops serving (never if absent).")
+    active: bool = Field(True, description="False pauses it.")
+
+
+class AdStats(BaseModel):
+    impressions: int
+    clicks: int
+    conversions: int
+    ctr: float
+    spent: float
+
+
+class TodayStats(AdStats):
+    held: float = Field(description="Prices of today's shown ads still waiting for a click.")
+    budget_left: float = Field(description="Daily budget less spend and holds.")
+
+
+class CampaignOut(BaseModel):
+    campaign_id: str
+    items: list[str]
+    bid_per_click: float
+    daily_budget: float
+    start: datetime | None
+    end: datetime | None
+    active: bool
+    live: bool = Field(description="Active and within start..end now.")
+    today: TodayStats
+    all_time: AdStats
+
+
+class CampaignsOut(BaseModel):
+    campaigns: list[CampaignOut]
+
+
+class AdsOut(BaseModel):
+    items: list[ItemOut]
+    personalized: bool
+    model_version: str
+    took_ms: float

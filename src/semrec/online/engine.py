@@ -14,6 +14,7 @@ import numpy as np
 from semrec.data.text import item_text
 from semrec.errors import ApiError
 from semrec.models.ranker import RECENT
+from semrec.online.ads import CampaignBook, Head
 from semrec.online.catalog import ItemMeta
 from semrec.online.index import VectorIndex
 from semrec.online.profile import profile
@@ -62,8 +63,12 @@ class Engine:
         # a query vector depends only on the history rows (a row's vector never changes)
         self._queries: ShopperCache[np.ndarray] = ShopperCache(settings.query_cache_size)
         # a list depends on the history of (row, event type), the request and the catalog version
-        self._answers: ShopperCache[list[Scored]] = ShopperCache(settings.answer_cache_size)
+        # (the list, and the ranking stage's scored candidates the ads are chosen from)
+        self._answers: ShopperCache[tuple[list[Scored], Head | None]] = ShopperCache(
+            settings.answer_cache_size
+        )
         self.catalog = build_catalog(store, runtime, settings.rules)
+        self.campaigns = CampaignBook(store)
 
     # set-up
     def user_key(self, user_id: str) -> str:
@@ -139,6 +144,14 @@ class Engine:
         self, user_id: str, k: int, exclude_seen: bool = True, category: str | None = None
     ) -> tuple[list[Scored], bool]:
         """(items, personal?) for a shopper; unknown shoppers get the popular list."""
+        results, personal, _ = self.recommend_with_head(user_id, k, exclude_seen, category)
+        return results, personal
+
+    def recommend_with_head(
+        self, user_id: str, k: int, exclude_seen: bool = True, category: str | None = None
+    ) -> tuple[list[Scored], bool, Head | None]:
+        """:meth:`recommend` and the ranking stage's scored candidates behind the list (None for
+        the popular list or without a ranking stage)."""
         one_thread_here(self.settings.torch_threads)
         user = self.user_key(user_id)
         events = self._events(user)
@@ -147,7 +160,7 @@ class Engine:
         seen = {r for r in rows if r is not None} if exclude_seen else set()
         usable = [r for r in rows if r is not None and catalog.meta[r].recommendable]
         if not usable:
-            return self.popular(k, seen, category), False
+            return self.popular(k, seen, category), False, None
         inputs = (
             tuple((row, e.type) for row, e in zip(rows, events, strict=True)),
             k,
@@ -155,12 +168,12 @@ class Engine:
             category,
             catalog.version,
         )
-        results = self._answers.get(user, inputs)
-        if results is None:
+        answer = self._answers.get(user, inputs)
+        if answer is None:
             kinds = {row: e.type for row, e in zip(rows, events, strict=True) if row is not None}
-            results = self._personal(user, k, category, kinds, seen, usable)
-            self._answers.put(user, inputs, results)
-        return list(results), True
+            answer = self._personal(user, k, category, kinds, seen, usable)
+            self._answers.put(user, inputs, answer)
+        return list(answer[0]), True, answer[1]
 
     def _personal(
         self,
@@ -170,15 +183,19 @@ class Engine:
         kinds: dict[int, str],
         seen: set[int],
         usable: list[int],
-    ) -> list[Scored]:
+    ) -> tuple[list[Scored], Head | None]:
         """``kinds``: the latest event type per history row."""
         candidates, scores = self.shortlist(user, k, category, seen, usable)
+        head = None
+        if self.runtime.ranker is not None and self.runtime.rescores:
+            n = min(self.runtime.ranker.n_candidates, len(candidates))  # those it gave a probability
+            head = Head(candidates[:n], scores[:n])
         chosen, relevance = rerank(self.catalog, candidates, scores, k, self.settings.diversity)
         results = [
             Scored(r, s) for r, s in zip(candidates[chosen].tolist(), relevance[chosen].tolist(), strict=True)
         ]
         explain(self.catalog, results, kinds, usable[-self.settings.history_length :])
-        return results
+        return results, head
 
     def shortlist(
         self, user: str, k: int, category: str | None, seen: set[int], usable: list[int]
@@ -384,6 +401,8 @@ class Engine:
             # the change does not say whose data went, so no cached answer of anyone survives it
             self._queries.clear()
             self._answers.clear()
+        elif change.kind == "campaign":
+            self.campaigns.refresh(self.store, change.key)
         # "reload" swaps engines, which the app does (semrec.online.follower)
 
     def item_json(self, row: int) -> dict[str, Any]:

@@ -10,13 +10,16 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from semrec.ads.auction import Campaign, Offer, Placement
+from semrec.store.ads import ADS_SCHEMA, AdTables, AdTotals, Impression, Shown, StoredCampaign
 
 EVENT_TYPES = ("view", "click", "cart", "purchase", "rating")
 
@@ -40,8 +43,9 @@ class Change:
     """One committed write that every worker process applies to its in-memory engine, in ``seq`` order."""
 
     seq: int
-    kind: str  # item (upserted) | delete (item removed) | erase (a shopper's data erased) | reload
-    key: str  # the item id, the artifact folder of a reload, "" for an erasure (no shopper id kept)
+    # item (upserted) | delete (item removed) | erase (a shopper's data erased) | reload | campaign
+    kind: str
+    key: str  # the item or campaign id, the artifact folder of a reload, "" for an erasure
 
 
 class ChangeLogPruned(Exception):
@@ -55,6 +59,7 @@ class Event:
     type: str
     timestamp: float
     value: float | None = None
+    impression: str | None = None  # the ad impression it answers (a click charges it); not kept in events
 
 
 class Store(Protocol):
@@ -80,6 +85,21 @@ class Store(Protocol):
     def events_since(self, event_id: int) -> list[tuple[int, str]]: ...
     def last_event(self) -> int: ...
     def data_version(self) -> int: ...
+    def put_campaign(self, campaign: Campaign, active: bool = True) -> bool: ...
+    def delete_campaign(self, campaign_id: str) -> bool: ...
+    def campaign(self, campaign_id: str) -> StoredCampaign | None: ...
+    def campaigns(self) -> list[StoredCampaign]: ...
+    def place_ads(
+        self,
+        shopper: str,
+        offers: Sequence[Offer],
+        auction: Callable[[list[Offer]], list[Placement]],
+        frequency_cap: int,
+        hold_seconds: float,
+        now: float | None = None,
+    ) -> list[Shown]: ...
+    def impression(self, impression_id: str) -> Impression | None: ...
+    def ad_totals(self, now: float | None = None) -> dict[str, dict[str, AdTotals]]: ...
     def close(self) -> None: ...
 
 
@@ -118,7 +138,7 @@ CREATE TABLE IF NOT EXISTS changes (
 ITEM_COLUMNS = "(?,?,?,?,?,?,?,?,?,?,?)"
 
 
-class SQLiteStore:
+class SQLiteStore(AdTables):
     """A writer and a reader connection, each behind its own lock. In WAL mode a read never waits
     for a write, so answers go on while an acknowledged event is being fsync'd; each read sees
     every commit made before it started (read-your-writes)."""
@@ -130,7 +150,7 @@ class SQLiteStore:
         self._db = self._connect()
         self._db.execute("PRAGMA journal_mode=WAL")  # kept in the file: the reader opens it in WAL
         self._db.execute("PRAGMA synchronous=FULL")  # the commit is on disk before we acknowledge
-        self._db.executescript(SCHEMA)
+        self._db.executescript(SCHEMA + ADS_SCHEMA)
         self._read_lock = threading.Lock()
         self._reader = self._connect()
 
@@ -274,6 +294,10 @@ class SQLiteStore:
                 "INSERT INTO events (user_key, item_id, type, ts, value) VALUES (?,?,?,?,?)",
                 [(e.user_key, e.item_id, e.type, e.timestamp, e.value) for e in events],
             )
+            now = time.time()
+            for event in events:
+                if event.impression is not None:
+                    self._charge(db, event.impression, event.type, now)
         return len(events)
 
     def recent_events(self, user_key: str, limit: int) -> list[Event]:
@@ -289,6 +313,8 @@ class SQLiteStore:
         answer), so the log keeps no trace of who asked to be forgotten."""
         with self._transaction() as db:
             removed = db.execute("DELETE FROM events WHERE user_key = ?", (user_key,)).rowcount
+            # billing records stay, no longer tied to anyone
+            db.execute("UPDATE ad_impressions SET user_key = '' WHERE user_key = ?", (user_key,))
             db.execute("INSERT INTO changes (kind, key, at) VALUES ('erase', '', ?)", (time.time(),))
             return int(removed)
 

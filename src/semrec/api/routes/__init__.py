@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from semrec.api.routes import admin, events, items, operations, search, users
+from semrec.api.routes import admin, ads, events, items, operations, search, users
 from semrec.settings import ServerSettings
 
 
@@ -12,4 +12,5 @@ def add_routes(app: FastAPI, settings: ServerSettings) -> None:
     app.include_router(users.router(settings))
     app.include_router(items.router(settings))
     app.include_router(search.router(settings))
+    app.include_router(ads.router(settings))
     app.include_router(admin.router(settings))

@@ -41,7 +41,18 @@ def checked_events(body: EventsIn, engine: Engine, settings: ServerSettings) -> 
                 allowed="1..5",
             )
         stamp = event.timestamp.timestamp() if event.timestamp is not None else now
-        events.append(Event(engine.user_key(event.user_id), event.item_id, event.type, stamp, event.value))
+        user = engine.user_key(event.user_id)
+        if event.impression_id is not None:
+            shown = engine.store.impression(event.impression_id)
+            if shown is None or shown.user_key != user or shown.item_id != event.item_id:
+                raise ApiError(
+                    422,
+                    f"impression {event.impression_id!r} was not shown to this shopper for item "
+                    f"{event.item_id!r}; nothing was stored",
+                    where=f"body.events[{i}].impression_id",
+                    allowed="the impression_id of a sponsored item this shopper was shown, with its item_id",
+                )
+        events.append(Event(user, event.item_id, event.type, stamp, event.value, event.impression_id))
     return events
 
 

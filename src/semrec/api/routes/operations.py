@@ -46,6 +46,9 @@ def router() -> APIRouter:
     @routes.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     def metrics_route(request: Request) -> PlainTextResponse:
         metrics: Metrics = request.app.state.metrics
+        store = request.app.state.store
+        budgets = {c.campaign.campaign_id: c.campaign.daily_budget for c in store.campaigns()}
+        metrics.set_ads(store.ad_totals(), budgets)
         return PlainTextResponse(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return routes

@@ -1,5 +1,6 @@
 """Shoppers: their recommendations, their profile, and erasure on request."""
 
+import asyncio
 import time
 from typing import Annotated
 
@@ -9,6 +10,7 @@ from fastapi.responses import Response
 from semrec.api.auth import require
 from semrec.api.deps import EngineDep, UserId, follower, listing
 from semrec.api.schemas import Deleted, ListOut, Profile
+from semrec.online.ads import sponsored_for
 from semrec.settings import ServerSettings
 
 
@@ -28,12 +30,26 @@ def router(settings: ServerSettings) -> APIRouter:
         k: K = 10,
         exclude_seen: Annotated[bool, Query(description="Leave out items the shopper already met.")] = True,
         category: Annotated[str | None, Query(max_length=200, description="Only this category.")] = None,
+        sponsored: Annotated[
+            int,
+            Query(
+                ge=0,
+                le=len(settings.ads_positions),
+                description="Sponsored products blended in at the configured positions (ads_positions), "
+                "each marked sponsored with the impression id its click must carry.",
+            ),
+        ] = 0,
     ) -> Response:
         # about a millisecond of work that mostly holds the GIL: run inline on the event loop rather
-        # than pay a hand-over to the thread pool (search, which embeds text, stays there)
+        # than pay a hand-over to the thread pool (search, which embeds text, stays there); placing
+        # ads commits to the ledger, which waits for the disk: the thread pool then
         started = time.perf_counter()
-        results, personal = engine.recommend(user_id, k, exclude_seen, category)
-        return listing(engine, results, started, personal)
+        if sponsored == 0:
+            results, personal = engine.recommend(user_id, k, exclude_seen, category)
+            return listing(engine, results, started, personal)
+        results, personal, head = engine.recommend_with_head(user_id, k, exclude_seen, category)
+        placed = await asyncio.to_thread(sponsored_for, engine, user_id, head, min(sponsored, k))
+        return listing(engine, results, started, personal, placed, settings.ads_positions)
 
     @routes.get(
         "/v1/users/{user_id}/profile",
