@@ -46,11 +46,11 @@ def listing(
     organic = [r for r in results if r.row not in promoted][: max(len(results) - len(ads), 0)]
     items = []
     for result in organic:
-        item = engine.item_json(result.row)
+        item = engine.catalog.meta[result.row].as_json()
         item["score"], item["reason"], item["sponsored"] = round(result.score, 6), result.reason, False
         items.append(item)
     for ad, position in zip(ads, positions or range(len(ads)), strict=False):
-        item = engine.item_json(ad.row)
+        item = engine.catalog.meta[ad.row].as_json()
         item["score"], item["reason"], item["sponsored"] = round(ad.pctr, 6), "sponsored", True
         item["campaign_id"], item["impression_id"] = ad.campaign_id, ad.impression_id
         items.insert(min(position, len(items)), item)

@@ -7,6 +7,7 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -88,6 +89,16 @@ class ItemMeta:
     available: bool = True
     recommendable: bool = True  # has a recommendation vector
     trained: int = -1  # the item's index in the model's training catalog (-1: added later)
+
+    def as_json(self) -> dict[str, Any]:
+        """The item as an answer shows it."""
+        return {
+            "item_id": self.item_id,
+            "title": self.title,
+            "category": self.category or None,
+            "brand": self.brand or None,
+            "price": self.price,
+        }
 
 
 @dataclass

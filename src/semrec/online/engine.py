@@ -31,11 +31,6 @@ from semrec.settings import ServerSettings
 from semrec.store.sqlite import Change, ChangeLogPruned, Event, ItemRecord, Store
 
 
-def _normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, None]
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
 class Engine:
     """One model version with its catalog and indexes. Swapped whole on reload.
 
@@ -291,7 +286,8 @@ class Engine:
             usable = [r for e in self._events(user) if (r := catalog.live_row(e.item_id)) is not None]
             usable = [r for r in usable if catalog.meta[r].recommendable]
             if usable:
-                taste = _normalise(self.query(user, usable)[None])[0]
+                vector = self.query(user, usable)
+                taste = (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
                 candidates = np.fromiter(final, dtype=np.int64)
                 affinity = catalog.unit_rec(candidates) @ taste
                 share = self.settings.search_user_weight
@@ -404,13 +400,3 @@ class Engine:
         elif change.kind == "campaign":
             self.campaigns.refresh(self.store, change.key)
         # "reload" swaps engines, which the app does (semrec.online.follower)
-
-    def item_json(self, row: int) -> dict[str, Any]:
-        meta = self.catalog.meta[row]
-        return {
-            "item_id": meta.item_id,
-            "title": meta.title,
-            "category": meta.category or None,
-            "brand": meta.brand or None,
-            "price": meta.price,
-        }

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from semrec.ads.auction import Campaign, Offer, Placement
 
@@ -100,6 +100,26 @@ class AdTotals:
     @property
     def ctr(self) -> float:
         return self.clicks / self.impressions if self.impressions else 0.0
+
+
+class AdStore(Protocol):
+    """What the server needs of a store's ads part (:class:`AdTables` over SQLite)."""
+
+    def put_campaign(self, campaign: Campaign, active: bool = True) -> bool: ...
+    def delete_campaign(self, campaign_id: str) -> bool: ...
+    def campaign(self, campaign_id: str) -> StoredCampaign | None: ...
+    def campaigns(self) -> list[StoredCampaign]: ...
+    def place_ads(
+        self,
+        shopper: str,
+        offers: Sequence[Offer],
+        auction: Callable[[list[Offer]], list[Placement]],
+        frequency_cap: int,
+        hold_seconds: float,
+        now: float | None = None,
+    ) -> list[Shown]: ...
+    def impression(self, impression_id: str) -> Impression | None: ...
+    def ad_totals(self, now: float | None = None) -> dict[str, dict[str, AdTotals]]: ...
 
 
 def day_of(now: float) -> int:

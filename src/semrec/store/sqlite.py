@@ -10,7 +10,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from semrec.ads.auction import Campaign, Offer, Placement
-from semrec.store.ads import ADS_SCHEMA, AdTables, AdTotals, Impression, Shown, StoredCampaign
+from semrec.store.ads import ADS_SCHEMA, AdStore, AdTables
 
 EVENT_TYPES = ("view", "click", "cart", "purchase", "rating")
 
@@ -62,7 +61,7 @@ class Event:
     impression: str | None = None  # the ad impression it answers (a click charges it); not kept in events
 
 
-class Store(Protocol):
+class Store(AdStore, Protocol):
     """What the server needs from a database; SQLite is the embedded default."""
 
     def upsert_items(self, items: Iterable[ItemRecord]) -> None: ...
@@ -85,21 +84,6 @@ class Store(Protocol):
     def events_since(self, event_id: int) -> list[tuple[int, str]]: ...
     def last_event(self) -> int: ...
     def data_version(self) -> int: ...
-    def put_campaign(self, campaign: Campaign, active: bool = True) -> bool: ...
-    def delete_campaign(self, campaign_id: str) -> bool: ...
-    def campaign(self, campaign_id: str) -> StoredCampaign | None: ...
-    def campaigns(self) -> list[StoredCampaign]: ...
-    def place_ads(
-        self,
-        shopper: str,
-        offers: Sequence[Offer],
-        auction: Callable[[list[Offer]], list[Placement]],
-        frequency_cap: int,
-        hold_seconds: float,
-        now: float | None = None,
-    ) -> list[Shown]: ...
-    def impression(self, impression_id: str) -> Impression | None: ...
-    def ad_totals(self, now: float | None = None) -> dict[str, dict[str, AdTotals]]: ...
     def close(self) -> None: ...
 
 

@@ -31,7 +31,7 @@ def router(settings: ServerSettings) -> APIRouter:
         row = engine.catalog.live_row(item_id)
         if row is None:
             raise ApiError(404, f"item {item_id!r} is not in the catalog", where="path.item_id")
-        return ItemOut(**engine.item_json(row))
+        return ItemOut(**engine.catalog.meta[row].as_json())
 
     @routes.put("/v1/items/{item_id}", response_model=ItemStored, tags=["catalog"], dependencies=[writer])
     def put_item(request: Request, item_id: ItemId, body: ItemIn) -> ItemStored:
