@@ -7,7 +7,7 @@ then both orders are scored by full ranking on the test split, and the ranker's 
 scored for calibration on every test shopper's candidates.
 
 usage: python benchmarks/ranker.py --artifacts A [--data ../shared/datasets/amazon-beauty]
-       [--protocol loo|time|cold-items] [--candidates 100] [--refit] [--out results.json]
+       [--protocol loo|time|cold-items] [--candidates 100] [--fresh 0] [--refit] [--out results.json]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "amazon-beauty")
     parser.add_argument("--protocol", default="loo", choices=["loo", "time", "cold-items"])
     parser.add_argument("--candidates", type=int, default=100, help="when the ranker is fitted here")
+    parser.add_argument("--fresh", type=int, default=0, help="new products added to the candidates")
     parser.add_argument("--refit", action="store_true", help="fit a ranker even if the artifacts carry one")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -45,7 +46,7 @@ def main() -> None:
     ranker = model.ranker
     if ranker is None or args.refit:
         ranker, info = fit_ranker(
-            model, prepared.split.valid, args.candidates, never=prepared.split.cold_items
+            model, prepared.split.valid, args.candidates, never=prepared.split.cold_items, fresh=args.fresh
         )
         info = {**info, "fit_seconds": round(time.perf_counter() - started, 1), "fitted_by": "this benchmark"}
     else:
@@ -65,6 +66,7 @@ def main() -> None:
     print(f"NDCG@10 ratio ranker / retrieval: {ratio:.4f}")
     fields = {
         "candidates": ranker.n_candidates,
+        "fresh_candidates": ranker.fresh,
         "ranker": {**info, "trained_on": "validation split"},
         "metrics": rows,
         "ndcg@10_ratio": round(ratio, 4),

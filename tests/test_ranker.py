@@ -83,6 +83,35 @@ def test_never_items_are_no_candidates_and_features_follow_retrieval_order(
     assert (shortlist.features[1, :, column["cos_second"]] == 0).all()  # one history item only
 
 
+def test_fresh_candidates_are_the_best_new_products_retrieval_left_out(
+    shop_artifacts: dict[str, Path],
+) -> None:
+    model, _, _ = load_artifacts(shop_artifacts["lmrec"])
+    assert isinstance(model, SequentialRecommender)
+    model.counts = model.counts.copy()
+    model.counts[6:] = 0  # half the shop's products new
+    histories = [np.array([0, 1, 2]), np.array([5])]
+    plain = candidates(model, histories, 3, histories)
+    widened = candidates(model, histories, 3, histories, fresh=2)
+    assert widened.items.shape == (2, 5)
+    assert widened.items[:, :3].tolist() == plain.items.tolist()
+    longer = candidates(model, histories, 12, histories)  # retrieval's whole order
+    for row, history in enumerate(histories):
+        extra = widened.items[row, 3:].tolist()
+        assert all(item >= 6 for item in extra) and not set(extra) & set(plain.items[row].tolist())
+        # retrieval's first new products past its shortlist, in its order
+        later = [i for i in longer.items[row].tolist() if i >= 6 and i not in plain.items[row].tolist()]
+        assert extra == later[:2] and not set(extra) & set(history.tolist())
+    column = FEATURES.index("new")
+    assert (widened.features[:, 3:, column] == 1).all()
+    # the ranker re-scores all five: retrieval's three and the fresh two, here reversed
+    model.ranker = Ranker(ByRank(), n_candidates=3, fresh=2)
+    ranked = model.recommend(histories, k=8, exclude=histories)
+    for row in range(2):
+        assert ranked[row, :5].tolist() == widened.items[row][::-1].tolist()
+        assert len(set(ranked[row].tolist())) == len(ranked[row])
+
+
 def test_a_saved_ranker_loads_with_the_same_scores_and_refuses_other_features(tmp_path: Path) -> None:
     import lightgbm
 
@@ -94,10 +123,10 @@ def test_a_saved_ranker_loads_with_the_same_scores_and_refuses_other_features(tm
         lightgbm.Dataset(x, y, group=[20] * 20),
         num_boost_round=10,
     )
-    ranker = Ranker(booster, 20, (1.5, -2.0))
+    ranker = Ranker(booster, 20, (1.5, -2.0), fresh=5)
     ranker.save(tmp_path / "ranker")
     loaded = Ranker.load(tmp_path / "ranker")
-    assert loaded.n_candidates == 20 and loaded.platt == (1.5, -2.0)
+    assert loaded.n_candidates == 20 and loaded.platt == (1.5, -2.0) and loaded.fresh == 5
     assert np.allclose(loaded.probabilities(x[None]), ranker.probabilities(x[None]))
     assert np.unique(loaded.scores(x[None])).size > 1  # a tree that splits
     meta = json.loads((tmp_path / "ranker" / "ranker.json").read_text())

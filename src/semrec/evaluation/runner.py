@@ -203,7 +203,8 @@ def ranker_calibration(model: Any, cases: Any) -> dict[str, Any]:
     from semrec.models.ranker import calibration, training_pairs
 
     ranker = model.ranker
-    x, y, _ = training_pairs(model, cases, ranker.n_candidates, every_case=True)  # retrieval's candidates
+    # retrieval's candidates (and the fresh ones)
+    x, y, _ = training_pairs(model, cases, ranker.n_candidates, every_case=True, fresh=ranker.fresh)
     return {"candidates": ranker.n_candidates, **calibration(ranker.probabilities(x[None])[0], y)}
 
 

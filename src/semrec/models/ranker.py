@@ -122,6 +122,23 @@ def features(
     return out
 
 
+def fresh_items(
+    blended: np.ndarray,
+    cold: np.ndarray,
+    taken: np.ndarray,
+    fresh: int,
+    exclude: Sequence[np.ndarray] | None,
+) -> np.ndarray:
+    """(batch, fresh) the best-blended new products (``cold``) per row that are not in ``taken``
+    (-1 where fewer are left): a second source of candidates, so new products the blend ranks
+    below its shortlist still reach the ranking stage, which decides on their features."""
+    scores = np.where(cold[None, :], blended, -np.inf)
+    rows = np.repeat(np.arange(len(scores)), taken.shape[1])
+    keep = taken.ravel() >= 0
+    scores[rows[keep], taken.ravel()[keep]] = -np.inf
+    return top_k(scores, fresh, exclude)
+
+
 def pair_term(raw: np.ndarray) -> np.ndarray:
     """The pair_prior feature from item-kNN scores of the candidates given the last item alone."""
     return np.log(raw + PRIOR_FLOOR)
@@ -133,15 +150,25 @@ def candidates(
     n: int,
     exclude: Sequence[np.ndarray] | None = None,
     never: np.ndarray | None = None,
+    fresh: int = 0,
+    head: int | None = None,
 ) -> Candidates:
     """Retrieval's ``n`` best items per history (never one of ``exclude[row]``, nor of ``never``)
-    and their features."""
+    and their features; with ``fresh``, the best new products retrieval left out of its first
+    ``head`` (default ``n``) follow them, up to ``fresh`` of them, then the rest of the ``n``."""
     parts = model.score_parts(histories)
     cold = model.counts == 0
     blended = blend(parts["network"], model.weights, parts.get("prior"), parts.get("text"), cold)
     if never is not None and len(never):
         blended[:, never] = -np.inf
     items = top_k(blended.copy(), n, exclude)
+    if fresh > 0 and cold.any():
+        cut = n if head is None else min(head, n)
+        extra = fresh_items(blended, cold, items[:, :cut], fresh, exclude)
+        rest = items[:, cut:].copy()
+        rest[(rest[:, :, None] == extra[:, None, :]).any(axis=2) & (rest >= 0)] = -1  # shown once
+        rest = np.take_along_axis(rest, np.argsort(rest < 0, axis=1, kind="stable"), axis=1)
+        items = np.concatenate([items[:, :cut], extra, rest], axis=1)
     safe = np.maximum(items, 0)
     rows = np.arange(len(histories))[:, None]
     unit = model.affinity
@@ -174,6 +201,12 @@ class Ranker:
     booster: Any  # lightgbm.Booster
     n_candidates: int
     platt: tuple[float, float] = (1.0, 0.0)
+    fresh: int = 0  # new products added to the candidates beyond retrieval's best n_candidates
+
+    @property
+    def width(self) -> int:
+        """How many candidates it re-scores: retrieval's best ones and the fresh ones."""
+        return self.n_candidates + self.fresh
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         flat = features.reshape(-1, features.shape[-1])
@@ -192,8 +225,8 @@ class Ranker:
 
     def ranked(self, shortlist: Candidates, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(items, probabilities), each (batch, k), as :meth:`rerank` orders them; the probability
-        is NaN past the first ``n_candidates`` (retrieval's order, not re-scored)."""
-        head = slice(0, self.n_candidates)
+        is NaN past the first :attr:`width` (retrieval's order, not re-scored)."""
+        head = slice(0, self.width)
         p = self.probabilities(shortlist.features[:, head])
         p[shortlist.items[:, head] < 0] = -np.inf
         order = np.argsort(-p, axis=1, kind="stable")
@@ -201,6 +234,9 @@ class Ranker:
         items[:, head] = np.take_along_axis(shortlist.items[:, head], order, axis=1)
         chance = np.full(items.shape, np.nan)
         chance[:, head] = np.take_along_axis(p, order, axis=1)
+        # empty slots (-1) of the head last, so a longer list's retrieval tail fills them
+        last = np.argsort(items < 0, axis=1, kind="stable")
+        items, chance = np.take_along_axis(items, last, axis=1), np.take_along_axis(chance, last, axis=1)
         return items[:, :k], chance[:, :k]
 
     def save(self, directory: Path) -> None:
@@ -210,7 +246,12 @@ class Ranker:
         self.booster.save_model(str(directory / "ranker.txt"))
         (directory / "ranker.json").write_text(
             json.dumps(
-                {"features": list(FEATURES), "candidates": self.n_candidates, "platt": list(self.platt)}
+                {
+                    "features": list(FEATURES),
+                    "candidates": self.n_candidates,
+                    "fresh": self.fresh,
+                    "platt": list(self.platt),
+                }
             )
         )
 
@@ -224,7 +265,7 @@ class Ranker:
         if meta["features"] != list(FEATURES):
             raise ValueError(f"{directory}: the ranker was trained on other features: {meta['features']}")
         booster = lightgbm.Booster(model_file=str(directory / "ranker.txt"))
-        return cls(booster, int(meta["candidates"]), tuple(meta["platt"]))
+        return cls(booster, int(meta["candidates"]), tuple(meta["platt"]), int(meta.get("fresh", 0)))
 
 
 def training_pairs(
@@ -234,6 +275,7 @@ def training_pairs(
     batch_size: int = 1024,
     every_case: bool = False,
     never: np.ndarray | None = None,
+    fresh: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(features (pairs, F), labels (pairs,), group sizes) of the cases whose target retrieval put
     among its ``n`` candidates (the others teach a ranker nothing about order), or of ``every_case``
@@ -242,7 +284,7 @@ def training_pairs(
     rows, labels, groups = [], [], []
     for start in range(0, len(cases.users), batch_size):
         histories = cases.histories[start : start + batch_size]
-        shortlist = candidates(model, histories, n, histories, never)
+        shortlist = candidates(model, histories, n, histories, never, fresh)
         for row, targets in enumerate(cases.targets[start : start + batch_size]):
             valid = shortlist.items[row] >= 0
             label = np.isin(shortlist.items[row][valid], targets)
@@ -263,6 +305,7 @@ def fit_ranker(
     seed: int = 0,
     rounds: int = 500,
     never: np.ndarray | None = None,
+    fresh: int = 0,
 ) -> tuple[Ranker, dict[str, Any]]:
     """Trains the ranker on ``cases`` (validation: never test), a lambdarank objective on NDCG@10;
     a ``holdout`` share of the shoppers stops boosting early and fits the Platt calibration. Items
@@ -282,10 +325,12 @@ def fit_ranker(
             targets=[cases.targets[i] for i in index],
         )
 
-    fit_x, fit_y, fit_g = training_pairs(model, subset(order[:cut]), n, never=never)
+    fit_x, fit_y, fit_g = training_pairs(model, subset(order[:cut]), n, never=never, fresh=fresh)
     # the holdout's candidates once: every case for the calibration, those holding their target
     # for early stopping
-    all_x, all_y, all_g = training_pairs(model, subset(order[cut:]), n, every_case=True, never=never)
+    all_x, all_y, all_g = training_pairs(
+        model, subset(order[cut:]), n, every_case=True, never=never, fresh=fresh
+    )
     positive = np.add.reduceat(all_y, np.r_[0, np.cumsum(all_g)[:-1]]) > 0 if len(all_g) else all_g > 0
     keep = np.repeat(positive, all_g)
     hold_x, hold_y, hold_g = all_x[keep], all_y[keep], all_g[positive]
@@ -317,7 +362,7 @@ def fit_ranker(
     booster = lightgbm.train(
         params, train_set, num_boost_round=rounds if stopping else min(rounds, 100), **stopping
     )
-    ranker = Ranker(booster, n)
+    ranker = Ranker(booster, n, fresh=fresh)
     holdout_scores = ranker.scores(all_x[None])[0]
     calibrated = 0 < all_y.sum() < len(all_y)
     if calibrated:

@@ -230,6 +230,8 @@ class SequentialRecommender(Recommender):
                 [histories[i] for i in rows],
                 max(k, self.ranker.n_candidates),
                 [exclude[i] for i in rows] if exclude is not None else None,
+                fresh=self.ranker.fresh,
+                head=self.ranker.n_candidates,
             )
             ranked[rows], scores[rows] = self.ranker.ranked(shortlist, k)
         return ranked, scores
