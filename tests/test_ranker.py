@@ -13,7 +13,8 @@ import pytest
 from semrec.artifacts import load_artifacts, read_config
 from semrec.data.loader import load_dataset
 from semrec.evaluation.runner import RunSpec, run_training
-from semrec.models.ranker import FEATURES, Ranker, calibration, candidates, platt_fit
+from semrec.models.calibration import calibration, platt_fit
+from semrec.models.ranker import FEATURES, Ranker, candidates
 from semrec.models.sequential import SequentialRecommender
 from tests.conftest import synthetic_ranker, write_dataset
 

@@ -200,7 +200,8 @@ def run_evaluation(spec: RunSpec) -> tuple[dict[str, Any], EvaluationResult, Dat
 def ranker_calibration(model: Any, cases: Any) -> dict[str, Any]:
     """How well the ranking stage's p(next item | among the candidates) matches what the shoppers of
     ``cases`` did next, over every candidate of every shopper (log loss, ECE, reliability)."""
-    from semrec.models.ranker import calibration, training_pairs
+    from semrec.models.calibration import calibration
+    from semrec.models.ranker import training_pairs
 
     ranker = model.ranker
     # retrieval's candidates (and the fresh ones)
