@@ -342,14 +342,14 @@ def repeated(passes: list[list[float]], steals: list[float | None]) -> dict[str,
 def in_process_benchmark(args: argparse.Namespace, ranker: bool = True) -> dict[str, Any]:
     import torch
 
-    from semrec.online.catalog import ItemMeta
     from semrec.online.collector import settle
     from semrec.online.engine import Engine
     from semrec.online.index import VectorIndex
     from semrec.online.runtime import ModelRuntime
     from semrec.online.seed import prepare_store
+    from semrec.schema import Event, Item
     from semrec.settings import ServerSettings
-    from semrec.store.sqlite import Event, SQLiteStore
+    from semrec.store.sqlite import SQLiteStore
 
     torch.set_num_threads(1)
     workdir = Path(tempfile.mkdtemp(prefix="semrec-bench-"))
@@ -377,7 +377,7 @@ def in_process_benchmark(args: argparse.Namespace, ranker: bool = True) -> dict[
         # that lmrec's text-affinity term adds searches a million items too
         text = base_text[source] + rng.normal(0, 0.02, (n, base_text.shape[1])).astype(np.float32)
         text /= np.linalg.norm(text, axis=1, keepdims=True)
-        metas = [ItemMeta(f"synthetic-{start + i}", f"synthetic item {start + i}") for i in range(n)]
+        metas = [Item(f"synthetic-{start + i}", f"synthetic item {start + i}") for i in range(n)]
         engine.catalog.append(metas, vectors, text, np.zeros(n))
     grow_seconds = time.perf_counter() - started
     started = time.perf_counter()
@@ -450,7 +450,7 @@ def in_process_benchmark(args: argparse.Namespace, ranker: bool = True) -> dict[
     adding = []
     for i in range(200):
         begin = time.perf_counter()
-        meta = ItemMeta(f"added-{i}", f"added item {i}")
+        meta = Item(f"added-{i}", f"added item {i}")
         engine.add_to_catalog(meta, base[i : i + 1], base_text[i : i + 1])
         adding.append(time.perf_counter() - begin)
     return {

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from semrec.ads.auction import Campaign, Offer, Placement, run_auction
-from semrec.store.sqlite import Event, SQLiteStore
+from semrec.schema import Event
+from semrec.store.sqlite import SQLiteStore
 
 
 def campaign(name: str, bid: float, budget: float = 100.0) -> Campaign:

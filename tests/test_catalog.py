@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from semrec.online.catalog import Catalog, GrowingMatrix, ItemMeta
+from semrec.online.catalog import Catalog, GrowingMatrix
+from semrec.schema import Item
 
 
 def empty_catalog() -> Catalog:
@@ -23,11 +24,12 @@ def test_one_by_one_appends_keep_every_per_row_array_right() -> None:
     vectors[7] = 0.0  # a row without a recommendation vector
     snapshot = None
     for i in range(40):
-        meta = ItemMeta(f"i{i}", f"t{i}", available=i % 5 != 0, recommendable=i != 7, trained=i % 3 - 1)
-        catalog.append([meta], vectors[i : i + 1], np.ones((1, 3)), np.array([float(i)]))
+        item = Item(f"i{i}", f"t{i}", text="long text", available=i % 5 != 0, vector=np.ones(3))
+        flags = np.array([i != 7]), np.array([i % 3 - 1])
+        catalog.append([item], vectors[i : i + 1], np.ones((1, 3)), np.array([float(i)]), *flags)
         if i == 9:
             snapshot = catalog.alive  # what a reader holds while later appends arrive
-    catalog.append([ItemMeta("i3", "t3 again")], vectors[3:4], np.ones((1, 3)), np.zeros(1))  # replaces i3
+    catalog.append([Item("i3", "t3 again")], vectors[3:4], np.ones((1, 3)), np.zeros(1))  # replaces i3
     n = 41
     assert catalog.rows == n
     for name in ("alive", "bonus", "popularity", "recommendable", "trained", "rec_scale"):
@@ -38,6 +40,8 @@ def test_one_by_one_appends_keep_every_per_row_array_right() -> None:
     assert catalog.recommendable.tolist() == [i != 7 for i in range(40)] + [True]
     assert catalog.trained.tolist() == [i % 3 - 1 for i in range(40)] + [-1]
     assert catalog.popularity[40] == 3.0  # the replacement keeps the old row's count
+    # the catalog keeps what answers show, not the text or vector it was embedded from
+    assert catalog.meta[0] == Item("i0", "t0", available=False)
     assert catalog.popularity[:40].tolist() == [float(i) for i in range(40)]
     norms = np.linalg.norm(vectors, axis=1)
     assert np.allclose(catalog.rec_scale[:40][norms > 0], 1 / norms[norms > 0])

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from semrec.store.sqlite import Change, Event, ItemRecord, SQLiteStore
+from semrec.schema import Event, Item
+from semrec.store.protocol import Change
+from semrec.store.sqlite import SQLiteStore
 
 
 def test_events_are_on_disk_when_add_returns(tmp_path: Path) -> None:
@@ -33,14 +35,12 @@ def test_a_failed_batch_stores_nothing(tmp_path: Path) -> None:
 def test_items_round_trip_and_deletions_are_remembered(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     vector = np.arange(4, dtype=np.float32)
-    store.upsert_items(
-        [ItemRecord("a", "Rose", "Rose text", "Lips", "Glowa", 3.5, vector=vector, vector_key="m")]
-    )
+    store.upsert_items([Item("a", "Rose", "Rose text", "Lips", "Glowa", 3.5, vector=vector, vector_key="m")])
     item = store.get_item("a")
     assert item is not None and item.brand == "Glowa" and item.vector is not None
     assert np.array_equal(item.vector, vector)
     assert store.delete_item("a") and store.get_item("a") is None and store.deleted_items() == {"a"}
-    store.upsert_items([ItemRecord("a", "Rose again")])
+    store.upsert_items([Item("a", "Rose again")])
     assert store.deleted_items() == set()
     store.close()
     reopened = SQLiteStore(tmp_path / "s.db")
@@ -50,7 +50,7 @@ def test_items_round_trip_and_deletions_are_remembered(tmp_path: Path) -> None:
 def test_writes_are_logged_in_commit_order_and_seeding_logs_nothing(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     assert store.last_change() == 0
-    store.upsert_items([ItemRecord("a", "Rose"), ItemRecord("b", "Tea")])
+    store.upsert_items([Item("a", "Rose"), Item("b", "Tea")])
     store.delete_item("a")
     store.add_events([Event("k1", "b", "view", 1.0)])
     store.delete_user("k1")
@@ -68,18 +68,16 @@ def test_writes_are_logged_in_commit_order_and_seeding_logs_nothing(tmp_path: Pa
     ].seq
     assert store.changes_since(changes[2].seq) == changes[3:]
     # seeding adds what is neither stored nor deleted, and tells no other worker (all seed the same)
-    assert (
-        store.seed_items([ItemRecord("a", "Rose"), ItemRecord("b", "Other"), ItemRecord("c", "Mascara")]) == 1
-    )
+    assert store.seed_items([Item("a", "Rose"), Item("b", "Other"), Item("c", "Mascara")]) == 1
     assert store.get_item("a") is None and store.deleted_items() == {"a"}  # stays deleted
     assert store.get_item("b").title == "Tea"  # type: ignore[union-attr]  # not overwritten
     assert store.get_item("c") is not None and store.last_change() == changes[-1].seq
     # a vector refresh never undoes a change made since the read it came from
     stale = store.get_item("b")
     assert stale is not None
-    store.upsert_items([ItemRecord("b", "Tea", text="Tea, new text")])
+    store.upsert_items([Item("b", "Tea", text="Tea, new text")])
     stale.vector, stale.vector_key = np.ones(4, dtype=np.float32), "other-encoder"
-    store.set_vectors([stale, ItemRecord("a", "Rose", vector=np.ones(4, dtype=np.float32))])
+    store.set_vectors([stale, Item("a", "Rose", vector=np.ones(4, dtype=np.float32))])
     assert store.get_item("b").text == "Tea, new text"  # type: ignore[union-attr]
     assert store.get_item("b").vector is None and store.get_item("a") is None  # type: ignore[union-attr]
     assert store.deleted_items() == {"a"}
@@ -142,7 +140,7 @@ def test_whole_table_reads_leave_the_answers_connection_free(tmp_path: Path) -> 
     import threading
 
     store = SQLiteStore(tmp_path / "s.db")
-    store.upsert_items([ItemRecord("a", "Rose"), ItemRecord("b", "Tea")])
+    store.upsert_items([Item("a", "Rose"), Item("b", "Tea")])
     store.delete_item("b")
     got: list[object] = []
 
@@ -159,10 +157,10 @@ def test_whole_table_reads_leave_the_answers_connection_free(tmp_path: Path) -> 
 def test_pruning_keeps_the_newest_entry_and_says_when_entries_were_lost(tmp_path: Path) -> None:
     import time
 
-    from semrec.store.sqlite import ChangeLogPruned
+    from semrec.store.protocol import ChangeLogPruned
 
     store = SQLiteStore(tmp_path / "s.db")
-    store.upsert_items([ItemRecord("a", "Rose"), ItemRecord("b", "Tea")])
+    store.upsert_items([Item("a", "Rose"), Item("b", "Tea")])
     reload_seq = store.log_reload("/models/v2")
     store.delete_item("a")
     assert store.last_change() == 4
@@ -175,5 +173,5 @@ def test_pruning_keeps_the_newest_entry_and_says_when_entries_were_lost(tmp_path
         raise AssertionError("a pruned entry went unnoticed")
     assert store.last_change() == 4  # the sequence goes on from the newest
     assert store.last_reload() == Change(reload_seq, "reload", "/models/v2")  # kept beyond the log
-    store.upsert_items([ItemRecord("c", "Soap")])
+    store.upsert_items([Item("c", "Soap")])
     assert [c.seq for c in store.changes_since(4)] == [5]

@@ -278,3 +278,29 @@ def test_an_idle_worker_follows_and_prunes_on_its_own(
             assert time.monotonic() < deadline, "the idle worker never applied the writes"
             time.sleep(0.05)  # b is asked nothing meanwhile
         assert entries() == ["hair-1", "soap-5", "balm-9"]  # recent entries stay
+
+
+def test_a_worker_applies_its_own_write_once_from_what_it_wrote(
+    shop_artifacts: dict[str, Path], tmp_path: Path, monkeypatch: Any
+) -> None:
+    a, b = (worker(shop_artifacts["lmrec"], tmp_path / "shop.db") for _ in range(2))
+    store = engine_of(a).store
+    read_back: list[str] = []
+    real_get_item = store.get_item
+
+    def get_item(item_id: str) -> Any:
+        read_back.append(item_id)
+        return real_get_item(item_id)
+
+    monkeypatch.setattr(store, "get_item", get_item)
+    rows = engine_of(a).catalog.rows
+    product = {"title": "Glowa Velvet Rose Lip Balm", "brand": "Glowa", "category": "Makeup > Lips"}
+    # b's write commits first, so a applies it (from the store) before its own (from memory)
+    assert b.put("/v1/items/balm-8", json=product, headers=KEY).status_code == 200
+    assert a.put("/v1/items/balm-9", json=product, headers=KEY).json()["recommendable"] is True
+    assert read_back == ["balm-8"]
+    catalog = engine_of(a).catalog
+    assert catalog.rows == rows + 2  # one row each: nothing applied twice
+    assert [catalog.live_row("balm-8"), catalog.live_row("balm-9")] == [rows, rows + 1]
+    assert "balm-9" in ids(a.get("/v1/items/lip-1/similar?k=4", headers=KEY))
+    assert engine_of(a).applied_change == store.last_change()

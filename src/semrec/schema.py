@@ -1,8 +1,61 @@
-"""Shapes shared by the online engine and the HTTP API."""
+"""The shapes every layer shares: an item, an event, a scored row of an answer.
+
+The store keeps them, the catalog and the engine read them, the HTTP API converts its request
+bodies into them and its answers from them; none of those layers has an item shape of its own.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+EVENT_TYPES = ("view", "click", "cart", "purchase", "rating")
+
+
+@dataclass
+class Item:
+    """A product as the shop describes it, with the text vector it was embedded to (when it has
+    one) and which encoder made that vector."""
+
+    item_id: str
+    title: str = ""
+    text: str = ""  # what the encoder reads (title, brand, categories, description, ...)
+    category: str = ""
+    brand: str = ""
+    price: float | None = None
+    available: bool = True
+    attributes: dict[str, Any] = field(default_factory=dict)
+    vector: np.ndarray | None = None
+    vector_key: str = ""  # the fingerprint of the encoder that made ``vector``
+
+    def listing(self) -> Item:
+        """The item as the live catalog keeps it: what answers show, filters and rules read, without
+        its text, extra attributes and vector (the catalog holds the vectors in its matrices)."""
+        return replace(self, title=self.title or self.item_id, text="", attributes={}, vector=None)
+
+    def as_json(self) -> dict[str, Any]:
+        """The item as an answer shows it."""
+        return {
+            "item_id": self.item_id,
+            "title": self.title or self.item_id,
+            "category": self.category or None,
+            "brand": self.brand or None,
+            "price": self.price,
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing a shopper did, under the pseudonym ``user_key``."""
+
+    user_key: str
+    item_id: str
+    type: str  # one of EVENT_TYPES
+    timestamp: float
+    value: float | None = None
+    impression: str | None = None  # the ad impression it answers (a click charges it); not kept in events
 
 
 @dataclass

@@ -100,10 +100,21 @@ class ItemTable(nn.Module):
 
     def forward(self) -> torch.Tensor:
         """(n_items + 1, dim) item vectors; row 0 (padding) is zero."""
+        return self.with_text_only()[0]
+
+    def with_text_only(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The item vectors (as :meth:`forward`) and, for a table with both parts, every item's
+        vectors as if it had no ID of its own: its adapted text plus its borrowed ID part, the
+        vector a new product gets (None for a table with one part)."""
         table: torch.Tensor | None = None
+        text_only: torch.Tensor | None = None
         if self.experts is not None:
             table = self.adapt(self.text_dropout(self.text))
             table = torch.cat([torch.zeros_like(table[:1]), table[1:]])
+        if self.ids is not None and table is not None:
+            text_only = table
+            if self.borrows:
+                text_only = table + self.borrowed_ids(self.neighbour_rows, self.neighbour_weights)
         if self.ids is not None:
             keep = self.seen
             if self.training and self.id_dropout > 0 and table is not None:
@@ -115,7 +126,7 @@ class ItemTable(nn.Module):
                 ids = ids + self.borrowed_ids(self.neighbour_rows, self.neighbour_weights) * (1 - keep)
             table = ids if table is None else table + ids
         assert table is not None
-        return table
+        return table, text_only
 
 
 NORMS = ("pre", "post")

@@ -106,6 +106,12 @@ class LMRecConfig(SequentialConfig):
         "hybrid: share of items (0 to 1) whose ID part is hidden in each training step, so that "
         "the text (and borrowed ID parts) learn to rank items without one, as new products are.",
     )
+    text_loss: float = setting(
+        0.0,
+        "hybrid: weight of an auxiliary training loss, the same next-item softmax with every item "
+        "scored as a new product is (its text part plus its borrowed ID part), so that those scores "
+        "learn the scale of items with IDs (0: off).",
+    )
     cold_neighbours: int = setting(
         10,
         "An item without an ID of its own (new, or hidden by id_dropout) borrows from this many seen "

@@ -14,7 +14,7 @@ import numpy as np
 from semrec.ads.auction import Campaign, Offer, run_auction
 from semrec.errors import ApiError
 from semrec.store.ads import StoredCampaign
-from semrec.store.sqlite import Store
+from semrec.store.protocol import Store
 
 if TYPE_CHECKING:
     from semrec.online.engine import Engine

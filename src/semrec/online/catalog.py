@@ -7,10 +7,10 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from semrec.schema import Item
 from semrec.settings import Rule
 
 WORD = re.compile(r"[\w\-]+", re.UNICODE)
@@ -80,40 +80,18 @@ class GrowingMatrix:
 
 
 @dataclass
-class ItemMeta:
-    item_id: str
-    title: str
-    category: str = ""
-    brand: str = ""
-    price: float | None = None
-    available: bool = True
-    recommendable: bool = True  # has a recommendation vector
-    trained: int = -1  # the item's index in the model's training catalog (-1: added later)
-
-    def as_json(self) -> dict[str, Any]:
-        """The item as an answer shows it."""
-        return {
-            "item_id": self.item_id,
-            "title": self.title,
-            "category": self.category or None,
-            "brand": self.brand or None,
-            "price": self.price,
-        }
-
-
-@dataclass
 class Catalog:
     """Everything the pipeline reads about items. Writers hold ``lock``; readers take consistent
     snapshots of ``rows`` first and only read rows below it."""
 
     rec: GrowingMatrix
     text: GrowingMatrix
-    meta: list[ItemMeta]
+    meta: list[Item]  # per row, its Item.listing()
     alive: np.ndarray  # bool per row: not deleted, not replaced, available
     bonus: np.ndarray  # float per row: business-rule adjustment
     popularity: np.ndarray  # float per row: training count + live events
     recommendable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # has a rec vector
-    trained: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # ItemMeta.trained
+    trained: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # training index, -1
     rec_scale: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))  # 1 / |rec row|
     row_of: dict[str, int] = field(default_factory=dict)
     words: dict[str, set[int]] = field(default_factory=dict)  # word -> rows (exact-match search)
@@ -126,7 +104,7 @@ class Catalog:
     def rows(self) -> int:
         return len(self.meta)
 
-    def rule_bonus(self, meta: ItemMeta) -> float:
+    def rule_bonus(self, meta: Item) -> float:
         total = 0.0
         for rule in self.rules:
             value = rule.value.lower()
@@ -138,12 +116,23 @@ class Catalog:
                 total += rule.weight
         return total
 
-    def _index_words(self, row: int, meta: ItemMeta) -> None:
+    def _index_words(self, row: int, meta: Item) -> None:
         for word in {*words(meta.title), *words(meta.brand), meta.item_id.lower()}:
             self.words.setdefault(word, set()).add(row)
 
-    def append(self, metas: list[ItemMeta], rec: np.ndarray, text: np.ndarray, popularity: np.ndarray) -> int:
-        """Adds rows (replacing older rows of the same ids); returns the first new row."""
+    def append(
+        self,
+        items: list[Item],
+        rec: np.ndarray,
+        text: np.ndarray,
+        popularity: np.ndarray,
+        recommendable: np.ndarray | None = None,
+        trained: np.ndarray | None = None,
+    ) -> int:
+        """Adds rows (replacing older rows of the same ids); returns the first new row.
+        ``recommendable``: per item, whether ``rec`` holds its vector (default all); ``trained``: its
+        index in the model's training catalog, -1 for items added later (default all -1)."""
+        metas = [item.listing() for item in items]
         with self.lock:
             start = self.rows
             self.rec.append(rec)
@@ -166,8 +155,8 @@ class Catalog:
                 self.meta.append(meta)
                 self.row_of[meta.item_id] = row
                 self.alive[row] = meta.available
-                self.recommendable[row] = meta.recommendable
-                self.trained[row] = meta.trained
+                self.recommendable[row] = True if recommendable is None else recommendable[offset]
+                self.trained[row] = -1 if trained is None else trained[offset]
                 self.bonus[row] = self.rule_bonus(meta)
                 self.popularity[row] = popularity[offset]
                 self._index_words(row, meta)

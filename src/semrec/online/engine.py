@@ -15,7 +15,6 @@ from semrec.data.text import item_text
 from semrec.errors import ApiError
 from semrec.models.ranker import RECENT
 from semrec.online.ads import CampaignBook, Head
-from semrec.online.catalog import ItemMeta
 from semrec.online.index import VectorIndex
 from semrec.online.profile import profile
 from semrec.online.reasons import explain, match_reason
@@ -23,12 +22,12 @@ from semrec.online.rerank import rerank
 from semrec.online.retrieve import Acceptor, acceptor, candidates
 from semrec.online.runtime import ModelRuntime
 from semrec.online.search import lexical as lexical_scores
-from semrec.online.seed import build_catalog, item_meta
+from semrec.online.seed import build_catalog
 from semrec.online.shopper_cache import ShopperCache
 from semrec.online.threads import one_thread_here
-from semrec.schema import Scored
+from semrec.schema import Event, Item, Scored
 from semrec.settings import ServerSettings
-from semrec.store.sqlite import Change, ChangeLogPruned, Event, ItemRecord, Store
+from semrec.store.protocol import Change, ChangeLogPruned, Store
 
 
 class Engine:
@@ -153,7 +152,7 @@ class Engine:
         catalog = self.catalog
         rows = [catalog.live_row(e.item_id) for e in events]
         seen = {r for r in rows if r is not None} if exclude_seen else set()
-        usable = [r for r in rows if r is not None and catalog.meta[r].recommendable]
+        usable = [r for r in rows if r is not None and catalog.recommendable[r]]
         if not usable:
             return self.popular(k, seen, category), False, None
         inputs = (
@@ -259,7 +258,7 @@ class Engine:
         if row is None:
             raise ApiError(404, f"item {item_id!r} is not in the catalog", where="path.item_id")
         meta = self.catalog.meta[row]
-        name = "sim" if meta.recommendable else "text"
+        name = "sim" if self.catalog.recommendable[row] else "text"
         query = self._matrix(name, np.array([row]))[0]
         rows, scores = self._candidates(name, query, k, self._acceptor({row}, None, False))
         return [
@@ -284,7 +283,7 @@ class Engine:
         if user_id is not None:
             user = self.user_key(user_id)
             usable = [r for e in self._events(user) if (r := catalog.live_row(e.item_id)) is not None]
-            usable = [r for r in usable if catalog.meta[r].recommendable]
+            usable = [r for r in usable if catalog.recommendable[r]]
             if usable:
                 vector = self.query(user, usable)
                 taste = (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
@@ -300,51 +299,54 @@ class Engine:
         events = self.store.recent_events(self.user_key(user_id), max(200, self.settings.history_length))
         return profile(user_id, events, self.catalog)
 
-    # writes: to the store first, then applied here from the change log like any other worker's
+    # writes: to the store first, then applied here in the change log's order (a write of this
+    # engine's own once, from what it wrote; everyone else's from the store)
     def record_events(self, events: list[Event]) -> int:
         stored = self.store.add_events(events)  # durable before we answer
         self.catch_up()
         return stored
 
-    def upsert_item(self, record: ItemRecord) -> ItemMeta:
+    def upsert_item(self, item: Item) -> bool:
+        """Embeds and stores the item, then serves it; returns whether it is recommendable (it is
+        always searchable)."""
         one_thread_here(self.settings.torch_threads)
-        record.text = record.text or item_text(
+        item.text = item.text or item_text(
             {
-                "item_id": record.item_id,
-                "title": record.title,
-                "brand": record.brand,
-                "categories": record.category,
-                "price": record.price,
-                **record.attributes,
+                "item_id": item.item_id,
+                "title": item.title,
+                "brand": item.brand,
+                "categories": item.category,
+                "price": item.price,
+                **item.attributes,
             }
         )
-        record.vector = self.runtime.encode([record.text])[0]
-        record.vector_key = self.runtime.encoder.fingerprint()
-        self.store.upsert_items([record])
-        self.catch_up()
-        row = self.catalog.live_row(record.item_id)
-        if row is None:  # deleted by another worker the moment after
-            return item_meta(record, False)
-        return self.catalog.meta[row]
+        item.vector = self.runtime.encode([item.text])[0]
+        item.vector_key = self.runtime.encoder.fingerprint()
+        (seq,) = self.store.upsert_items([item])
+        self.catch_up({seq: item})
+        row = self.catalog.live_row(item.item_id)
+        return row is not None and bool(self.catalog.recommendable[row])
 
-    def _place(self, record: ItemRecord) -> None:
+    def _place(self, item: Item) -> None:
         """A stored item into the catalog and indexes, from its stored text vector."""
         runtime = self.runtime
-        vector = record.vector
-        if vector is None or record.vector_key != runtime.encoder.fingerprint():
-            vector = runtime.encode([record.text])[0]  # embedded by another model version
+        vector = item.vector
+        if vector is None or item.vector_key != runtime.encoder.fingerprint():
+            vector = runtime.encode([item.text])[0]  # embedded by another model version
         text = vector[None, :].astype(np.float32)
-        trained = runtime.index_of.get(record.item_id)
+        trained = runtime.index_of.get(item.item_id)
         adapted = runtime.item_vectors[[trained]] if trained is not None else runtime.adapt(text)
-        meta = item_meta(record, adapted is not None, -1 if trained is None else trained)
         rec = adapted if adapted is not None else np.zeros((1, runtime.dim), dtype=np.float32)
-        self.add_to_catalog(meta, rec, text)
+        self.add_to_catalog(item, rec, text, adapted is not None, -1 if trained is None else trained)
 
-    def add_to_catalog(self, meta: ItemMeta, rec: np.ndarray, text: np.ndarray) -> int:
+    def add_to_catalog(
+        self, item: Item, rec: np.ndarray, text: np.ndarray, recommendable: bool = True, trained: int = -1
+    ) -> int:
         """One item (its (1, dim) recommendation and text vectors) into the catalog and every index
         built so far; returns its row."""
         with self.catalog.lock:
-            row = self.catalog.append([meta], rec, text, np.zeros(1))
+            flags = np.array([recommendable]), np.array([trained])
+            row = self.catalog.append([item], rec, text, np.zeros(1), *flags)
             for name, index in self._indexes.items():
                 index.add(self._matrix(name, np.array([row])))
         return row
@@ -361,9 +363,11 @@ class Engine:
         self.catch_up()
         return removed
 
-    def catch_up(self) -> None:
+    def catch_up(self, own: dict[int, Item] | None = None) -> None:
         """Applies the writes committed since this engine last looked, by this process or another
-        one on the same database: items upserted or deleted, erasures, and event counts."""
+        one on the same database: items upserted or deleted, erasures, and event counts. ``own``:
+        items this engine has just stored, by their change's sequence number, applied as written
+        rather than read back."""
         with self._catch_up_lock:
             try:
                 changes = self.store.changes_since(self._applied_change)
@@ -374,7 +378,7 @@ class Engine:
             last = {c.key: c.seq for c in changes if c.kind in ("item", "delete")}
             for change in changes:
                 if change.kind not in ("item", "delete") or last[change.key] == change.seq:
-                    self._apply(change)
+                    self._apply(change, (own or {}).get(change.seq))
                 self._applied_change = change.seq
             events = self.store.events_since(self._applied_event)
             if events:
@@ -386,11 +390,11 @@ class Engine:
         """The last change-log entry this engine reflects."""
         return self._applied_change
 
-    def _apply(self, change: Change) -> None:
+    def _apply(self, change: Change, written: Item | None = None) -> None:
         if change.kind == "item":
-            record = self.store.get_item(change.key)
-            if record is not None:  # else deleted since: a later change removes it
-                self._place(record)
+            item = written or self.store.get_item(change.key)
+            if item is not None:  # else deleted since: a later change removes it
+                self._place(item)
         elif change.kind == "delete":
             self.catalog.remove(change.key)
         elif change.kind == "erase":

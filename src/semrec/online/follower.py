@@ -25,7 +25,7 @@ from semrec.errors import ApiError
 from semrec.metrics import Metrics
 from semrec.online.collector import settle
 from semrec.online.engine import Engine
-from semrec.store.sqlite import ChangeLogPruned, Store
+from semrec.store.protocol import ChangeLogPruned, Store
 
 log = logging.getLogger("semrec.online")
 

@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from semrec.online.catalog import STOPWORDS, Catalog, category_parts, words
-from semrec.store.sqlite import Event
+from semrec.schema import Event
 
 DECAY = 0.9  # weight per event back in time
 STRONG = ("cart", "purchase")  # events that count twice

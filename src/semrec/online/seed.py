@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 
 from semrec.data.text import item_text
-from semrec.online.catalog import Catalog, GrowingMatrix, ItemMeta
+from semrec.online.catalog import Catalog, GrowingMatrix
 from semrec.online.runtime import ModelRuntime
+from semrec.schema import Item
 from semrec.settings import Rule, ServerSettings
-from semrec.store.sqlite import ItemRecord, Store
+from semrec.store.protocol import Store
 
 
 def seed_store(store: Store, runtime: ModelRuntime) -> None:
@@ -26,7 +27,7 @@ def seed_store(store: Store, runtime: ModelRuntime) -> None:
         if item_id in known:  # a shortcut only: seed_items checks again inside its transaction
             continue
         records.append(
-            ItemRecord(
+            Item(
                 item_id=item_id,
                 title=str(row.get("title") or ""),
                 text=item_text(row),
@@ -68,7 +69,8 @@ def build_catalog(store: Store, runtime: ModelRuntime, rules: list[Rule]) -> Cat
     rec = np.zeros((n, runtime.dim), dtype=np.float32)
     text = np.zeros((n, runtime.text_vectors.shape[1]), dtype=np.float32)
     popularity = np.zeros(n)
-    metas = []
+    recommendable = np.ones(n, dtype=bool)
+    indexes = np.full(n, -1, dtype=np.int64)
     new_rows, new_text = [], []
     for row, record in enumerate(records):
         index = trained.get(record.item_id)
@@ -76,19 +78,18 @@ def build_catalog(store: Store, runtime: ModelRuntime, rules: list[Rule]) -> Cat
             rec[row] = runtime.item_vectors[index]
             text[row] = record.vector if record.vector is not None else runtime.text_vectors[index]
             popularity[row] = runtime.popularity[index]
+            indexes[row] = index
         else:
             assert record.vector is not None
             text[row] = record.vector
             new_rows.append(row)
             new_text.append(record.vector)
-        metas.append(item_meta(record, True, -1 if index is None else index))
     if new_rows:
         adapted = runtime.adapt(np.stack(new_text))
-        for j, row in enumerate(new_rows):
-            if adapted is None:
-                metas[row].recommendable = False
-            else:
-                rec[row] = adapted[j]
+        if adapted is None:  # a model with no text adapter has no vector for items it never saw
+            recommendable[new_rows] = False
+        else:
+            rec[new_rows] = adapted
     catalog = Catalog(
         rec=GrowingMatrix(np.zeros((0, runtime.dim))),
         text=GrowingMatrix(np.zeros((0, text.shape[1]))),
@@ -98,7 +99,7 @@ def build_catalog(store: Store, runtime: ModelRuntime, rules: list[Rule]) -> Cat
         popularity=np.zeros(0),
         rules=list(rules),
     )
-    catalog.append(metas, rec, text, popularity)
+    catalog.append(records, rec, text, popularity, recommendable, indexes)
     return catalog
 
 
@@ -114,16 +115,3 @@ def _number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
-
-
-def item_meta(record: ItemRecord, recommendable: bool, trained: int = -1) -> ItemMeta:
-    return ItemMeta(
-        item_id=record.item_id,
-        title=record.title or record.item_id,
-        category=record.category,
-        brand=record.brand,
-        price=record.price,
-        available=record.available,
-        recommendable=recommendable,
-        trained=trained,
-    )

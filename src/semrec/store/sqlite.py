@@ -12,80 +12,14 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from semrec.store.ads import ADS_SCHEMA, AdStore, AdTables
-
-EVENT_TYPES = ("view", "click", "cart", "purchase", "rating")
-
-
-@dataclass
-class ItemRecord:
-    item_id: str
-    title: str = ""
-    text: str = ""
-    category: str = ""
-    brand: str = ""
-    price: float | None = None
-    available: bool = True
-    attributes: dict[str, Any] = field(default_factory=dict)
-    vector: np.ndarray | None = None  # text vector, kept for items added through the API
-    vector_key: str = ""  # which encoder made ``vector``
-
-
-@dataclass(frozen=True)
-class Change:
-    """One committed write that every worker process applies to its in-memory engine, in ``seq`` order."""
-
-    seq: int
-    # item (upserted) | delete (item removed) | erase (a shopper's data erased) | reload | campaign
-    kind: str
-    key: str  # the item or campaign id, the artifact folder of a reload, "" for an erasure
-
-
-class ChangeLogPruned(Exception):
-    """The change-log entries after the asked-for one were pruned: rebuild from the store instead."""
-
-
-@dataclass(frozen=True)
-class Event:
-    user_key: str
-    item_id: str
-    type: str
-    timestamp: float
-    value: float | None = None
-    impression: str | None = None  # the ad impression it answers (a click charges it); not kept in events
-
-
-class Store(AdStore, Protocol):
-    """What the server needs from a database; SQLite is the embedded default."""
-
-    def upsert_items(self, items: Iterable[ItemRecord]) -> None: ...
-    def seed_items(self, items: Iterable[ItemRecord]) -> int: ...
-    def set_vectors(self, items: Iterable[ItemRecord]) -> None: ...
-    def delete_item(self, item_id: str) -> bool: ...
-    def get_item(self, item_id: str) -> ItemRecord | None: ...
-    def all_items(self) -> list[ItemRecord]: ...
-    def deleted_items(self) -> set[str]: ...
-    def known_item_ids(self) -> set[str]: ...
-    def add_events(self, events: list[Event]) -> int: ...
-    def recent_events(self, user_key: str, limit: int) -> list[Event]: ...
-    def delete_user(self, user_key: str) -> int: ...
-    def setdefault_meta(self, key: str, value: str) -> str: ...
-    def log_reload(self, artifacts: str) -> int: ...
-    def last_reload(self) -> Change | None: ...
-    def changes_since(self, seq: int) -> list[Change]: ...
-    def prune_changes(self, older_than: float) -> int: ...
-    def last_change(self) -> int: ...
-    def events_since(self, event_id: int) -> list[tuple[int, str]]: ...
-    def last_event(self) -> int: ...
-    def data_version(self) -> int: ...
-    def close(self) -> None: ...
-
+from semrec.schema import Event, Item
+from semrec.store.ads import ADS_SCHEMA, AdTables
+from semrec.store.protocol import Change, ChangeLogPruned
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -169,7 +103,7 @@ class SQLiteStore(AdTables):
 
     # catalog
     @staticmethod
-    def _rows(items: Iterable[ItemRecord], now: float) -> list[tuple[Any, ...]]:
+    def _rows(items: Iterable[Item], now: float) -> list[tuple[Any, ...]]:
         return [
             (
                 i.item_id,
@@ -187,8 +121,9 @@ class SQLiteStore(AdTables):
             for i in items
         ]
 
-    def upsert_items(self, items: Iterable[ItemRecord]) -> None:
-        """Inserts or replaces items; each becomes a change every worker applies."""
+    def upsert_items(self, items: Iterable[Item]) -> list[int]:
+        """Inserts or replaces items; each becomes a change every worker applies. Returns the
+        changes' sequence numbers, in the items' order."""
         now = time.time()
         rows = self._rows(items, now)
         with self._transaction() as db:
@@ -201,11 +136,10 @@ class SQLiteStore(AdTables):
                 rows,
             )
             db.executemany("DELETE FROM deleted_items WHERE item_id = ?", [(r[0],) for r in rows])
-            db.executemany(
-                "INSERT INTO changes (kind, key, at) VALUES ('item', ?, ?)", [(r[0], now) for r in rows]
-            )
+            log = "INSERT INTO changes (kind, key, at) VALUES ('item', ?, ?)"
+            return [int(db.execute(log, (r[0], now)).lastrowid or 0) for r in rows]
 
-    def seed_items(self, items: Iterable[ItemRecord]) -> int:
+    def seed_items(self, items: Iterable[Item]) -> int:
         """Adds the items that are neither stored nor deleted, in one transaction; returns how many.
 
         Every worker seeds the same items from the same artifacts, so seeding logs no changes, and
@@ -221,7 +155,7 @@ class SQLiteStore(AdTables):
             )
             return db.total_changes - before
 
-    def set_vectors(self, items: Iterable[ItemRecord]) -> None:
+    def set_vectors(self, items: Iterable[Item]) -> None:
         """Stores items' text vectors (and which encoder made them), each only if the item still
         has the text it was embedded from: a concurrent change or deletion is never undone."""
         rows = [
@@ -241,9 +175,9 @@ class SQLiteStore(AdTables):
         return removed > 0
 
     @staticmethod
-    def _item(row: tuple[Any, ...]) -> ItemRecord:
+    def _item(row: tuple[Any, ...]) -> Item:
         vector = None if row[8] is None else np.frombuffer(row[8], dtype=np.float32).copy()
-        return ItemRecord(
+        return Item(
             item_id=row[0],
             title=row[1],
             text=row[2],
@@ -256,11 +190,11 @@ class SQLiteStore(AdTables):
             vector_key=row[9],
         )
 
-    def get_item(self, item_id: str) -> ItemRecord | None:
+    def get_item(self, item_id: str) -> Item | None:
         rows = self._query("SELECT * FROM items WHERE item_id = ?", (item_id,))
         return self._item(rows[0]) if rows else None
 
-    def all_items(self) -> list[ItemRecord]:
+    def all_items(self) -> list[Item]:
         return [self._item(r) for r in self._bulk_query("SELECT * FROM items ORDER BY rowid")]
 
     def deleted_items(self) -> set[str]:

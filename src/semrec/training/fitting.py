@@ -64,6 +64,7 @@ def fit_sequential(model: SequentialRecommender, data: TrainingData) -> None:
                 checkpoint=checkpoint,
                 on_epoch=report,
                 prefixes=config.prefixes,
+                text_loss=float(getattr(config, "text_loss", 0.0)),
             )
         )
     model.net = whole

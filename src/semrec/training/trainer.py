@@ -85,8 +85,12 @@ def train_loop(
     checkpoint: Path | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     prefixes: bool = False,
+    text_loss: float = 0.0,
 ) -> TrainingLog:
-    """Trains ``net`` in place and leaves it holding the weights of the best validated epoch."""
+    """Trains ``net`` in place and leaves it holding the weights of the best validated epoch.
+
+    ``text_loss`` > 0 adds, with that weight, the same softmax over every item's text-only vector
+    (:meth:`~semrec.models.sequence_net.ItemTable.with_text_only`) for tables that have one."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     examples = (prefix_windows if prefixes else training_pairs)(sequences, max_len)
@@ -126,13 +130,18 @@ def train_loop(
             length = max(len(s) for s in chunk)
             padded = left_pad(chunk, length).to(device)  # (batch, length)
             inputs, targets = padded[:, :-1], padded[:, 1:]
-            table = net.items()
+            table, text_only = net.items.with_text_only()
             hidden = net.encode(inputs, table)  # (batch, length - 1, dim)
             valid = (targets > 0) & (inputs > 0)
             if prefixes:  # each example trains its last target only
                 valid[:, :-1] = False
-            logits = hidden[valid] @ table[candidates + 1].T  # (n_positions, n_candidates)
-            loss = F.cross_entropy(logits, column[targets[valid]])
+            queries, labels = hidden[valid], column[targets[valid]]
+            logits = queries @ table[candidates + 1].T  # (n_positions, n_candidates)
+            loss = F.cross_entropy(logits, labels)
+            if text_loss > 0 and text_only is not None:
+                # the same queries against every item as a new product would be scored: text
+                # and borrowed ID parts then learn to rank on the scale of the full vectors
+                loss = loss + text_loss * F.cross_entropy(queries @ text_only[candidates + 1].T, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()

@@ -9,8 +9,8 @@ from semrec.api.deps import EngineDep, follower
 from semrec.api.schemas import EventsAccepted, EventsIn
 from semrec.errors import ApiError
 from semrec.online.engine import Engine
+from semrec.schema import Event
 from semrec.settings import ServerSettings
-from semrec.store.sqlite import Event
 
 
 def checked_events(body: EventsIn, engine: Engine, settings: ServerSettings) -> list[Event]:

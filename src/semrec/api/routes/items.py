@@ -10,8 +10,8 @@ from semrec.api.auth import require
 from semrec.api.deps import EngineDep, ItemId, follower, listing
 from semrec.api.schemas import Deleted, ItemIn, ItemOut, ItemStored, ListOut
 from semrec.errors import ApiError
+from semrec.schema import Item
 from semrec.settings import ServerSettings
-from semrec.store.sqlite import ItemRecord
 
 
 def router(settings: ServerSettings) -> APIRouter:
@@ -35,7 +35,7 @@ def router(settings: ServerSettings) -> APIRouter:
 
     @routes.put("/v1/items/{item_id}", response_model=ItemStored, tags=["catalog"], dependencies=[writer])
     def put_item(request: Request, item_id: ItemId, body: ItemIn) -> ItemStored:
-        record = ItemRecord(
+        item = Item(
             item_id=item_id,
             title=body.title,
             text="",
@@ -48,11 +48,9 @@ def router(settings: ServerSettings) -> APIRouter:
         process = follower(request)
         with process.write_lock:
             engine = process.engine
-            meta = engine.upsert_item(record)
+            recommendable = engine.upsert_item(item)
         request.app.state.metrics.index_items.set(int(engine.catalog.alive.sum()))
-        return ItemStored(
-            item_id=item_id, recommendable=meta.recommendable, model_version=engine.runtime.version
-        )
+        return ItemStored(item_id=item_id, recommendable=recommendable, model_version=engine.runtime.version)
 
     @routes.delete("/v1/items/{item_id}", response_model=Deleted, tags=["catalog"], dependencies=[writer])
     def delete_item(request: Request, item_id: ItemId) -> Deleted:
