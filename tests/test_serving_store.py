@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from semrec.data.words import COMMON_WORD_ITEMS
 from semrec.schema import Event, Item
 from semrec.store.protocol import Change
 from semrec.store.sqlite import SQLiteStore
@@ -175,3 +176,43 @@ def test_pruning_keeps_the_newest_entry_and_says_when_entries_were_lost(tmp_path
     assert store.last_reload() == Change(reload_seq, "reload", "/models/v2")  # kept beyond the log
     store.upsert_items([Item("c", "Soap")])
     assert [c.seq for c in store.changes_since(4)] == [5]
+
+
+def test_full_text_search_follows_every_write_and_weighs_rare_words_more(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    store.upsert_items([Item("lip-1", "Velvet Rose Lipstick", brand="Glowa"), Item("lip-2", "Rose Lip Balm")])
+    store.upsert_items([Item(f"tea-{i}", f"Rose Tea {i}") for i in range(6)])
+    found = store.search_text("the velvet rose")  # "the" is a stopword
+    assert len(found) == 8 and np.isclose(found["lip-1"], 1.0)  # it holds both words
+    assert found["lip-2"] < 0.5  # "rose", in every item, weighs less than "velvet"
+    velvet, tea = np.log(1 + 8 / 2), np.log(1 + 8 / 7)  # inverse document frequencies (8 items)
+    shares = store.search_text("velvet tea")
+    assert np.isclose(shares["lip-1"], velvet / (velvet + tea))
+    assert np.isclose(shares["tea-0"], tea / (velvet + tea)) and len(shares) == 7
+    shares = store.search_text("glowa balm")  # the brand is searched too
+    assert np.isclose(shares["lip-1"], 0.5) and np.isclose(shares["lip-2"], 0.5)
+    assert store.search_text("lip-2") == {"lip-2": 1.0}  # an id is one word
+    assert np.isclose(store.search_text("velvet rose")["lip-1"], 1.0)
+
+    store.upsert_items([Item("lip-1", "Matte Plum Lipstick", brand="Glowa")])  # a new title
+    assert "lip-1" not in store.search_text("velvet") and "lip-1" in store.search_text("plum")
+    store.set_vectors([Item("lip-1", "Matte Plum Lipstick", vector=np.ones(2, dtype=np.float32))])
+    assert "lip-1" in store.search_text("plum")  # a vector refresh leaves the index as it was
+    store.delete_item("lip-2")
+    assert store.search_text("balm") == {}
+    store.upsert_items([Item(f"more-{i}", f"Green Tea {i}") for i in range(COMMON_WORD_ITEMS)])
+    assert store.search_text("tea") == {}  # a word of more than COMMON_WORD_ITEMS items brings none in
+    assert set(store.search_text("tea 3")) == {"tea-3", "more-3"}
+
+
+def test_a_database_written_before_full_text_search_is_indexed_when_opened(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    store.upsert_items([Item("lip-1", "Velvet Rose Lipstick")])
+    store.close()
+    old = sqlite3.connect(tmp_path / "s.db")  # as an older version left it: no full-text tables
+    old.executescript(
+        "DROP TRIGGER items_text_insert; DROP TRIGGER items_text_delete; DROP TRIGGER items_text_update;"
+        "DROP TABLE items_vocab; DROP TABLE items_text;"
+    )
+    old.close()
+    assert SQLiteStore(tmp_path / "s.db").search_text("velvet") == {"lip-1": 1.0}

@@ -3,59 +3,15 @@ honours (deleted, unavailable). Rows are append-only so indexes and arrays never
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from semrec.data.words import category_parts
 from semrec.schema import Item
 from semrec.settings import Rule
-
-WORD = re.compile(r"[\w\-]+", re.UNICODE)
-
-
-# words too common in product titles to say what a shopper wants
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "by",
-        "for",
-        "from",
-        "in",
-        "is",
-        "it",
-        "of",
-        "on",
-        "or",
-        "the",
-        "to",
-        "with",
-        "oz",
-        "ml",
-        "fl",
-        "pack",
-        "set",
-        "pcs",
-        "pc",
-        "new",
-        "x",
-    ]
-)
-
-
-def words(text: str) -> list[str]:
-    return [w.lower() for w in WORD.findall(text)]
-
-
-def category_parts(category: str) -> list[str]:
-    return [p.strip().lower() for p in re.split(r"[>|/,]", category) if p.strip()]
 
 
 class GrowingMatrix:
@@ -94,7 +50,6 @@ class Catalog:
     trained: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # training index, -1
     rec_scale: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))  # 1 / |rec row|
     row_of: dict[str, int] = field(default_factory=dict)
-    words: dict[str, set[int]] = field(default_factory=dict)  # word -> rows (exact-match search)
     rules: list[Rule] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     version: int = 0  # bumped by every change an answer can see (rows added, removed, replaced)
@@ -115,10 +70,6 @@ class Catalog:
             ):
                 total += rule.weight
         return total
-
-    def _index_words(self, row: int, meta: Item) -> None:
-        for word in {*words(meta.title), *words(meta.brand), meta.item_id.lower()}:
-            self.words.setdefault(word, set()).add(row)
 
     def append(
         self,
@@ -159,7 +110,6 @@ class Catalog:
                 self.trained[row] = -1 if trained is None else trained[offset]
                 self.bonus[row] = self.rule_bonus(meta)
                 self.popularity[row] = popularity[offset]
-                self._index_words(row, meta)
             self.version += 1
             return start
 

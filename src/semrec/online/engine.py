@@ -272,7 +272,7 @@ class Engine:
         accept = self._acceptor(set(), None, False)
         rows, scores = self._candidates("text", vector, max(3 * k, 50), accept)
         combined: dict[int, float] = {int(r): float(s) for r, s in zip(rows, scores, strict=True)}
-        lexical = lexical_scores(catalog, query)
+        lexical = lexical_scores(self.store, catalog, query)
         extra = np.array([r for r in lexical if r not in combined], dtype=np.int64)
         if len(extra):
             extra = extra[accept(extra)]

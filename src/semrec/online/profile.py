@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from semrec.online.catalog import STOPWORDS, Catalog, category_parts, words
+from semrec.data.words import STOPWORDS, category_parts, words
+from semrec.online.catalog import Catalog
 from semrec.schema import Event
 
 DECAY = 0.9  # weight per event back in time

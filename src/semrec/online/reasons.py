@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from semrec.online.catalog import STOPWORDS, Catalog, words
+from semrec.data.words import STOPWORDS, words
+from semrec.online.catalog import Catalog
 from semrec.schema import Scored
 
 VERBS = {

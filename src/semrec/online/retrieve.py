@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from semrec.online.catalog import Catalog, category_parts
+from semrec.data.words import category_parts
+from semrec.online.catalog import Catalog
 from semrec.online.index import VectorIndex
 
 EXACT_FALLBACK = 4096  # past this many candidates, filter the whole catalog exactly instead

@@ -7,9 +7,11 @@ so whatever the API acknowledged survives a crash. Shoppers are kept under pseud
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from semrec.data.words import COMMON_WORD_ITEMS, STOPWORDS, words
 from semrec.schema import Event, Item
 from semrec.store.ads import ADS_SCHEMA, AdTables
 from semrec.store.protocol import Change, ChangeLogPruned
@@ -35,6 +38,26 @@ CREATE TABLE IF NOT EXISTS items (
     vector_key TEXT NOT NULL DEFAULT '',
     updated REAL NOT NULL
 );
+-- the lexical part of search: FTS5 over the items' ids, titles and brands, kept in step by triggers
+CREATE VIRTUAL TABLE IF NOT EXISTS items_text USING fts5(
+    item_id, title, brand, content='items', content_rowid='rowid',
+    tokenize="unicode61 remove_diacritics 0 tokenchars '-_'"
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS items_vocab USING fts5vocab(items_text, 'row');
+CREATE TRIGGER IF NOT EXISTS items_text_insert AFTER INSERT ON items BEGIN
+    INSERT INTO items_text (rowid, item_id, title, brand)
+    VALUES (new.rowid, new.item_id, new.title, new.brand);
+END;
+CREATE TRIGGER IF NOT EXISTS items_text_delete AFTER DELETE ON items BEGIN
+    INSERT INTO items_text (items_text, rowid, item_id, title, brand)
+    VALUES ('delete', old.rowid, old.item_id, old.title, old.brand);
+END;
+CREATE TRIGGER IF NOT EXISTS items_text_update AFTER UPDATE OF item_id, title, brand ON items BEGIN
+    INSERT INTO items_text (items_text, rowid, item_id, title, brand)
+    VALUES ('delete', old.rowid, old.item_id, old.title, old.brand);
+    INSERT INTO items_text (rowid, item_id, title, brand)
+    VALUES (new.rowid, new.item_id, new.title, new.brand);
+END;
 CREATE TABLE IF NOT EXISTS deleted_items (item_id TEXT PRIMARY KEY, deleted REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -68,7 +91,10 @@ class SQLiteStore(AdTables):
         self._db = self._connect()
         self._db.execute("PRAGMA journal_mode=WAL")  # kept in the file: the reader opens it in WAL
         self._db.execute("PRAGMA synchronous=FULL")  # the commit is on disk before we acknowledge
+        indexed = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'items_text'").fetchone()
         self._db.executescript(SCHEMA + ADS_SCHEMA)
+        if indexed is None:  # a database written before search moved into it: index what it holds
+            self._db.execute("INSERT INTO items_text (items_text) VALUES ('rebuild')")
         self._read_lock = threading.Lock()
         self._reader = self._connect()
 
@@ -146,14 +172,13 @@ class SQLiteStore(AdTables):
         an item deleted meanwhile by another worker stays deleted."""
         rows = self._rows(items, time.time())
         with self._transaction() as db:
-            before = db.total_changes
-            db.executemany(
+            added = db.executemany(  # rows inserted, not counting what triggers write
                 f"INSERT INTO items SELECT * FROM (VALUES {ITEM_COLUMNS}) AS new "
                 "WHERE new.column1 NOT IN (SELECT item_id FROM deleted_items) "
                 "ON CONFLICT(item_id) DO NOTHING",
                 rows,
             )
-            return db.total_changes - before
+            return max(added.rowcount, 0)
 
     def set_vectors(self, items: Iterable[Item]) -> None:
         """Stores items' text vectors (and which encoder made them), each only if the item still
@@ -204,6 +229,27 @@ class SQLiteStore(AdTables):
         """Ids of the items stored or deleted (no rows decoded)."""
         sql = "SELECT item_id FROM items UNION SELECT item_id FROM deleted_items"
         return {r[0] for r in self._bulk_query(sql)}
+
+    def search_text(self, query: str) -> dict[str, float]:
+        """Item id -> the share of the query's words (stopwords aside, each weighted by its inverse
+        document frequency) that the item's id, title or brand holds, for the items holding one of
+        the query's rarer words (a word of more than COMMON_WORD_ITEMS items says little)."""
+        terms = [w for w in dict.fromkeys(words(query)) if w not in STOPWORDS]
+        if not terms:
+            return {}
+        total = max(int(self._query("SELECT COUNT(*) FROM items")[0][0]), 1)
+        marks = ",".join("?" * len(terms))
+        counts = dict(self._query(f"SELECT term, doc FROM items_vocab WHERE term IN ({marks})", tuple(terms)))
+        idf = {term: math.log(1 + total / (1 + counts.get(term, 0))) for term in terms}
+        norm = sum(idf.values())
+        scores: defaultdict[str, float] = defaultdict(float)
+        for term in terms:
+            if 0 < counts.get(term, 0) <= COMMON_WORD_ITEMS:
+                phrase = '"' + term.replace('"', '""') + '"'
+                sql = "SELECT item_id FROM items_text WHERE items_text MATCH ?"
+                for (item_id,) in self._query(sql, (phrase,)):
+                    scores[str(item_id)] += idf[term] / norm
+        return dict(scores)
 
     # shoppers
     def add_events(self, events: list[Event]) -> int:
