@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from semrec.schema import Item
+
 _SPACES = re.compile(r"\s+")
 _TAGS = re.compile(r"<[^>]+>")
 # (column, label) in the order the text shows them; the title leads and carries no label
@@ -29,6 +31,13 @@ def _format_price(value: Any) -> str:
     except (TypeError, ValueError):
         return _clean(value)
     return f"{number:.2f}" if math.isfinite(number) else ""
+
+
+def text_of(item: Item) -> str:
+    """The text of an item given by its fields (added through the API), as :func:`item_text`
+    builds it from a catalog row; its extra attributes (a description, ...) count as columns."""
+    fields = {"item_id": item.item_id, "title": item.title, "brand": item.brand, "categories": item.category}
+    return item_text({**fields, "price": item.price, **item.attributes})
 
 
 def item_text(item: Mapping[str, Any], max_description_chars: int = 600) -> str:

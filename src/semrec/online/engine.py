@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from semrec.data.text import item_text
+from semrec.data.text import text_of
 from semrec.errors import ApiError
 from semrec.models.ranker import RECENT
 from semrec.online.ads import CampaignBook, Head
@@ -310,16 +310,7 @@ class Engine:
         """Embeds and stores the item, then serves it; returns whether it is recommendable (it is
         always searchable)."""
         one_thread_here(self.settings.torch_threads)
-        item.text = item.text or item_text(
-            {
-                "item_id": item.item_id,
-                "title": item.title,
-                "brand": item.brand,
-                "categories": item.category,
-                "price": item.price,
-                **item.attributes,
-            }
-        )
+        item.text = item.text or text_of(item)
         item.vector = self.runtime.encode([item.text])[0]
         item.vector_key = self.runtime.encoder.fingerprint()
         (seq,) = self.store.upsert_items([item])
