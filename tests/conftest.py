@@ -127,3 +127,25 @@ def synthetic_ranker(n: int) -> Any:
         num_boost_round=30,
     )
     return Ranker(booster, n, (1.3, -2.0))
+
+
+@pytest.fixture(scope="session")
+def exported_artifacts(
+    shop_artifacts: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """Copies of the small shop's lmrec artifacts (one network, and two) after `semrec export
+    --backend onnx`: the encoder and the networks as ONNX graphs."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from semrec.cli import app
+
+    root = tmp_path_factory.mktemp("exported")
+    out = {}
+    for key in ("lmrec", "lmrec-2"):
+        copy = Path(shutil.copytree(shop_artifacts[key], root / key))
+        result = CliRunner().invoke(app, ["export", "--backend", "onnx", "--artifacts", str(copy)])
+        assert result.exit_code == 0, result.output
+        out[key] = copy
+    return out

@@ -174,7 +174,7 @@ def test_the_query_cache_is_bounded(client_for: Factory) -> None:
 def test_the_onnx_shopper_tower_equals_the_torch_network(shop_artifacts: dict[str, Path]) -> None:
     fast = ModelRuntime(shop_artifacts["lmrec"])
     reference = ModelRuntime(shop_artifacts["lmrec"], tower="torch")
-    assert fast.tower is not None and fast.tower.session is not None
+    assert fast.tower is not None and fast.tower.graph is not None
     longest = fast.tower.length + 7  # longer than the network reads: both keep the most recent
     rng = np.random.default_rng(0)
     histories = [rng.integers(0, len(fast.item_ids), n) for n in (1, 2, 5, longest)] + [np.array([])]

@@ -4,6 +4,7 @@ import asyncio
 import json
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -47,10 +48,11 @@ def build_engine(settings: ServerSettings, store: SQLiteStore, artifacts: Path |
 
 def create_app(settings: ServerSettings) -> FastAPI:
     """Builds the app; loads the model and indexes before returning, so it is ready at once."""
-    import torch
     from threadpoolctl import threadpool_limits
 
-    torch.set_num_threads(settings.torch_threads)
+    torch = sys.modules.get("torch")  # loaded by the model, unless its artifacts were exported
+    if torch is not None:
+        torch.set_num_threads(settings.torch_threads)
     # FAISS (OpenMP) and numpy (OpenBLAS) parallelise each small operation; with one request per
     # thread that only oversubscribes the cores (idle workers spin), so each runs on its own thread
     faiss.omp_set_num_threads(1)

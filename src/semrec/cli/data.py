@@ -89,7 +89,10 @@ def export(
     layers: Annotated[int | None, typer.Option(help="Keep only the first N transformer layers.")] = None,
     max_length: Annotated[int, typer.Option(help="Tokens per text (with --encoder).")] = 64,
 ) -> None:
-    """Export a text encoder to ONNX Runtime (fp32 or int8) for faster embedding of items and queries."""
+    """Export a text encoder to ONNX Runtime (fp32 or int8) for faster embedding of items and queries.
+
+    With --artifacts, a sequential model's networks (the shopper tower, new products' vectors) are
+    exported as ONNX graphs beside it, and the server then runs them without loading torch."""
     import json
     import os
 
@@ -116,6 +119,10 @@ def export(
             target = artifacts / f"encoder-{backend}"
             export_encoder(TextEncoder(name, max_length=length, device="cpu", layers=pruned), target, backend)  # type: ignore[arg-type]
             config["encoder_export"] = target.name
+            if getattr(model, "net", None) is not None:  # sasrec, lmrec: their networks as graphs too
+                from semrec.online.tower import export_graphs
+
+                config["serving_export"] = export_graphs(model, artifacts).name
             staged = artifacts / ".config.json.tmp"
             staged.write_text(json.dumps(config, indent=2) + "\n")
             os.replace(staged, artifacts / "config.json")

@@ -25,7 +25,7 @@ class OnnxTextEncoder:
 
     def __init__(self, folder: Path, batch_size: int = 64, threads: int | None = None) -> None:
         import onnxruntime as ort
-        from transformers import AutoTokenizer
+        from tokenizers import Tokenizer
 
         self.path = Path(folder)
         manifest_path = self.path / "semrec-encoder.json"
@@ -38,7 +38,13 @@ class OnnxTextEncoder:
         self.max_length = int(self.manifest["max_length"])
         self.pooling = str(self.manifest["pooling"])
         self.batch_size = batch_size
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        # the fast tokenizer's own file, read by the tokenizers library (transformers would load torch)
+        self.tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        settings = json.loads((self.path / "tokenizer_config.json").read_text())
+        pad = str(settings.get("pad_token", "[PAD]"))
+        pad_id = self.tokenizer.token_to_id(pad)
+        self.tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token=pad)
+        self.tokenizer.enable_truncation(max_length=self.max_length)
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
@@ -63,13 +69,10 @@ class OnnxTextEncoder:
 
     def encode(self, texts: Sequence[str], progress: str | None = None) -> np.ndarray:
         def run(chunk: list[str]) -> np.ndarray:
-            batch = self.tokenizer(
-                chunk, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
-            )
-            mask = batch["attention_mask"].astype(np.int64)
-            (hidden,) = self.session.run(
-                None, {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": mask}
-            )
+            batch = self.tokenizer.encode_batch(chunk)
+            ids = np.array([row.ids for row in batch], dtype=np.int64)
+            mask = np.array([row.attention_mask for row in batch], dtype=np.int64)
+            (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
             return pool(hidden, mask, self.pooling)
 
         return encode_by_length(texts, self.dim, self.batch_size, run, progress)

@@ -93,8 +93,10 @@ class ItemTable(nn.Module):
         # (x - b_k) W_k = x W_k - b_k W_k: all experts in one product, no centred copies of the text
         linear = [expert.weight for expert in self.experts if isinstance(expert, nn.Linear)]
         stacked = torch.cat(linear)  # (experts * dim, text_dim)
-        shift = (self.centers.unsqueeze(1) @ stacked.view(len(self.experts), -1, text.shape[1]).mT).squeeze(1)
-        outputs = (text @ stacked.T).view(len(text), len(self.experts), -1) - shift  # (n, experts, dim)
+        shift = (
+            self.centers.unsqueeze(1) @ stacked.view(len(self.experts), -1, text.shape[1]).transpose(1, 2)
+        ).squeeze(1)
+        outputs = (text @ stacked.T).view(text.shape[0], len(self.experts), -1) - shift  # (n, experts, dim)
         weights = torch.softmax(self.gate(text), dim=-1).unsqueeze(-1)  # (n, experts, 1)
         return (outputs * weights).sum(1)
 

@@ -28,6 +28,7 @@ from semrec.models.blend import (
     text_affinity,
     text_neighbours,
 )
+from semrec.models.exported import load_scoring_state
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.sequence_net import ItemTable, NetworkEnsemble, SequenceNet, left_pad
 from semrec.models.sequential_settings import LMRecConfig, SequentialConfig
@@ -288,24 +289,9 @@ class SequentialRecommender(Recommender):
         self.build(np.load(directory / "train_counts.npy"), np.load(text) if text.exists() else None)
         self.net.load_state_dict(torch.load(directory / "weights.pt", map_location=self.device))
         self.net.eval()
-        self.prior, self.prior_weight = None, 0.0
-        if (directory / "prior").is_dir():
-            self.prior = ItemKNNRecommender()
-            self.prior.load_state(directory / "prior")
-        blend = directory / "blend.json"
-        if blend.exists():
-            weights = json.loads(blend.read_text())
-            self.prior_weight, self.text_weight = weights["cooccurrence_weight"], weights["text_weight"]
-            self.cold_offset = float(weights.get("cold_offset", 0.0))
-        elif self.prior is not None:  # artifacts written before blend.json
-            self.prior_weight = json.loads((directory / "prior" / "weight.json").read_text())["weight"]
-        if self.prior is None:
-            self.prior_weight = 0.0
-        self.ranker = None
-        if (directory / "ranker").is_dir():
-            from semrec.models.ranker import Ranker
-
-            self.ranker = Ranker.load(directory / "ranker")
+        self.prior, blend, self.ranker = load_scoring_state(directory)
+        self.prior_weight, self.text_weight = blend["cooccurrence_weight"], blend["text_weight"]
+        self.cold_offset = blend["cold_offset"]
 
 
 class SASRecRecommender(SequentialRecommender):

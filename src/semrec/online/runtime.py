@@ -8,26 +8,27 @@ Recommendation scores are inner products ``query @ item_vector`` for every model
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from semrec.artifacts import load_artifacts, load_catalog
+from semrec.artifacts import load_artifacts, load_catalog, read_config
 from semrec.data.text import catalog_texts
 from semrec.encoders.batching import encode_cached
 from semrec.encoders.choice import choose_query_backend, exported_copy
 from semrec.encoders.factory import load_encoder
 from semrec.encoders.protocol import Encoder
 from semrec.hardware import cpu_info
-from semrec.models.base import Recommender, recency_profiles
+from semrec.models.base import recency_profiles
 from semrec.models.blend import BlendWeights, Donors, blend, borrowed_prior, prior_term
+from semrec.models.exported import ExportedSequential
 from semrec.models.ranker import Ranker, pair_term
 from semrec.models.ranker import features as ranker_features
-from semrec.online.tower import ShopperTower, TowerBackend
+from semrec.online.graphs import GraphNewItems, GraphTower, TowerBackend
 
 SERVABLE = ("text-zeroshot", "sasrec", "lmrec")
 
@@ -42,13 +43,20 @@ class ModelRuntime:
         ranker: bool = True,
     ) -> None:
         self.directory = Path(directory)
-        model, item_ids, config = load_artifacts(self.directory)
+        config = read_config(self.directory)
+        # artifacts whose networks `semrec export` wrote as graphs are served without torch
+        exported = bool(config.get("serving_export")) and tower == "onnx"
+        if exported:
+            model: Any = ExportedSequential(self.directory, config)
+            item_ids: list[str] = json.loads((self.directory / "item_ids.json").read_text())
+        else:
+            model, item_ids, config = load_artifacts(self.directory)
         if config["model"] not in SERVABLE:
             raise ValueError(
                 f"model {config['model']!r} cannot be served (it has no item vectors); "
                 f"train one of {list(SERVABLE)}"
             )
-        self.model: Recommender = model
+        self.model: Any = model  # a Recommender, or an ExportedSequential (no torch)
         self.name: str = config["model"]
         self.config: dict[str, Any] = config
         self.version = f"{self.name}@{config.get('created', 'unknown')}"
@@ -61,11 +69,9 @@ class ModelRuntime:
         reference = getattr(model, "encoder_reference", None)
         encoder_name = reference() if callable(reference) else settings.get("encoder", "minilm")
         max_length = int(settings.get("text_max_length", settings.get("max_length", 64)))
-        exported = config.get(
-            "encoder_export"
-        )  # set by `semrec export`: a faster backend of the same encoder
-        if exported:
-            encoder_name = str(self.directory / exported)
+        encoder_export = config.get("encoder_export")  # by `semrec export`: a faster backend of it
+        if encoder_export:
+            encoder_name = str(self.directory / encoder_export)
         self.encoder: Encoder = load_encoder(
             encoder_name, max_length=max_length, batch_size=64, device=device
         )
@@ -76,14 +82,17 @@ class ModelRuntime:
         if backend != self.encoder.backend:
             self.query_encoder = load_encoder(str(exported_copy(self.encoder, backend)), batch_size=64)
         self.net: Any = getattr(model, "net", None)
-        if self.net is not None:
-            self.net.to("cpu").eval()
-            with torch.inference_mode():
-                self.item_vectors = self.net.items()[1:].float().numpy().copy()
-            self.tower: ShopperTower | None = ShopperTower(self.net, tower)
+        self.tower: Any = None  # a GraphTower, or the torch ShopperTower; None: recency profiles
+        self.new_items: Any = None  # vectors of products added since training, when it can make them
+        if isinstance(model, ExportedSequential):
+            self.item_vectors = model.item_vectors
+            self.tower = GraphTower(model.folder / "tower.onnx", model.max_len, self.item_vectors.shape[1])
+            graph = model.new_items_graph
+            self.new_items = GraphNewItems(graph) if graph is not None else None
+        elif self.net is not None:
+            self._torch_networks(tower)
         else:
-            self.item_vectors = np.asarray(model.item_vectors, dtype=np.float32)  # type: ignore[attr-defined]
-            self.tower = None
+            self.item_vectors = np.asarray(model.item_vectors, dtype=np.float32)
         self.text_vectors = self._catalog_text_vectors()
         self.popularity = self._popularity()
         # lmrec's co-occurrence prior and text affinity (weights chosen on validation) re-score the
@@ -96,6 +105,27 @@ class ModelRuntime:
         self.ranker: Ranker | None = getattr(model, "ranker", None) if ranker else None
         # donors of products added since training, found once (when they are embedded), by text vector
         self._found: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _torch_networks(self, tower: TowerBackend) -> None:
+        """The trained networks themselves: the tower exported to a graph at start (or run by
+        torch), new products' vectors by the item table."""
+        import torch
+
+        from semrec.online.tower import ShopperTower
+
+        self.net.to("cpu").eval()
+        with torch.inference_mode():
+            self.item_vectors = self.net.items()[1:].float().numpy().copy()
+        self.tower = ShopperTower(self.net, tower)
+        table = self.net.items
+        if table.experts is not None and int(self.config["settings"].get("text_components", 0)) == 0:
+
+            def new_items(text: np.ndarray, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+                donors = (torch.from_numpy(rows), torch.from_numpy(weights))
+                with torch.inference_mode():
+                    return table.cold_vectors(torch.from_numpy(text.astype(np.float32)), donors).numpy()
+
+            self.new_items = new_items
 
     @property
     def text_weight(self) -> float:
@@ -135,15 +165,10 @@ class ModelRuntime:
         """Recommendation vectors for items the model never saw, from their text; None if it cannot."""
         if self.name == "text-zeroshot":
             return text_vectors.astype(np.float32)
-        table = self.net.items
-        if table.experts is None or int(self.config["settings"].get("text_components", 0)) > 0:
+        if self.new_items is None:
             return None  # ID-only model, or text whitened by a catalog transform not kept for new items
         donors = self.donors(np.full(len(text_vectors), -1), text_vectors)
-        with torch.inference_mode():
-            return table.cold_vectors(
-                torch.from_numpy(text_vectors.astype(np.float32)),
-                (torch.from_numpy(donors.items), torch.from_numpy(donors.weights)),
-            ).numpy()
+        return np.asarray(self.new_items(text_vectors, donors.items, donors.weights), dtype=np.float32)
 
     def donors(self, trained: np.ndarray, text_vectors: np.ndarray) -> Donors:
         """The donors of items with no ID of their own: stored for those of the training catalog
@@ -176,7 +201,7 @@ class ModelRuntime:
         nonempty = [i for i, h in enumerate(histories) if len(h)]
         if not nonempty:
             return out
-        if self.net is None:
+        if self.tower is None:
             return recency_profiles(histories, vectors, float(self.config["settings"].get("decay", 0.3)))
         assert self.tower is not None
         length = min(self.tower.length, max(len(histories[i]) for i in nonempty))
@@ -219,7 +244,7 @@ class ModelRuntime:
         """The parts :meth:`rescore` adds up (arguments as there): 'network', 'prior' (when the model
         has co-occurrence and it counts: a weight, or a ranker that reads it), 'text' (with an
         ``affinity``) and 'new' (no training events of its own)."""
-        counts = self.model.counts  # type: ignore[attr-defined]
+        counts = self.model.counts
         warm = candidates >= 0
         warm[warm] = counts[candidates[warm]] > 0
         parts = {"network": scores, "new": ~warm}
@@ -265,7 +290,7 @@ class ModelRuntime:
         assert self.ranker is not None
         n = min(self.ranker.n_candidates, len(candidates))
         head = candidates[:n]
-        counts = self.model.counts  # type: ignore[attr-defined]
+        counts = self.model.counts
         new = parts["new"][:n]
         pair = None
         if self.prior is not None:

@@ -8,10 +8,10 @@ cores many times over. :func:`one_thread_here` fixes it for the calling thread, 
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import faiss
-import torch
 
 _local = threading.local()
 
@@ -19,6 +19,8 @@ _local = threading.local()
 def one_thread_here(torch_threads: int = 1) -> None:
     if getattr(_local, "set", False):
         return
-    torch.set_num_threads(torch_threads)  # also sets this thread's OpenMP team size
+    torch = sys.modules.get("torch")  # a server on exported artifacts never loads it
+    if torch is not None:
+        torch.set_num_threads(torch_threads)  # also sets this thread's OpenMP team size
     faiss.omp_set_num_threads(1)
     _local.set = True

@@ -2,21 +2,23 @@
 
 One request embeds one short history; PyTorch spends most of such a call in per-operator Python
 overhead, ONNX Runtime runs the same graph in a fraction of the time. ``torch`` stays available as
-the reference the ONNX graph is checked against.
+the reference the ONNX graph is checked against. :func:`export_graphs` writes the tower's graph and
+the new products' one into the artifacts, so a server can run them without torch
+(:mod:`semrec.online.graphs`).
 """
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import numpy as np
 import torch
 
+from semrec.models.exported import EXPORT_FOLDER, NEW_ITEMS_FILE, TOWER_FILE
 from semrec.models.sequence_net import NetworkEnsemble
-
-TowerBackend = Literal["onnx", "torch"]
+from semrec.online.graphs import GraphTower, TowerBackend
 
 
 class _LastHidden(torch.nn.Module):
@@ -102,6 +104,20 @@ class _Reference(torch.nn.Module):
         return cast(torch.Tensor, self.net.encode_vectors(items, padding)[:, -1])
 
 
+class _NewItems(torch.nn.Module):
+    """The item table's vectors of products added after training, as one traceable function."""
+
+    def __init__(self, table: Any) -> None:
+        super().__init__()
+        self.table = table
+        # an ensemble's table holds its members' tables in a plain list: registered here, their
+        # weights trace as the graph's weights, not as captured constants
+        self.members = torch.nn.ModuleList(getattr(table, "parts", []))
+
+    def forward(self, text: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return cast(torch.Tensor, self.table.cold_vectors(text, (rows, weights)))
+
+
 class ShopperTower:
     """``(batch, length, dim)`` left-padded history vectors + padding mask -> ``(batch, dim)`` queries."""
 
@@ -111,44 +127,72 @@ class ShopperTower:
         self.backend = backend
         self.length, self.dim = int(net.max_len), int(net.dim)
         self.reference = _Reference(net).eval()
-        self.session: Any = None
+        self.graph: GraphTower | None = None
         if backend == "onnx":
-            self.session = _onnx_session(_LastHidden(net).eval(), self.dim, threads)
+            self.graph = GraphTower(tower_graph(net), self.length, self.dim, threads)
 
     def __call__(self, items: np.ndarray, padding: np.ndarray) -> np.ndarray:
+        if self.graph is not None:
+            return self.graph(items, padding)
         if items.shape[1] > self.length:  # the network reads the most recent ``length`` items
             items, padding = items[:, -self.length :], padding[:, -self.length :]
-        if self.session is not None:
-            (out,) = self.session.run(None, {"items": items, "padding": padding})
-            return np.asarray(out, dtype=np.float32)
         with torch.inference_mode():
             return self.reference(torch.from_numpy(items), torch.from_numpy(padding)).float().numpy()
 
 
-def _onnx_session(module: torch.nn.Module, dim: int, threads: int) -> Any:
-    import onnxruntime as ort
-
-    items = torch.zeros(2, 5, dim)
-    padding = torch.tensor([[True, True, False, False, False], [False] * 5])
-    folder = tempfile.TemporaryDirectory(prefix="semrec-tower-")
-    graph = Path(folder.name) / "tower.onnx"
+def _graph(
+    module: torch.nn.Module, inputs: dict[str, torch.Tensor], axes: dict[str, dict[int, str]]
+) -> bytes:
+    """The ONNX graph (opset 17) of ``module`` traced on ``inputs``, with the ``axes`` left free."""
+    folder = tempfile.TemporaryDirectory(prefix="semrec-graph-")
+    graph = Path(folder.name) / "graph.onnx"
     try:
         with torch.no_grad():
             torch.onnx.export(
                 module,
-                (items, padding),
+                tuple(inputs.values()),
                 str(graph),
-                input_names=["items", "padding"],
-                output_names=["query"],
-                dynamic_axes={"items": {0: "batch", 1: "length"}, "padding": {0: "batch", 1: "length"}},
+                input_names=list(inputs),
+                output_names=["out"],
+                dynamic_axes=axes,
                 opset_version=17,
                 dynamo=False,
             )
-        model = graph.read_bytes()
+        return graph.read_bytes()
     finally:
         folder.cleanup()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def tower_graph(net: Any) -> bytes:
+    """The shopper tower's graph: history vectors and padding mask, batch and length free."""
+    items = torch.zeros(2, 5, int(net.dim))
+    padding = torch.tensor([[True, True, False, False, False], [False] * 5])
+    free = {0: "batch", 1: "length"}
+    inputs = {"items": items, "padding": padding}
+    return _graph(_LastHidden(net).eval(), inputs, {"items": free, "padding": free})
+
+
+def new_items_graph(table: Any, text_dim: int, neighbours: int) -> bytes:
+    """The new products' graph: text vectors and donors (rows, weights) -> vectors, any count."""
+    inputs = {
+        "text": torch.zeros(3, text_dim),
+        "rows": torch.zeros(3, max(neighbours, 1), dtype=torch.long),
+        "weights": torch.zeros(3, max(neighbours, 1)),
+    }
+    return _graph(_NewItems(table).eval(), inputs, {name: {0: "n"} for name in inputs})
+
+
+def export_graphs(model: Any, directory: Path) -> Path:
+    """Writes a trained sequential model's tower (and, when it can place new products, their
+    vectors' graph) under ``directory``/serving; returns that folder."""
+    folder = Path(directory) / EXPORT_FOLDER
+    folder.mkdir(exist_ok=True)
+    net = model.net.to("cpu").eval()
+    (folder / TOWER_FILE).write_bytes(tower_graph(net))
+    stale = folder / NEW_ITEMS_FILE
+    stale.unlink(missing_ok=True)
+    text = getattr(model, "text_vectors", None)
+    if net.items.experts is not None and text is not None and int(model.config.text_components) == 0:
+        neighbours = int(getattr(model.config, "cold_neighbours", 0))
+        stale.write_bytes(new_items_graph(net.items, int(text.shape[1]), neighbours))
+    return folder
