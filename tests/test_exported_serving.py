@@ -56,7 +56,7 @@ def test_a_server_on_exported_artifacts_answers_as_on_the_networks(
             artifacts=exported_artifacts["lmrec"],
             database=tmp_path / f"{name}.db",
             api_keys=KEYS,
-            shopper_tower=tower,  # type: ignore[arg-type]
+            shopper_tower=tower,
         )
         return TestClient(create_app(settings))
 

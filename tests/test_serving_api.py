@@ -93,8 +93,8 @@ def test_server_answers_match_the_offline_model(shop_artifacts: dict[str, Path],
     runtime = ModelRuntime(shop_artifacts[artifacts])
     assert runtime.prior is not None
     # both extra terms on, whatever the fixture's validation chose
-    runtime.model.prior_weight, runtime.model.text_weight = 1.0, 2.0  # type: ignore[attr-defined]
-    runtime.weights = runtime.model.weights  # type: ignore[attr-defined]
+    runtime.model.prior_weight, runtime.model.text_weight = 1.0, 2.0
+    runtime.weights = runtime.model.weights
     assert (runtime.weights.prior, runtime.weights.text) == (1.0, 2.0)
     histories = [np.array([0, 1]), np.array([5]), np.array([3, 4, 0, 2, 7])]
     network = runtime.queries(histories, runtime.item_vectors) @ runtime.item_vectors.T
