@@ -149,3 +149,51 @@ def exported_artifacts(
         assert result.exit_code == 0, result.output
         out[key] = copy
     return out
+
+
+# PostgreSQL: a server of the tests' own (scripts/postgres.sh) unless SEMREC_TEST_POSTGRES names one
+# (.ci/run starts one and names it); each test gets a database of its own on it
+@pytest.fixture(scope="session")
+def postgres_server() -> Any:
+    import subprocess
+
+    url = os.environ.get("SEMREC_TEST_POSTGRES")
+    if url:
+        yield url
+        return
+    script = Path(__file__).resolve().parents[1] / "scripts" / "postgres.sh"
+    started = subprocess.run(["bash", str(script), "start"], capture_output=True, text=True, timeout=120)
+    if started.returncode != 0:
+        message = f"no PostgreSQL server for the tests: {started.stderr.strip()[-500:]}"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI must run every store test: nothing is skipped there
+        pytest.skip(message)
+    url, folder = started.stdout.split()
+    yield url
+    subprocess.run(["bash", str(script), "stop", folder], capture_output=True, timeout=120)
+    subprocess.run(["rm", "-rf", folder], capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Any:
+    """The URL of a new, empty database, dropped after the test."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = f"semrec_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield urlunsplit(urlsplit(postgres_server)._replace(path="/" + name))
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL of each backend, for the store contract suite."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shop.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

@@ -4,13 +4,13 @@ cap, clicks charged once within the hold, and budgets that hold under many concu
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
 from semrec.ads.auction import Campaign, Offer, Placement, run_auction
 from semrec.schema import Event
-from semrec.store.sqlite import SQLiteStore
+from semrec.store import open_store
+from semrec.store.protocol import Store
 
 
 def campaign(name: str, bid: float, budget: float = 100.0) -> Campaign:
@@ -51,7 +51,7 @@ def test_campaigns_refuse_unusable_settings_clearly() -> None:
 
 
 def show(
-    store: SQLiteStore,
+    store: Store,
     c: Campaign,
     shopper: str,
     price: float,
@@ -68,12 +68,12 @@ def show(
     return shown[0].impression_id if shown else None
 
 
-def click(store: SQLiteStore, shopper: str, c: Campaign, impression: str, at: float) -> None:
+def click(store: Store, shopper: str, c: Campaign, impression: str, at: float) -> None:
     store.add_events([Event(shopper, next(iter(c.items)), "click", at, None, impression)])
 
 
-def test_the_frequency_cap_limits_impressions_per_shopper_and_day(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "ads.db")
+def test_the_frequency_cap_limits_impressions_per_shopper_and_day(database: str) -> None:
+    store = open_store(database)
     c = campaign("c", 1.0)
     day = 10 * 86_400.0
     shown = [show(store, c, "ann", 0.1, now=day + i, cap=2) for i in range(4)]
@@ -82,13 +82,13 @@ def test_the_frequency_cap_limits_impressions_per_shopper_and_day(tmp_path: Path
     assert show(store, c, "ann", 0.1, now=day + 86_400.0, cap=2) is not None  # the next day
 
 
-def test_holds_expire_and_clicks_charge_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = SQLiteStore(tmp_path / "ads.db")
+def test_holds_expire_and_clicks_charge_once(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(database)
     c = campaign("c", 1.0, budget=0.25)
     first, second = show(store, c, "ann", 0.1, now=0.0), show(store, c, "ann", 0.1, now=1.0)
     assert first and second and show(store, c, "ann", 0.1, now=2.0) is None  # 0.3 > 0.25
     clock = iter([3.0, 4.0, 70.0, 71.0])
-    monkeypatch.setattr("semrec.store.sqlite.time.time", lambda: next(clock))
+    monkeypatch.setattr("semrec.store.sql.time.time", lambda: next(clock))
     click(store, "ann", c, first, 3.0)
     click(store, "ann", c, first, 4.0)  # charged once
     totals = store.ad_totals(now=5.0)["c"]["today"]
@@ -105,8 +105,8 @@ def test_holds_expire_and_clicks_charge_once(tmp_path: Path, monkeypatch: pytest
     assert store.count_events() == 3  # every click is stored, charged or not
 
 
-def test_many_concurrent_requests_never_overspend_a_small_budget(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "ads.db")
+def test_many_concurrent_requests_never_overspend_a_small_budget(database: str) -> None:
+    store = open_store(database)
     budget, price = 1.0, 0.03
     c = campaign("c", 1.0, budget=budget)
     impressions: list[str] = []
@@ -135,8 +135,8 @@ def test_many_concurrent_requests_never_overspend_a_small_budget(tmp_path: Path)
     assert spent["all"].clicks == 33 and spent["all"].spent <= budget + 1e-9
 
 
-def test_an_erased_shopper_leaves_billing_records_that_name_no_one(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "ads.db")
+def test_an_erased_shopper_leaves_billing_records_that_name_no_one(database: str) -> None:
+    store = open_store(database)
     c = campaign("c", 1.0)
     impression = show(store, c, "ann", 0.1, now=100.0)
     assert impression is not None

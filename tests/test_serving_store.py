@@ -1,40 +1,45 @@
-"""The embedded SQLite store: WAL, durable events, pseudonymous shoppers, item tombstones."""
+"""The store contract, on both backends (SQLite, PostgreSQL): durable events, pseudonymous shoppers,
+item tombstones, the change log in commit order, full-text search, group commit; then what only the
+embedded SQLite store does (WAL, its own connections, databases of older versions)."""
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 from semrec.data.words import COMMON_WORD_ITEMS
 from semrec.schema import Event, Item
+from semrec.store import open_store
 from semrec.store.protocol import Change
+from semrec.store.sql import SQLStore
 from semrec.store.sqlite import SQLiteStore
 
 
-def test_events_are_on_disk_when_add_returns(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "s.db")
-    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+def test_events_are_committed_when_add_returns(database: str) -> None:
+    store = open_store(database)
     store.add_events([Event("k1", "a", "view", 1.0), Event("k1", "b", "cart", 2.0)])
-    other = sqlite3.connect(tmp_path / "s.db")  # a different connection, as after a crash
-    assert other.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 2
+    other = open_store(database)  # connections of its own, as another process or a restart has
+    assert [e.item_id for e in other.recent_events("k1", 10)] == ["a", "b"]
     assert [e.item_id for e in store.recent_events("k1", 10)] == ["a", "b"]
     assert [e.item_id for e in store.recent_events("k1", 1)] == ["b"]
     assert store.delete_user("k1") == 2 and store.recent_events("k1", 10) == []
 
 
-def test_a_failed_batch_stores_nothing(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "s.db")
+def test_a_failed_batch_stores_nothing(database: str) -> None:
+    store = open_store(database)
     bad = Event("k1", None, "view", 1.0)  # type: ignore[arg-type]  # NOT NULL violation mid-batch
-    with contextlib.suppress(sqlite3.IntegrityError):
+    with pytest.raises(Exception, match=r"(?i)null"):
         store.add_events([Event("k1", "a", "view", 1.0), bad])
     assert store.count_events() == 0
 
 
-def test_items_round_trip_and_deletions_are_remembered(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "s.db")
+def test_items_round_trip_and_deletions_are_remembered(database: str) -> None:
+    store = open_store(database)
     vector = np.arange(4, dtype=np.float32)
     store.upsert_items([Item("a", "Rose", "Rose text", "Lips", "Glowa", 3.5, vector=vector, vector_key="m")])
     item = store.get_item("a")
@@ -43,13 +48,18 @@ def test_items_round_trip_and_deletions_are_remembered(tmp_path: Path) -> None:
     assert store.delete_item("a") and store.get_item("a") is None and store.deleted_items() == {"a"}
     store.upsert_items([Item("a", "Rose again")])
     assert store.deleted_items() == set()
+    store.upsert_items([Item("b", "Tea")])
     store.close()
-    reopened = SQLiteStore(tmp_path / "s.db")
-    assert [i.title for i in reopened.all_items()] == ["Rose again"]
+    reopened = open_store(database)
+    assert [i.title for i in reopened.all_items()] == ["Rose again", "Tea"]  # in the order added
+    assert reopened.known_item_ids() == {"a", "b"}
+    assert reopened.get_item("a").price is None  # type: ignore[union-attr]
+    reopened.upsert_items([Item("a", "Rose", price=12.99)])
+    assert reopened.get_item("a").price == 12.99  # type: ignore[union-attr]  # a price as given
 
 
-def test_writes_are_logged_in_commit_order_and_seeding_logs_nothing(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "s.db")
+def test_writes_are_logged_in_commit_order_and_seeding_logs_nothing(database: str) -> None:
+    store = open_store(database)
     assert store.last_change() == 0
     store.upsert_items([Item("a", "Rose"), Item("b", "Tea")])
     store.delete_item("a")
@@ -84,8 +94,8 @@ def test_writes_are_logged_in_commit_order_and_seeding_logs_nothing(tmp_path: Pa
     assert store.deleted_items() == {"a"}
 
 
-def test_event_ids_and_other_connections_commits_are_visible(tmp_path: Path) -> None:
-    store, other = SQLiteStore(tmp_path / "s.db"), SQLiteStore(tmp_path / "s.db")
+def test_event_ids_and_other_connections_commits_are_visible(database: str) -> None:
+    store, other = open_store(database), open_store(database)
     before = other.data_version()
     store.add_events([Event("k1", "a", "view", 1.0), Event("k2", "b", "cart", 2.0)])
     assert other.data_version() != before  # the other connection learns that something committed
@@ -97,10 +107,11 @@ def test_event_ids_and_other_connections_commits_are_visible(tmp_path: Path) -> 
     assert store.data_version() != version  # its own writer's commits count too (its reader reads them)
 
 
-def test_reads_do_not_wait_for_a_write_in_progress(tmp_path: Path) -> None:
+def test_reads_do_not_wait_for_a_write_in_progress(database: str) -> None:
     import threading
 
-    store = SQLiteStore(tmp_path / "s.db")
+    store = open_store(database)
+    assert isinstance(store, SQLStore)
     store.add_events([Event("k1", "a", "view", 1.0)])
     read: list[list[str]] = []
 
@@ -116,16 +127,15 @@ def test_reads_do_not_wait_for_a_write_in_progress(tmp_path: Path) -> None:
     assert [e.item_id for e in store.recent_events("k1", 5)] == ["a", "b"]  # and the commit once made
 
 
-def test_processes_starting_at_once_agree_on_one_secret(tmp_path: Path) -> None:
+def test_processes_starting_at_once_agree_on_one_secret(database: str) -> None:
     import threading
 
-    path = tmp_path / "s.db"
-    SQLiteStore(path).close()  # schema in place, as the first worker to open it leaves it
+    open_store(database).close()  # schema in place, as the first worker to open it leaves it
     barrier = threading.Barrier(6)
     got: list[str] = []
 
     def start(candidate: str) -> None:
-        store = SQLiteStore(path)  # own connection, as each worker process has
+        store = open_store(database)  # own connections, as each worker process has
         barrier.wait()
         got.append(store.setdefault_meta("pseudonym_secret", candidate))
 
@@ -135,6 +145,49 @@ def test_processes_starting_at_once_agree_on_one_secret(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert len(got) == 6 and len(set(got)) == 1 and got[0].startswith("secret-")
+
+
+def test_the_embedded_store_is_in_wal_mode(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: fsync'd at each commit
+    store.add_events([Event("k1", "a", "view", 1.0)])
+    other = sqlite3.connect(tmp_path / "s.db")  # a plain connection, as after a crash
+    assert other.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1
+
+
+def test_concurrent_writers_share_commits_and_each_gets_its_own_outcome(database: str) -> None:
+    import threading
+
+    store = open_store(database)
+    assert isinstance(store, SQLStore)
+    start = threading.Barrier(33)
+    failed: list[int] = []
+
+    def send(client: int) -> None:
+        start.wait()
+        for n in range(20):
+            item: Any = None if (client, n) == (7, 3) else f"i{client}"  # one bad batch, from client 7
+            batch = [
+                Event(f"k{client}", item, "view", float(n)),
+                Event(f"k{client}", f"i{client}", "view", n + 0.5),
+            ]
+            try:
+                store.add_events(batch)
+            except Exception:
+                failed.append(client)
+
+    clients = [threading.Thread(target=send, args=(c,)) for c in range(32)]
+    for client in clients:
+        client.start()
+    start.wait()
+    for client in clients:
+        client.join(timeout=120)
+    assert failed == [7]  # only the sender of the bad batch is refused
+    assert store.count_events() == 2 * (32 * 20 - 1)  # every other batch, whole
+    assert len(store.recent_events("k7", 100)) == 2 * 19 and len(store.recent_events("k8", 100)) == 40
+    group = store._events
+    assert group.batches == 32 * 20 and group.commits < group.batches  # batches rode together
 
 
 def test_whole_table_reads_leave_the_answers_connection_free(tmp_path: Path) -> None:
@@ -155,12 +208,12 @@ def test_whole_table_reads_leave_the_answers_connection_free(tmp_path: Path) -> 
         assert got == [["a"], {"a", "b"}, {"b"}]
 
 
-def test_pruning_keeps_the_newest_entry_and_says_when_entries_were_lost(tmp_path: Path) -> None:
+def test_pruning_keeps_the_newest_entry_and_says_when_entries_were_lost(database: str) -> None:
     import time
 
     from semrec.store.protocol import ChangeLogPruned
 
-    store = SQLiteStore(tmp_path / "s.db")
+    store = open_store(database)
     store.upsert_items([Item("a", "Rose"), Item("b", "Tea")])
     reload_seq = store.log_reload("/models/v2")
     store.delete_item("a")
@@ -178,8 +231,8 @@ def test_pruning_keeps_the_newest_entry_and_says_when_entries_were_lost(tmp_path
     assert [c.seq for c in store.changes_since(4)] == [5]
 
 
-def test_full_text_search_follows_every_write_and_weighs_rare_words_more(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "s.db")
+def test_full_text_search_follows_every_write_and_weighs_rare_words_more(database: str) -> None:
+    store = open_store(database)
     store.upsert_items([Item("lip-1", "Velvet Rose Lipstick", brand="Glowa"), Item("lip-2", "Rose Lip Balm")])
     store.upsert_items([Item(f"tea-{i}", f"Rose Tea {i}") for i in range(6)])
     found = store.search_text("the velvet rose")  # "the" is a stopword

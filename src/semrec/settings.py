@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from semrec.store import SCHEMES as DATABASE_SCHEMES
+
 Scope = Literal["read", "write", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
 
@@ -63,8 +65,11 @@ class ServerSettings(BaseSettings):
         description="Seconds change-log entries are kept (longer than a model build takes); a worker "
         "that missed pruned entries (stopped for longer) rebuilds its engine from the database.",
     )
-    database: Path = Field(
-        Path("semrec.db"), description="SQLite file holding the catalog, events and shoppers (WAL mode)."
+    database: str = Field(
+        "semrec.db",
+        description="Where the catalog, events and shoppers live: an SQLite file (a path or "
+        "sqlite:///path; WAL mode, one machine) or postgresql://user@host:port/name (one database "
+        "shared by several nodes).",
     )
     api_keys: list[ApiKey] = Field(
         default_factory=list,
@@ -168,6 +173,17 @@ class ServerSettings(BaseSettings):
         1, ge=1, le=256, description="PyTorch threads per request (1 serves concurrent requests best)."
     )
     log_level: str = Field("info", description="Log level of the server.")
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _database_url(cls, value: Any) -> Any:
+        value = str(value) if isinstance(value, os.PathLike) else value
+        if isinstance(value, str) and "://" in value and not value.startswith(DATABASE_SCHEMES):
+            raise ValueError(
+                f"database {value.split('://', 1)[0]!r}:// is not supported; allowed: "
+                f"{', '.join(DATABASE_SCHEMES)} or a file path"
+            )
+        return value
 
     @field_validator("artifacts")
     @classmethod

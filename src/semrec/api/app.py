@@ -26,14 +26,15 @@ from semrec.online.follower import Follower
 from semrec.online.runtime import ModelRuntime
 from semrec.online.seed import prepare_store
 from semrec.settings import ServerSettings
-from semrec.store.sqlite import SQLiteStore
+from semrec.store import open_store
+from semrec.store.protocol import Store
 
 log = logging.getLogger("semrec.api")
 
 PUBLIC_ROUTES = ("/", "/healthz", "/readyz", "/metrics")  # reachable without a key, by design
 
 
-def build_engine(settings: ServerSettings, store: SQLiteStore, artifacts: Path | None = None) -> Engine:
+def build_engine(settings: ServerSettings, store: Store, artifacts: Path | None = None) -> Engine:
     runtime = ModelRuntime(
         artifacts or settings.artifacts,
         device=settings.encoder_device,
@@ -57,7 +58,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     # thread that only oversubscribes the cores (idle workers spin), so each runs on its own thread
     faiss.omp_set_num_threads(1)
     threadpool_limits(limits=1)
-    store = SQLiteStore(settings.database)
+    store = open_store(settings.database)
     metrics = Metrics()
 
     @asynccontextmanager

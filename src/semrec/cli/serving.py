@@ -25,7 +25,10 @@ def serve(
     ] = None,
     host: Annotated[str | None, typer.Option(help="Interface to listen on [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port [default: 8000].")] = None,
-    database: Annotated[Path | None, typer.Option(help="SQLite file for catalog and events.")] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(help="Catalog and events: an SQLite file (path or sqlite:///path) or postgresql://..."),
+    ] = None,
     workers: Annotated[
         int | None, typer.Option(help="Server processes sharing the database [default: 1].")
     ] = None,

@@ -4,16 +4,16 @@ budget.
 Money is kept in integer micro-units. Showing an ad *holds* its per-click price against the
 campaign's daily budget (UTC days) until the shopper clicks (the hold becomes spend) or the hold
 expires (released). One placement decision (read what each campaign may still pay, run the auction,
-hold the winners) is one write transaction, and SQLite lets one writer in at a time across
-processes, so spend plus holds never exceed a budget however many requests run at once, and
-whichever of their ads are clicked, spend stays within it.
+hold the winners) is one write transaction, and the store lets one writer in at a time across
+processes and nodes (SQLite's lock; an advisory lock on PostgreSQL), so spend plus holds never
+exceed a budget however many requests run at once, and whichever of their ads are clicked, spend
+stays within it.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from semrec.ads.auction import Campaign, Offer, Placement
+from semrec.store.dbapi import Connection
 
 DAY = 86_400
 MICROS = 1_000_000
@@ -103,7 +104,7 @@ class AdTotals:
 
 
 class AdStore(Protocol):
-    """What the server needs of a store's ads part (:class:`AdTables` over SQLite)."""
+    """What the server needs of a store's ads part (:class:`AdTables`, on either backend)."""
 
     def put_campaign(self, campaign: Campaign, active: bool = True) -> bool: ...
     def delete_campaign(self, campaign_id: str) -> bool: ...
@@ -127,10 +128,10 @@ def day_of(now: float) -> int:
 
 
 class AdTables:
-    """The ads part of :class:`~semrec.store.sqlite.SQLiteStore` (which supplies the transaction and
-    the reads)."""
+    """The ads part of the store (:class:`~semrec.store.sql.SQLStore` supplies the transaction and
+    the reads, on either backend)."""
 
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _transaction(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -152,7 +153,13 @@ class AdTables:
         )
         with self._transaction() as db:
             new = db.execute("SELECT 1 FROM campaigns WHERE campaign_id = ?", row[:1]).fetchone() is None
-            db.execute("INSERT OR REPLACE INTO campaigns VALUES (?,?,?,?,?,?,?,?)", row)
+            db.execute(
+                "INSERT INTO campaigns VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(campaign_id) DO UPDATE SET "
+                "items=excluded.items, bid=excluded.bid, daily_budget=excluded.daily_budget, "
+                'start=excluded.start, "end"=excluded."end", active=excluded.active, '
+                "updated=excluded.updated",
+                row,
+            )
             db.execute(
                 "INSERT INTO changes (kind, key, at) VALUES ('campaign', ?, ?)", (campaign.campaign_id, now)
             )
@@ -211,7 +218,8 @@ class AdTables:
             )
             held = dict(
                 db.execute(
-                    "SELECT campaign_id, SUM(price) FROM ad_impressions WHERE clicked IS NULL AND day = ? "
+                    "SELECT campaign_id, CAST(SUM(price) AS BIGINT) FROM ad_impressions "
+                    "WHERE clicked IS NULL AND day = ? "
                     f"AND expires > ? AND campaign_id IN ({marks}) GROUP BY campaign_id",
                     (day, now, *ids),
                 ).fetchall()
@@ -248,7 +256,7 @@ class AdTables:
                 )  # fmt: skip
                 db.execute(
                     "INSERT INTO ad_days (campaign_id, day, impressions) VALUES (?, ?, 1) "
-                    "ON CONFLICT DO UPDATE SET impressions = impressions + 1",
+                    "ON CONFLICT(campaign_id, day) DO UPDATE SET impressions = ad_days.impressions + 1",
                     (placement.campaign_id, day),
                 )
                 shown.append(Shown(placement, impression))
@@ -263,7 +271,7 @@ class AdTables:
         return Impression(*rows[0]) if rows else None
 
     @staticmethod
-    def _charge(db: sqlite3.Connection, impression_id: str, kind: str, now: float) -> float:
+    def _charge(db: Connection, impression_id: str, kind: str, now: float) -> float:
         """Inside the events' transaction: a click charges its impression's held price once, while
         the hold lasts; a cart or purchase after it counts as a conversion. Returns the charge."""
         row = db.execute(
@@ -300,14 +308,16 @@ class AdTables:
         }
         held = dict(
             self._query(
-                "SELECT campaign_id, SUM(price) FROM ad_impressions WHERE clicked IS NULL AND day = ? "
+                "SELECT campaign_id, CAST(SUM(price) AS BIGINT) FROM ad_impressions "
+                "WHERE clicked IS NULL AND day = ? "
                 "AND expires > ? GROUP BY campaign_id",
                 (day, now),
             )
         )
         out = {}
         for campaign_id, impressions, clicks, conversions, spent in self._query(
-            "SELECT campaign_id, SUM(impressions), SUM(clicks), SUM(conversions), SUM(spent) FROM ad_days "
+            "SELECT campaign_id, CAST(SUM(impressions) AS BIGINT), CAST(SUM(clicks) AS BIGINT), "
+            "CAST(SUM(conversions) AS BIGINT), CAST(SUM(spent) AS BIGINT) FROM ad_days "
             "GROUP BY campaign_id ORDER BY campaign_id"
         ):
             t = today.get(campaign_id, (0, 0, 0, 0))

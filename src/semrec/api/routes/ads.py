@@ -16,7 +16,7 @@ from semrec.errors import ApiError
 from semrec.online.ads import sponsored_for
 from semrec.settings import ServerSettings
 from semrec.store.ads import AdTotals, StoredCampaign
-from semrec.store.sqlite import SQLiteStore
+from semrec.store.protocol import Store
 
 CampaignId = Annotated[str, PathParam(pattern=ID_PATTERN, description="The campaign's id.")]
 
@@ -62,8 +62,8 @@ def campaign_out(stored: StoredCampaign, totals: dict[str, AdTotals] | None, now
     )
 
 
-def _store(request: Request) -> SQLiteStore:
-    store: SQLiteStore = request.app.state.store
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
     return store
 
 
@@ -99,7 +99,7 @@ def router(settings: ServerSettings) -> APIRouter:
         engine.catch_up()  # this worker serves it from its next answer; the others follow the log
         return _get(store, campaign_id)
 
-    def _get(store: SQLiteStore, campaign_id: str) -> CampaignOut:
+    def _get(store: Store, campaign_id: str) -> CampaignOut:
         stored = store.campaign(campaign_id)
         if stored is None:
             raise ApiError(404, f"campaign {campaign_id!r} does not exist", where="path.campaign_id")
