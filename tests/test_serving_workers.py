@@ -1,8 +1,9 @@
 """Several server processes over one database: what one takes, the others answer with at once.
 
-Two apps built on the same SQLite file stand for two worker processes here: each has its own
-connection, engine and caches, exactly what a second process has (the multi-process server itself
-is driven over HTTP in test_serving_e2e.py).
+Two apps built on the same database stand for two worker processes (on SQLite) or two nodes (on
+PostgreSQL) here: each has its own connections, engine and caches, exactly what a second process
+has (the multi-process server and several nodes are driven over HTTP in test_serving_e2e.py and
+test_serving_nodes.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ KEYS = [{"name": "ops", "key": "a-secret", "scopes": ["read", "write", "admin"]}
 KEY = {"X-API-Key": "a-secret"}
 
 
-def worker(artifacts: Path, database: Path) -> TestClient:
+def worker(artifacts: Path, database: Path | str) -> TestClient:
     settings = ServerSettings(artifacts=artifacts, database=database, api_keys=KEYS)
     return TestClient(create_app(settings), raise_server_exceptions=False)
 
@@ -43,9 +44,9 @@ def miss_pruned_entries(a: TestClient) -> None:
 
 
 def test_a_write_taken_by_one_worker_reaches_the_other_before_its_next_answer(
-    shop_artifacts: dict[str, Path], tmp_path: Path
+    shop_artifacts: dict[str, Path], database: str
 ) -> None:
-    a, b = (worker(shop_artifacts["lmrec"], tmp_path / "shop.db") for _ in range(2))
+    a, b = (worker(shop_artifacts["lmrec"], database) for _ in range(2))
     url = "/v1/users/ann/recommendations?k=5"
     assert b.get(url, headers=KEY).json()["personalized"] is False  # b has cached nothing personal
     events = [{"user_id": "ann", "item_id": "hair-1", "type": "view"} for _ in range(3)]
@@ -85,9 +86,9 @@ def test_a_write_taken_by_one_worker_reaches_the_other_before_its_next_answer(
 
 
 def test_a_reload_on_one_worker_is_followed_by_the_others(
-    shop_artifacts: dict[str, Path], tmp_path: Path
+    shop_artifacts: dict[str, Path], database: str
 ) -> None:
-    a, b = (worker(shop_artifacts["lmrec"], tmp_path / "shop.db") for _ in range(2))
+    a, b = (worker(shop_artifacts["lmrec"], database) for _ in range(2))
     old = b.get("/readyz").json()["model_version"]
     reloaded = a.post(
         "/v1/admin/reload", json={"artifacts": str(shop_artifacts["text-zeroshot"])}, headers=KEY
@@ -116,9 +117,9 @@ def test_a_reload_on_one_worker_is_followed_by_the_others(
 
 
 def test_a_worker_whose_missed_entries_were_pruned_rebuilds_from_the_store(
-    shop_artifacts: dict[str, Path], tmp_path: Path
+    shop_artifacts: dict[str, Path], database: str
 ) -> None:
-    a, b = (worker(shop_artifacts["lmrec"], tmp_path / "shop.db") for _ in range(2))
+    a, b = (worker(shop_artifacts["lmrec"], database) for _ in range(2))
     assert "lip-2" in ids(b.get("/v1/search?q=lip&k=20", headers=KEY))
     # b sleeps (no request, no tick) while a takes writes and a reload and the log is pruned
     new = a.post("/v1/admin/reload", json={"artifacts": str(shop_artifacts["text-zeroshot"])}, headers=KEY)
@@ -281,9 +282,9 @@ def test_an_idle_worker_follows_and_prunes_on_its_own(
 
 
 def test_a_worker_applies_its_own_write_once_from_what_it_wrote(
-    shop_artifacts: dict[str, Path], tmp_path: Path, monkeypatch: Any
+    shop_artifacts: dict[str, Path], database: str, monkeypatch: Any
 ) -> None:
-    a, b = (worker(shop_artifacts["lmrec"], tmp_path / "shop.db") for _ in range(2))
+    a, b = (worker(shop_artifacts["lmrec"], database) for _ in range(2))
     store = engine_of(a).store
     read_back: list[str] = []
     real_get_item = store.get_item

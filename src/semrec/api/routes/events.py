@@ -5,7 +5,7 @@ import time
 from fastapi import APIRouter, Depends, Request
 
 from semrec.api.auth import require
-from semrec.api.deps import EngineDep, follower
+from semrec.api.deps import EngineDep
 from semrec.api.schemas import EventsAccepted, EventsIn
 from semrec.errors import ApiError
 from semrec.online.engine import Engine
@@ -62,9 +62,9 @@ def router(settings: ServerSettings) -> APIRouter:
     @routes.post("/v1/events", response_model=EventsAccepted, dependencies=[Depends(require("write"))])
     def post_events(request: Request, body: EventsIn, engine: EngineDep) -> EventsAccepted:
         events = checked_events(body, engine, settings)
-        process = follower(request)
-        with process.write_lock:
-            stored = process.engine.record_events(events)
+        # durable before the answer, and outside the worker's write lock, so concurrent requests
+        # share one commit (an engine swapped in meanwhile catches up before its first answer)
+        stored = engine.record_events(events)
         for event in events:
             request.app.state.metrics.events.labels(type=event.type).inc()
         return EventsAccepted(accepted=stored)
