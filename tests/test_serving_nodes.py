@@ -72,9 +72,9 @@ def test_two_nodes_on_one_postgresql_database_answer_each_others_writes(
         for sender in senders:
             sender.join(timeout=120)
         assert sum(acknowledged) == 80
-        for node in (a, b):
+        for client in (a, b):
             assert all(
-                node.get(f"/v1/users/s{i}/profile", headers=READER).json()["events"] == 10 for i in range(8)
+                client.get(f"/v1/users/s{i}/profile", headers=READER).json()["events"] == 10 for i in range(8)
             )
 
         # an erasure through b: nothing of the shopper left on a
