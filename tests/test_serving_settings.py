@@ -48,6 +48,12 @@ def test_bad_settings_name_the_field(shop_artifacts: dict[str, Path], tmp_path: 
         ServerSettings(artifacts=tmp_path)
     with pytest.raises(ValidationError, match="extra"):
         ServerSettings(artifacts=shop_artifacts["lmrec"], colour="blue")  # type: ignore[call-arg]
+    with pytest.raises(
+        ValidationError, match=r"'mysql':// is not supported; allowed: sqlite:///, postgresql://"
+    ):
+        ServerSettings(artifacts=shop_artifacts["lmrec"], database="mysql://shop@db/shop")
+    for database in (tmp_path / "a.db", "b.db", "sqlite:////tmp/c.db", "postgresql://shop@db:5432/shop"):
+        assert ServerSettings(artifacts=shop_artifacts["lmrec"], database=database).database == str(database)
     broken = tmp_path / "broken.toml"
     broken.write_text("port = = 3")
     with pytest.raises(ValueError, match="cannot read settings file"):

@@ -190,6 +190,35 @@ def test_concurrent_writers_share_commits_and_each_gets_its_own_outcome(database
     assert group.batches == 32 * 20 and group.commits < group.batches  # batches rode together
 
 
+def test_without_group_commit_each_batch_is_a_transaction_of_its_own(tmp_path: Path) -> None:
+    import threading
+
+    store = SQLiteStore(tmp_path / "s.db", group_commit=False)
+    clients = [
+        threading.Thread(
+            target=lambda c=c: [store.add_events([Event(f"k{c}", "a", "view", n)]) for n in range(10)]
+        )
+        for c in range(8)
+    ]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join(timeout=60)
+    assert store.count_events() == 80 and store._events.commits == store._events.batches == 80
+
+
+def test_a_database_url_names_its_backend(tmp_path: Path, postgres_url: str) -> None:
+    from semrec.store.postgres import PostgresStore
+
+    assert isinstance(open_store(f"sqlite:///{tmp_path / 'a.db'}"), SQLiteStore)
+    assert isinstance(open_store(tmp_path / "b.db"), SQLiteStore) and (tmp_path / "b.db").exists()
+    assert isinstance(open_store(postgres_url), PostgresStore)
+    with pytest.raises(ValueError, match="'redis' is not supported"):
+        open_store("redis://localhost/0")
+    with pytest.raises(ConnectionError, match="cannot connect to the PostgreSQL database"):
+        open_store(postgres_url.rsplit("/", 1)[0] + "/no_such_database")
+
+
 def test_whole_table_reads_leave_the_answers_connection_free(tmp_path: Path) -> None:
     import threading
 

@@ -71,6 +71,11 @@ class ServerSettings(BaseSettings):
         "sqlite:///path; WAL mode, one machine) or postgresql://user@host:port/name (one database "
         "shared by several nodes).",
     )
+    group_commit: bool = Field(
+        True,
+        description="Commit the events of concurrent requests together (one flush to disk for many; "
+        "each request is still answered only once its events are durable).",
+    )
     api_keys: list[ApiKey] = Field(
         default_factory=list,
         description="API keys with scopes; as JSON in SEMREC_API_KEYS. Keys are never logged.",

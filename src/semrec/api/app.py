@@ -58,7 +58,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     # thread that only oversubscribes the cores (idle workers spin), so each runs on its own thread
     faiss.omp_set_num_threads(1)
     threadpool_limits(limits=1)
-    store = open_store(settings.database)
+    store = open_store(settings.database, group_commit=settings.group_commit)
     metrics = Metrics()
 
     @asynccontextmanager

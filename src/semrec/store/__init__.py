@@ -10,14 +10,15 @@ from semrec.store.protocol import Store
 SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
 
 
-def open_store(database: str | Path) -> Store:
+def open_store(database: str | Path, group_commit: bool = True) -> Store:
     """The store at ``database``: ``sqlite:///path`` or a plain file path (SQLite), or
-    ``postgresql://user@host:port/name`` (PostgreSQL, through a connection pool)."""
+    ``postgresql://user@host:port/name`` (PostgreSQL, through a connection pool).
+    ``group_commit``: concurrent callers' events share one commit (:mod:`semrec.store.group`)."""
     url = str(database)
     if url.startswith(("postgresql://", "postgres://")):
         from semrec.store.postgres import PostgresStore  # psycopg is loaded only when used
 
-        return PostgresStore(url)
+        return PostgresStore(url, group_commit=group_commit)
     from semrec.store.sqlite import SQLiteStore
 
     if url.startswith("sqlite:///"):
@@ -29,4 +30,4 @@ def open_store(database: str | Path) -> Store:
         raise ValueError(
             f"database scheme {scheme!r} is not supported; allowed: {', '.join(SCHEMES)} or a file path"
         )
-    return SQLiteStore(Path(url))
+    return SQLiteStore(Path(url), group_commit=group_commit)

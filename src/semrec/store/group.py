@@ -34,7 +34,8 @@ class _Round(Generic[T]):
 class GroupCommit(Generic[T]):
     def __init__(self, write: Callable[[Sequence[list[T]]], None], max_items: int = 50_000) -> None:
         """``write`` stores the given batches in one transaction (all or none of them);
-        ``max_items``: at most this many items per transaction (a batch is never split)."""
+        ``max_items``: at most this many items per transaction (a batch is never split; 0: one
+        batch per transaction, as without group commit)."""
         self._write = write
         self._max_items = max_items
         self._cond = threading.Condition()

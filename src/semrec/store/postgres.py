@@ -131,8 +131,8 @@ def _terms(item: Item) -> set[str]:
 class PostgresStore(SQLStore):
     ORDER = "pos"
 
-    def __init__(self, url: str, max_connections: int = 16) -> None:
-        super().__init__()
+    def __init__(self, url: str, max_connections: int = 16, group_commit: bool = True) -> None:
+        super().__init__(group_commit)
         self.url = url
         self._pool = ConnectionPool(
             url,

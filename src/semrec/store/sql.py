@@ -33,8 +33,9 @@ class SQLStore(AdTables):
 
     ORDER = "rowid"  # the column giving the items' insertion order
 
-    def __init__(self) -> None:
-        self._events = GroupCommit(self._write_events)
+    def __init__(self, group_commit: bool = True) -> None:
+        # without group commit, each caller's events are one transaction of their own
+        self._events = GroupCommit(self._write_events, max_items=50_000 if group_commit else 0)
 
     # the backend's part
     def _transaction(self) -> AbstractContextManager[Connection]:

@@ -80,8 +80,8 @@ class SQLiteStore(SQLStore):
     for a write, so answers go on while an acknowledged event is being fsync'd; each read sees
     every commit made before it started (read-your-writes)."""
 
-    def __init__(self, path: Path | str) -> None:
-        super().__init__()
+    def __init__(self, path: Path | str, group_commit: bool = True) -> None:
+        super().__init__(group_commit)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
