@@ -167,12 +167,6 @@ class PostgresStore(SQLStore):
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             yield _Adapter(connection)
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
-        with self._pool.connection() as connection, connection.transaction():
-            connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield _Adapter(connection)
-
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._pool.connection() as connection:
             return connection.execute(_sql(sql), args).fetchall()

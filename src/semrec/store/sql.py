@@ -41,10 +41,6 @@ class SQLStore(AdTables):
     def _transaction(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
 
-    def _snapshot(self) -> AbstractContextManager[Connection]:
-        """A read-only transaction: its reads all see one committed state."""
-        raise NotImplementedError
-
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
@@ -259,13 +255,16 @@ class SQLStore(AdTables):
 
     def changes_since(self, seq: int) -> list[Change]:
         """The entries after ``seq``, in commit order; ChangeLogPruned if some of them are gone."""
-        with self._snapshot() as db:  # one snapshot for both reads: a prune cannot slip in between
-            row = db.execute("SELECT value FROM meta WHERE key = 'changes_pruned_through'").fetchone()
-            if row is not None and seq < int(row[0]):
+        # one statement reads one snapshot (on both backends): a prune cannot slip in between
+        rows = self._query(
+            "SELECT -1, 'pruned', value FROM meta WHERE key = 'changes_pruned_through' "
+            "UNION ALL SELECT seq, kind, key FROM changes WHERE seq > ? ORDER BY 1",
+            (seq,),
+        )
+        if rows and rows[0][0] == -1:
+            if seq < int(rows[0][2]):
                 raise ChangeLogPruned(f"the change-log entries after {seq} were pruned")
-            rows = db.execute(
-                "SELECT seq, kind, key FROM changes WHERE seq > ? ORDER BY seq", (seq,)
-            ).fetchall()
+            rows = rows[1:]
         return [Change(int(s), str(kind), str(key)) for s, kind, key in rows]
 
     def prune_changes(self, older_than: float) -> int:

@@ -111,17 +111,6 @@ class SQLiteStore(SQLStore):
                 raise
             self._db.execute("COMMIT")
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        with self._read_lock:
-            db = self._reader
-            db.execute("BEGIN")
-            try:
-                yield db
-            finally:
-                if db.in_transaction:
-                    db.execute("COMMIT")
-
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._read_lock:  # autocommit: each statement reads the latest committed state
             return self._reader.execute(sql, args).fetchall()
