@@ -5,9 +5,10 @@ usage: python benchmarks/ingest.py --artifacts DIR [--data ../shared/datasets/am
        [--out FILE]
 
 For each backend (SQLite in a fresh file; PostgreSQL in a cluster of its own, started by
-scripts/postgres.sh), starts the real server (`semrec serve`) twice on a fresh database, with group
-commit on and off (the `group_commit` setting), and for every combination of events per request and
-concurrent clients sends requests back to back for --seconds (closed loop: each client sends its next
+scripts/postgres.sh), starts the real server (`semrec serve`) twice, each on a fresh database of its
+own, with group commit on and off (the `group_commit` setting), warms both up, and for every
+combination of events per request and concurrent clients sends requests to each in turn (which one
+goes first alternates) back to back for --seconds (closed loop: each client sends its next
 request when the previous one is answered, on a kept-alive connection). Reports acknowledged events
 per second, requests per second, latency percentiles and errors; every acknowledged event is then
 counted in the database (`lost` must be 0). Clients and server share this machine's cores.
@@ -127,8 +128,9 @@ def run_backend(
         )
         base, cluster = started.stdout.split()
     rows = []
+    servers: dict[bool, tuple[subprocess.Popen[bytes], str, str]] = {}
     try:
-        for group_commit in (True, False):
+        for group_commit in (True, False):  # both at once, on databases of their own
             if backend == "sqlite":
                 database = str(workdir / f"ingest-{group_commit}.db")
             else:
@@ -138,20 +140,28 @@ def run_backend(
                 with psycopg.connect(base, autocommit=True) as admin:
                     admin.execute(f"CREATE DATABASE {name}")
                 database = base.rsplit("/", 1)[0] + "/" + name
-            process, url = start_server(args.artifacts, database, workdir, group_commit)
-            try:
-                for per_request in args.per_request:
-                    for clients in args.clients:
-                        before = stored_events(database)
-                        row = asyncio.run(load(url, items, per_request, clients, args.seconds))
-                        row["lost"] = row["events_acknowledged"] - (stored_events(database) - before)
-                        row.update(backend=backend, group_commit=group_commit)
-                        print(json.dumps(row), file=sys.stderr)
-                        rows.append(row)
-            finally:
-                process.terminate()
-                process.wait(timeout=60)
+            folder = workdir / f"{backend}-{group_commit}"
+            folder.mkdir()
+            servers[group_commit] = (*start_server(args.artifacts, database, folder, group_commit), database)
+        for _, url, _ in servers.values():  # warm-up (the database's first files, the server's first runs)
+            asyncio.run(load(url, items, 100, 8, args.seconds / 2))
+        turn = 0
+        for per_request in args.per_request:
+            for clients in args.clients:
+                # the two alternate which goes first, so neither always meets the other's leftovers
+                for group_commit in (True, False) if turn % 2 == 0 else (False, True):
+                    _, url, database = servers[group_commit]
+                    before = stored_events(database)
+                    row = asyncio.run(load(url, items, per_request, clients, args.seconds))
+                    row["lost"] = row["events_acknowledged"] - (stored_events(database) - before)
+                    row.update(backend=backend, group_commit=group_commit)
+                    print(json.dumps(row), file=sys.stderr)
+                    rows.append(row)
+                turn += 1
     finally:
+        for process, _, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=60)
         if cluster is not None:
             subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "stop", cluster], check=False)
     return rows
