@@ -60,8 +60,8 @@ def embed_on_ray(
     rows: list[np.ndarray] = []
     vectors: list[np.ndarray] = []
     for batch in encoded.iter_batches(batch_size=None, batch_format="numpy"):
-        rows.append(batch["row"])
-        vectors.append(batch["vector"])
+        rows.append(np.asarray(batch["row"]))
+        vectors.append(np.asarray(batch["vector"]))
     order = np.argsort(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
     matrix = np.concatenate(vectors)[order] if vectors else np.zeros((0, 0), dtype=np.float32)
     seconds = time.perf_counter() - started
