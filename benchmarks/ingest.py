@@ -115,6 +115,22 @@ def stored_events(database: str) -> int:
         store.close()
 
 
+def settle(url: str) -> None:
+    """Lets PostgreSQL finish what the previous load left it (dirty pages, vacuuming) before the
+    next one, so neither server's load pays for the other's."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("CHECKPOINT")
+        for _ in range(60):  # autovacuum workers, up to a minute
+            busy = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+            )
+            if busy.fetchone()[0] == 0:  # type: ignore[index]
+                break
+            time.sleep(1)
+
+
 def run_backend(
     args: argparse.Namespace, backend: str, items: list[str], workdir: Path
 ) -> list[dict[str, Any]]:
@@ -151,6 +167,8 @@ def run_backend(
                 # the two alternate which goes first, so neither always meets the other's leftovers
                 for group_commit in (True, False) if turn % 2 == 0 else (False, True):
                     _, url, database = servers[group_commit]
+                    if cluster is not None:
+                        settle(base)
                     before = stored_events(database)
                     row = asyncio.run(load(url, items, per_request, clients, args.seconds))
                     row["lost"] = row["events_acknowledged"] - (stored_events(database) - before)

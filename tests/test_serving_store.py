@@ -94,7 +94,10 @@ def test_writes_are_logged_in_commit_order_and_seeding_logs_nothing(database: st
     assert store.deleted_items() == {"a"}
 
 
-def test_event_ids_and_other_connections_commits_are_visible(database: str) -> None:
+def test_event_ids_and_other_connections_commits_are_visible(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("semrec.store.sql.EVENTS_PAGE", 2)  # events read back in pages of two
     store, other = open_store(database), open_store(database)
     before = other.data_version()
     store.add_events([Event("k1", "a", "view", 1.0), Event("k2", "b", "cart", 2.0)])
@@ -103,8 +106,11 @@ def test_event_ids_and_other_connections_commits_are_visible(database: str) -> N
     first = other.events_since(0)[0][0]
     assert other.events_since(first) == [(other.last_event(), "b")]
     version = store.data_version()
-    store.add_events([Event("k1", "c", "view", 3.0)])
+    store.add_events([Event("k1", "c", "view", 3.0), Event("k3", "d", "view", 4.0)])
     assert store.data_version() != version  # its own writer's commits count too (its reader reads them)
+    assert [item for _, item in store.events_since(0)] == ["a", "b", "c", "d"]  # over two pages
+    ids = [i for i, _ in store.events_since(0)]
+    assert ids == sorted(ids) and store.events_since(ids[1]) == store.events_since(0)[2:]
 
 
 def test_reads_do_not_wait_for_a_write_in_progress(database: str) -> None:

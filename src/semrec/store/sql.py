@@ -26,6 +26,7 @@ ITEM_FIELDS = (
     "item_id, title, text, category, brand, price, available, attributes, vector, vector_key, updated"
 )
 ITEM_VALUES = "(?,?,?,?,?,?,?,?,?,?,?)"
+EVENTS_PAGE = 10_000
 
 
 class SQLStore(AdTables):
@@ -207,9 +208,18 @@ class SQLStore(AdTables):
 
     def events_since(self, event_id: int) -> list[tuple[int, str]]:
         """(event id, item id) of the events stored after ``event_id``, in commit order."""
-        return [(int(i), str(item)) for i, item in self._query(
-            "SELECT id, item_id FROM events WHERE id > ? ORDER BY id", (event_id,)
-        )]  # fmt: skip
+        # in pages, ordered and limited, so that PostgreSQL walks the key's index even before it
+        # has statistics of a fast-growing table (a filter alone would scan the whole table)
+        out: list[tuple[int, str]] = []
+        while True:
+            page = self._query(
+                "SELECT id, item_id FROM events WHERE id > CAST(? AS BIGINT) ORDER BY id LIMIT ?",
+                (event_id, EVENTS_PAGE),
+            )
+            out += [(int(i), str(item)) for i, item in page]
+            if len(page) < EVENTS_PAGE:
+                return out
+            event_id = out[-1][0]
 
     def last_event(self) -> int:
         return int(self._query("SELECT COALESCE(MAX(id), 0) FROM events")[0][0])
@@ -258,7 +268,7 @@ class SQLStore(AdTables):
         # one statement reads one snapshot (on both backends): a prune cannot slip in between
         rows = self._query(
             "SELECT -1, 'pruned', value FROM meta WHERE key = 'changes_pruned_through' "
-            "UNION ALL SELECT seq, kind, key FROM changes WHERE seq > ? ORDER BY 1",
+            "UNION ALL SELECT seq, kind, key FROM changes WHERE seq > CAST(? AS BIGINT) ORDER BY 1",
             (seq,),
         )
         if rows and rows[0][0] == -1:
@@ -277,7 +287,7 @@ class SQLStore(AdTables):
             ).fetchone()[0]
             if cut is None:
                 return 0
-            removed = db.execute("DELETE FROM changes WHERE seq <= ?", (cut,)).rowcount
+            removed = db.execute("DELETE FROM changes WHERE seq <= CAST(? AS BIGINT)", (cut,)).rowcount
             self._set_meta(db, "changes_pruned_through", str(cut))
             return int(removed)
 
