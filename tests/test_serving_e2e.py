@@ -28,9 +28,10 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, config: Path, *extra: str) -> None:
+    def __init__(self, config: Path, *extra: str, ready_seconds: float = 120) -> None:
         self.config = config
         self.extra = extra
+        self.ready_seconds = ready_seconds
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -49,7 +50,7 @@ class Server:
         ]
         env = {**os.environ, "SEMREC_PROGRESS": "0"}
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + self.ready_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 output = self.process.stdout.read().decode() if self.process.stdout else ""
@@ -59,13 +60,13 @@ class Server:
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
-        raise RuntimeError("server did not become ready in 120 s")
+        raise RuntimeError(f"server did not become ready in {self.ready_seconds} s")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
 

@@ -35,8 +35,21 @@ def serve(
     config: Annotated[
         Path | None, typer.Option(help="TOML file of settings (docs/configuration.md).")
     ] = None,
+    ray: Annotated[
+        bool,
+        typer.Option("--ray", help="Serve as a Ray Serve deployment of replicas (share a PostgreSQL store)."),
+    ] = False,
+    ray_replicas: Annotated[int, typer.Option(help="--ray: replicas (the fewest, when autoscaling).")] = 2,
+    ray_max_replicas: Annotated[
+        int | None, typer.Option(help="--ray: autoscale up to this many replicas on requests in flight.")
+    ] = None,
+    ray_cpus_per_replica: Annotated[float, typer.Option(help="--ray: CPUs Ray reserves per replica.")] = 1.0,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="--ray: the cluster to join (ray start printed it); a local one if not given."),
+    ] = None,
 ) -> None:
-    """Serve recommendations, similar products and search over HTTP (FastAPI + uvicorn)."""
+    """Serve recommendations, similar products and search over HTTP (FastAPI + uvicorn, or Ray Serve)."""
     import logging
 
     import uvicorn
@@ -55,6 +68,17 @@ def serve(
     except ValueError as error:
         raise fail(str(error)) from None
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    if ray:
+        if settings.workers > 1:
+            raise fail("--ray runs replicas instead of workers; leave workers at 1")
+        from semrec.distributed.serve import serve_on_ray
+
+        console.print(f"serving on Ray Serve at http://{settings.host}:{settings.port}")
+        try:
+            serve_on_ray(settings, ray_replicas, ray_max_replicas, ray_cpus_per_replica, ray_address)
+        except (ValueError, RuntimeError) as error:
+            raise fail(str(error)) from None
+        return
     if settings.workers > 1:
         _serve_workers(settings.workers, config, overrides, settings.host, settings.port, settings.log_level)
         return
