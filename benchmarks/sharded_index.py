@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from serving import machine, percentiles
 
 from semrec.distributed.cluster import connect
 from semrec.distributed.sharded_index import ShardedIndex, merge_top_k
+from serving import machine, percentiles
 
 CHUNK = 250_000
 
