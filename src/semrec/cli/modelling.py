@@ -107,6 +107,16 @@ def train(
     device: Annotated[
         str | None, typer.Option(help="sasrec, lmrec: auto (GPU when present), cpu, cuda or cuda:N.")
     ] = None,
+    ray_workers: Annotated[
+        int | None,
+        typer.Option(
+            help="sasrec, lmrec: train data-parallel on this many Ray Train workers (DDP over gloo)."
+        ),
+    ] = None,
+    ray_cpus_per_worker: Annotated[float, typer.Option(help="--ray-workers: CPUs per worker.")] = 1.0,
+    ray_address: Annotated[
+        str | None, typer.Option(help="--ray-workers: the cluster to join; a local one if not given.")
+    ] = None,
 ) -> None:
     """Train a model with early stopping on the validation split and save self-describing artifacts
     (protocol, dataset fingerprint, settings and code version in config.json).
@@ -146,6 +156,17 @@ def train(
         valid_start=valid_start,
         test_start=test_start,
     )
+    if ray_workers is not None:
+        from semrec.distributed.train import train_on_ray
+
+        try:
+            summary = train_on_ray(spec, out, ray_workers, ray_cpus_per_worker, ray_address)
+        except (DatasetError, ValueError, RuntimeError) as error:
+            raise fail(str(error)) from None
+        shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items())
+        console.print(f"trained on Ray Train: {shown}", highlight=False, soft_wrap=True)
+        console.print(f"artifacts written to {out}")
+        return
     try:
         document = run_training(spec, out)
     except (DatasetError, ValueError) as error:

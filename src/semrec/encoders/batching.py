@@ -47,7 +47,7 @@ def encode_cached(encoder: Encoder, texts: Sequence[str], progress: str | None =
             return vectors
     vectors = encoder.encode(texts, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")  # processes embedding at once never share one
     np.save(tmp, vectors)
     os.replace(tmp, path)
     return vectors

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from semrec.models.sequence_net import SequenceNet, left_pad
+from semrec.training import collective
 
 log = logging.getLogger("semrec.training")
 
@@ -92,7 +93,9 @@ def train_loop(
     ``text_loss`` > 0 adds, with that weight, the same softmax over every item's text-only vector
     (:meth:`~semrec.models.sequence_net.ItemTable.with_text_only`) for tables that have one."""
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # the same batches in every process: each takes its share
+    rank, size = collective.world()
+    collective.same_start(net)
     examples = (prefix_windows if prefixes else training_pairs)(sequences, max_len)
     if not examples:
         raise ValueError("no training sequence has two or more items; nothing to learn from")
@@ -126,34 +129,51 @@ def train_loop(
         net.train()
         total, count = 0.0, 0
         for batch in length_batches(lengths, batch_size, rng):
-            chunk = [examples[i] for i in batch]
-            length = max(len(s) for s in chunk)
-            padded = left_pad(chunk, length).to(device)  # (batch, length)
-            inputs, targets = padded[:, :-1], padded[:, 1:]
-            table, text_only = net.items.with_text_only()
-            hidden = net.encode(inputs, table)  # (batch, length - 1, dim)
-            valid = (targets > 0) & (inputs > 0)
-            if prefixes:  # each example trains its last target only
-                valid[:, :-1] = False
-            queries, labels = hidden[valid], column[targets[valid]]
-            logits = queries @ table[candidates + 1].T  # (n_positions, n_candidates)
-            loss = F.cross_entropy(logits, labels)
-            if text_loss > 0 and text_only is not None:
-                # the same queries against every item as a new product would be scored: text
-                # and borrowed ID parts then learn to rank on the scale of the full vectors
-                loss = loss + text_loss * F.cross_entropy(queries @ text_only[candidates + 1].T, labels)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
-            total += float(loss.detach()) * int(valid.sum())
-            count += int(valid.sum())
+            part = batch[rank::size]  # this process's share (all of it in one process)
+            positions = 0
+            if len(part):
+                chunk = [examples[i] for i in part]
+                length = max(len(s) for s in chunk)
+                padded = left_pad(chunk, length).to(device)  # (batch, length)
+                inputs, targets = padded[:, :-1], padded[:, 1:]
+                table, text_only = net.items.with_text_only()
+                hidden = net.encode(inputs, table)  # (batch, length - 1, dim)
+                valid = (targets > 0) & (inputs > 0)
+                if prefixes:  # each example trains its last target only
+                    valid[:, :-1] = False
+                queries, labels = hidden[valid], column[targets[valid]]
+                positions = int(valid.sum())
+            # the mean over the whole batch's positions, whichever process holds them
+            everywhere = collective.total(float(positions)) if size > 1 else float(positions)
+            if positions:
+                reduction = "mean" if size == 1 else "sum"
+                logits = queries @ table[candidates + 1].T  # (n_positions, n_candidates)
+                loss = F.cross_entropy(logits, labels, reduction=reduction)
+                if text_loss > 0 and text_only is not None:
+                    # the same queries against every item as a new product would be scored: text
+                    # and borrowed ID parts then learn to rank on the scale of the full vectors
+                    other = F.cross_entropy(
+                        queries @ text_only[candidates + 1].T, labels, reduction=reduction
+                    )
+                    loss = loss + text_loss * other
+                if size > 1:
+                    loss = loss / max(everywhere, 1.0)
+                loss.backward()  # type: ignore[no-untyped-call]
+                total += float(loss.detach()) * (positions if size == 1 else everywhere)
+            collective.sum_gradients(net.parameters())
+            if everywhere:
+                optimizer.step()
+            count += positions
         record.epochs = epoch + 1
         record.seconds = time.perf_counter() - started
         entry = {"epoch": epoch + 1, "loss": total / max(count, 1), "seconds": round(record.seconds, 1)}
         out_of_time = time_budget_s is not None and record.seconds >= time_budget_s
+        out_of_time = bool(collective.from_first([float(out_of_time)])[0])  # all stop together
         if validate is not None and ((epoch + 1) % eval_every == 0 or out_of_time or epoch + 1 == epochs):
             net.eval()
-            score = validate()
+            score = validate() if rank == 0 else 0.0  # the same weights everywhere: validated once
+            score = collective.from_first([score])[0]
             entry["valid_ndcg@10"] = score
             if score > record.best_score:
                 record.best_score, record.best_epoch, waited = score, epoch + 1, 0
@@ -166,7 +186,7 @@ def train_loop(
         record.history.append(entry)
         if on_epoch is not None:
             on_epoch(entry)
-        if checkpoint is not None:
+        if checkpoint is not None and rank == 0:
             state: dict[str, Any] = {"model": net.state_dict(), "optimizer": optimizer.state_dict()}
             state["best_state"] = best_state
             state.update({"epoch": epoch + 1, "waited": waited, "record": record, "rng": rng})
