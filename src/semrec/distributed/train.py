@@ -27,9 +27,9 @@ def _worker(config: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory(prefix="semrec-train-") as scratch:
         out = Path(config["out"]) if rank == 0 else Path(scratch)
         document = run_training(config["spec"], out)
-        if rank == 0:
-            metrics = document.get("metrics", {})
-            ray.train.report({k: v for k, v in metrics.items() if isinstance(v, int | float)})
+        metrics = document.get("metrics", {})
+        # every worker reports (Ray Train waits for all); the run's result is the first worker's
+        ray.train.report({k: v for k, v in metrics.items() if isinstance(v, int | float)})
 
 
 def train_on_ray(
