@@ -75,17 +75,38 @@ def test_a_sharded_ivf_index_finds_what_exact_search_finds(ray_cluster: Any) -> 
         sharded.close()
 
 
-def test_the_catalog_embedded_on_ray_equals_the_local_vectors(ray_cluster: Any, tmp_path: Path) -> None:
-    from typer.testing import CliRunner
+def test_a_shard_that_does_not_answer_in_time_fails_the_search(ray_cluster: Any) -> None:
+    sharded = ShardedIndex(8, 2, "exact", cpus_per_shard=0.1, timeout_s=0.5)
+    try:
+        sharded.add(vectors(100, 8, seed=5))
+        sharded._shards[1] = ray_cluster.remote(_Sleeper).options(num_cpus=0.1).remote()  # a stuck shard
+        with pytest.raises(ray_cluster.exceptions.GetTimeoutError):
+            sharded.search(vectors(1, 8, seed=6), 5)  # an error after 0.5 s, not a hung request
+    finally:
+        sharded.close()
 
-    from semrec.cli import app
+
+class _Sleeper:
+    def search(self, queries: np.ndarray, k: int) -> None:
+        import time
+
+        time.sleep(30)
+
+
+def test_the_catalog_embedded_on_ray_equals_the_local_vectors(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
     from tests.shop_fixture import write_shop
 
     shop = write_shop(tmp_path / "shop")
-    runner = CliRunner()
     for name, extra in (("local", []), ("ray", ["--ray", "--ray-workers", "2", "--batch-size", "4"])):
-        done = runner.invoke(app, ["embed", "--data", str(shop), "--out", str(tmp_path / name), *extra])
-        assert done.exit_code == 0, done.output
+        command = ["embed", "--data", str(shop), "--out", str(tmp_path / name), *extra]
+        # the real command in a process of its own (its own local Ray cluster), bounded in time
+        done = subprocess.run(
+            [sys.executable, "-m", "semrec.cli", *command], capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
     local, on_ray = (np.load(tmp_path / name / "vectors.npy") for name in ("local", "ray"))
     assert local.shape == on_ray.shape == (12, 384)
     cosines = np.sum(local * on_ray, axis=1) / (

@@ -59,8 +59,16 @@ class ShardedIndex:
     """:class:`VectorIndex`'s interface (add, search, len, memory) over ``shards`` Ray actors."""
 
     def __init__(
-        self, dim: int, shards: int, kind: IndexKind = "exact", cpus_per_shard: float = 1.0, **params: Any
+        self,
+        dim: int,
+        shards: int,
+        kind: IndexKind = "exact",
+        cpus_per_shard: float = 1.0,
+        timeout_s: float = 60.0,
+        **params: Any,
     ) -> None:
+        """``timeout_s``: how long an answer waits for every shard; a shard that does not answer
+        in time raises (Ray's GetTimeoutError) rather than hanging the request."""
         if shards < 1:
             raise ValueError(f"shards must be at least 1, not {shards}")
         ray = ray_module()
@@ -70,6 +78,7 @@ class ShardedIndex:
         self._ray = ray
         self._shards = [actor.remote(dim, kind, params) for _ in range(shards)]
         self._size = 0
+        self._timeout = timeout_s
 
     def __len__(self) -> int:
         return self._size
@@ -87,7 +96,7 @@ class ShardedIndex:
             mine = rows % len(self._shards) == i
             if mine.any():
                 pending.append(shard.add.remote(vectors[mine], rows[mine]))
-        self._ray.get(pending)
+        self._ray.get(pending, timeout=self._timeout)
         self._size += len(vectors)
         return rows
 
@@ -95,12 +104,15 @@ class ShardedIndex:
         """(scores, rows) of the ``k`` largest inner products per query over every shard."""
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         k = max(1, min(k, len(self)))
-        answers = self._ray.get([shard.search.remote(queries, k) for shard in self._shards])
+        answers = self._ray.get(
+            [shard.search.remote(queries, k) for shard in self._shards], timeout=self._timeout
+        )
         return merge_top_k([a[0] for a in answers], [a[1] for a in answers], k)
 
     def memory_bytes(self) -> int:
         """Bytes held by the shards together (their indexes and row maps)."""
-        return int(sum(self._ray.get([shard.memory_bytes.remote() for shard in self._shards])))
+        sizes = self._ray.get([shard.memory_bytes.remote() for shard in self._shards], timeout=self._timeout)
+        return int(sum(sizes))
 
     def close(self) -> None:
         for shard in self._shards:
