@@ -5,6 +5,7 @@
 #   scripts/postgres.sh stop DIR   stops the cluster of that folder
 # Tests read the URL from SEMREC_TEST_POSTGRES; without it they start a cluster with this script.
 set -euo pipefail
+cd /  # the postgres user may not enter the caller's folder
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
   echo "postgres.sh: no PostgreSQL server binaries under /usr/lib/postgresql (apt-get install postgresql)" >&2
