@@ -76,9 +76,10 @@ def test_a_sharded_ivf_index_finds_what_exact_search_finds(ray_cluster: Any) -> 
 
 
 def test_a_shard_that_does_not_answer_in_time_fails_the_search(ray_cluster: Any) -> None:
-    sharded = ShardedIndex(8, 2, "exact", cpus_per_shard=0.1, timeout_s=0.5)
+    sharded = ShardedIndex(8, 2, "exact", cpus_per_shard=0.1)
     try:
-        sharded.add(vectors(100, 8, seed=5))
+        sharded.add(vectors(100, 8, seed=5))  # the shards are up (starting them takes seconds)
+        sharded.timeout_s = 0.5
         sharded._shards[1] = ray_cluster.remote(_Sleeper).options(num_cpus=0.1).remote()  # a stuck shard
         with pytest.raises(ray_cluster.exceptions.GetTimeoutError):
             sharded.search(vectors(1, 8, seed=6), 5)  # an error after 0.5 s, not a hung request

@@ -78,7 +78,7 @@ class ShardedIndex:
         self._ray = ray
         self._shards = [actor.remote(dim, kind, params) for _ in range(shards)]
         self._size = 0
-        self._timeout = timeout_s
+        self.timeout_s = timeout_s
 
     def __len__(self) -> int:
         return self._size
@@ -96,7 +96,7 @@ class ShardedIndex:
             mine = rows % len(self._shards) == i
             if mine.any():
                 pending.append(shard.add.remote(vectors[mine], rows[mine]))
-        self._ray.get(pending, timeout=self._timeout)
+        self._ray.get(pending, timeout=self.timeout_s)
         self._size += len(vectors)
         return rows
 
@@ -105,13 +105,13 @@ class ShardedIndex:
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         k = max(1, min(k, len(self)))
         answers = self._ray.get(
-            [shard.search.remote(queries, k) for shard in self._shards], timeout=self._timeout
+            [shard.search.remote(queries, k) for shard in self._shards], timeout=self.timeout_s
         )
         return merge_top_k([a[0] for a in answers], [a[1] for a in answers], k)
 
     def memory_bytes(self) -> int:
         """Bytes held by the shards together (their indexes and row maps)."""
-        sizes = self._ray.get([shard.memory_bytes.remote() for shard in self._shards], timeout=self._timeout)
+        sizes = self._ray.get([shard.memory_bytes.remote() for shard in self._shards], timeout=self.timeout_s)
         return int(sum(sizes))
 
     def close(self) -> None:
