@@ -27,38 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from serving import _send, free_port, machine, percentiles, post
+from serving import _send, machine, percentiles, post, start_server, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY = "bench-key"
-
-
-def start_server(
-    artifacts: Path, database: str, workdir: Path, group_commit: bool
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    config = workdir / "semrec.toml"
-    config.write_text(
-        f'artifacts = "{artifacts.resolve()}"\ndatabase = "{database}"\nlog_level = "warning"\n'
-        f"group_commit = {str(group_commit).lower()}\nmax_events_per_request = 1000\n"
-        f"[[api_keys]]\nname = 'bench'\nkey = '{KEY}'\nscopes = ['read', 'write']\n"
-    )
-    command = [sys.executable, "-m", "semrec.cli", "serve", "--config", str(config), "--port", str(port)]
-    process = subprocess.Popen(command, stdout=sys.stderr)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("the server exited before it was ready")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("the server was not ready in 600 s")
 
 
 async def load(url: str, items: list[str], per_request: int, clients: int, seconds: float) -> dict[str, Any]:
@@ -158,7 +129,9 @@ def run_backend(
                 database = base.rsplit("/", 1)[0] + "/" + name
             folder = workdir / f"{backend}-{group_commit}"
             folder.mkdir()
-            servers[group_commit] = (*start_server(args.artifacts, database, folder, group_commit), database)
+            extra = f"group_commit = {str(group_commit).lower()}\nmax_events_per_request = 1000\n"
+            started_server = start_server(args.artifacts, folder, False, database=database, settings=extra)
+            servers[group_commit] = (*started_server, database)
         for _, url, _ in servers.values():  # warm-up (the database's first files, the server's first runs)
             asyncio.run(load(url, items, 100, 8, args.seconds / 2))
         turn = 0
@@ -224,11 +197,7 @@ def main() -> None:
         "group_commit_speedup": ratios,
         "lost_total": sum(r["lost"] for r in rows),
     }
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from serving import machine
+from serving import machine, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,11 +62,7 @@ def main() -> None:
             )
             rows.append(row)
     result = {"benchmark": "ray-embed", "dataset": args.data.name, "machine": machine(), "results": rows}
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from serving import machine
+from serving import machine, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,11 +68,7 @@ def main() -> None:
         f"ray_train_x{args.workers}": ray,
         "max_abs_item_vector_difference": round(float(np.abs(vectors[0] - vectors[1]).max()), 6),
     }
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

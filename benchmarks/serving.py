@@ -67,6 +67,15 @@ def machine() -> dict[str, Any]:
     }
 
 
+def write_result(result: dict[str, Any], out: Path | None) -> None:
+    """Prints a benchmark's JSON and, with ``out``, writes it there too."""
+    text = json.dumps(result, indent=2)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+    print(text)
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     array = np.array(values) * 1000
     return {
@@ -102,12 +111,21 @@ def free_port() -> int:
 
 
 def start_server(
-    artifacts: Path, workdir: Path, text_shortlist: bool, workers: int = 1, ranker: bool = True
+    artifacts: Path,
+    workdir: Path,
+    text_shortlist: bool,
+    workers: int = 1,
+    ranker: bool = True,
+    database: str | None = None,
+    settings: str = "",
 ) -> tuple[subprocess.Popen[bytes], str]:
+    """The real server on a free port; ``database``: a fresh SQLite file in ``workdir`` unless given;
+    ``settings``: more TOML lines for its config."""
     port = free_port()
     config = workdir / "semrec.toml"
     config.write_text(
-        f'artifacts = "{artifacts.resolve()}"\ndatabase = "{workdir / "bench.db"}"\nlog_level = "warning"\n'
+        f'artifacts = "{artifacts.resolve()}"\ndatabase = "{database or workdir / "bench.db"}"\n'
+        f'log_level = "warning"\n{settings}'
         f"text_shortlist = {str(text_shortlist).lower()}\nranker = {str(ranker).lower()}\n"
         f"[[api_keys]]\nname = 'bench'\nkey = '{KEY}'\nscopes = ['read', 'write']\n"
     )

@@ -27,7 +27,7 @@ import numpy as np
 
 from semrec.distributed.cluster import connect
 from semrec.distributed.sharded_index import ShardedIndex, merge_top_k
-from serving import machine, percentiles
+from serving import machine, percentiles, write_result
 
 CHUNK = 250_000
 
@@ -137,11 +137,7 @@ def main() -> None:
         "machine": machine(),
         "results": rows,
     }
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":
