@@ -8,6 +8,7 @@ counters and histograms summed over the workers, gauges as the largest among the
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
@@ -72,6 +73,25 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livemostrecent",
         )
+        # per A/B arm, list and model version, from the database at each scrape, as the ads are
+        self.experiment = {
+            name: Gauge(
+                f"semrec_experiment_{name}",
+                f"Answers of each A/B arm, list and model version: {text}, over every worker and node",
+                ["arm", "list", "model_version"],
+                registry=self.registry,
+                multiprocess_mode="livemostrecent",
+            )
+            for name, text in (
+                ("answers", "lists answered"),
+                ("impressions", "items shown"),
+                ("clicks", "items clicked (each answer position once)"),
+                ("carts", "items put in the cart"),
+                ("purchases", "items bought"),
+                ("ctr", "clicks per impression"),
+                ("conversion", "purchases per impression"),
+            )
+        }
         self._versions: set[str] = set()
 
     def set_model(self, version: str, items: int) -> None:
@@ -94,6 +114,12 @@ class Metrics:
         for campaign, budget in budgets.items():
             today = totals.get(campaign, {}).get("today", AdTotals())
             self.ad_budget_left.labels(campaign=campaign).set(max(budget - today.spent - today.held, 0.0))
+
+    def set_experiment(self, rows: list[tuple[str, str, str, dict[str, Any]]]) -> None:
+        """(arm, list, model version, counts as in the experiment report) for every answer list."""
+        for arm, list_name, version, counts in rows:
+            for name, gauge in self.experiment.items():
+                gauge.labels(arm=arm, list=list_name, model_version=version).set(counts[name])
 
     def exposition(self) -> bytes:
         """The text /metrics serves: every worker's values when there are several."""

@@ -47,6 +47,18 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Attribution:
+    """Which answer an event followed: its request id, the position (0-based) of the item in it,
+    and what the id names (the list, the A/B arm and the short hash of the model version)."""
+
+    request_id: str
+    position: int
+    list: str
+    arm: str
+    model: str
+
+
+@dataclass(frozen=True)
 class Event:
     """One thing a shopper did, under the pseudonym ``user_key``."""
 
@@ -56,6 +68,7 @@ class Event:
     timestamp: float
     value: float | None = None
     impression: str | None = None  # the ad impression it answers (a click charges it); not kept in events
+    attribution: Attribution | None = None  # the answer it followed, when the client says
 
 
 @dataclass

@@ -11,9 +11,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from semrec.feedback.arms import ARM_PATTERN, ArmPlan, check_plan
 from semrec.store import SCHEMES as DATABASE_SCHEMES
 
 Scope = Literal["read", "write", "admin"]
@@ -34,6 +35,25 @@ class Rule(BaseModel):
     field: Literal["category", "brand", "item_id"] = Field(description="Item field the rule reads.")
     value: str = Field(description="Value to match (case-insensitive; categories match any path part).")
     weight: float = Field(description="Added to the normalised relevance (about 0..1) of matching items.")
+
+
+class ArmSettings(BaseModel):
+    """One arm of an A/B test: a model and the share of shoppers it serves."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=ARM_PATTERN, description="The arm's name (letters, digits, _ and -).")
+    artifacts: Path | None = Field(
+        None, description="Its artifact folder (default: the `artifacts` setting)."
+    )
+    share: float = Field(gt=0, le=1, description="Share of shoppers it serves; the arms' shares add up to 1.")
+
+    @field_validator("artifacts")
+    @classmethod
+    def _artifacts_exist(cls, value: Path | None) -> Path | None:
+        if value is not None and not (value / "config.json").exists():
+            raise ValueError(f"{value} holds no semrec artifacts (no config.json); run `semrec train` first")
+        return value
 
 
 class ServerSettings(BaseSettings):
@@ -178,6 +198,24 @@ class ServerSettings(BaseSettings):
         1, ge=1, le=256, description="PyTorch threads per request (1 serves concurrent requests best)."
     )
     log_level: str = Field("info", description="Log level of the server.")
+    arms: list[ArmSettings] = Field(
+        default_factory=list,
+        description="A/B test: models served side by side, each to its share of shoppers (a keyed "
+        "hash of the pseudonym, the same on every worker and node); the first arm is the control. "
+        "Empty: one arm, 'main', serving `artifacts`. As JSON in SEMREC_ARMS.",
+    )
+    experiment: str = Field(
+        "default",
+        pattern=ARM_PATTERN,
+        description="Name of the A/B test; shoppers are assigned afresh under a new name.",
+    )
+
+    @field_validator("arms")
+    @classmethod
+    def _arm_shares(cls, value: list[ArmSettings]) -> list[ArmSettings]:
+        if value:
+            check_plan([ArmPlan(a.name, a.share) for a in value])
+        return value
 
     @field_validator("database", mode="before")
     @classmethod

@@ -1,6 +1,7 @@
 """The FastAPI application: ``create_app(settings)`` wires store, model, index and routes."""
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -22,10 +23,11 @@ from semrec.api.routes.operations import STATIC
 from semrec.metrics import Metrics
 from semrec.online.collector import settle
 from semrec.online.engine import Engine
+from semrec.online.experiment import Arm, Experiment
 from semrec.online.follower import Follower
 from semrec.online.runtime import ModelRuntime
 from semrec.online.seed import prepare_store
-from semrec.settings import ServerSettings
+from semrec.settings import ArmSettings, ServerSettings
 from semrec.store import open_store
 from semrec.store.protocol import Store
 
@@ -63,9 +65,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ticker = asyncio.create_task(_follow(app.state.follower, settings))
+        ticker = asyncio.create_task(_follow(app.state.experiment, settings))
         yield
         ticker.cancel()
+        try:
+            app.state.experiment.flush()  # this worker's last answer counts
+        except Exception:
+            log.exception("could not store the last answer counts")
         metrics.process_exited()
 
     app = FastAPI(
@@ -79,8 +85,16 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.metrics = metrics
     app.state.keyring = KeyRing(settings.api_keys, settings.anonymous_scopes)
 
-    engine = build_engine(settings, store)
-    app.state.follower = Follower(engine, store, lambda path: build_engine(settings, store, path), metrics)
+    arms = []
+    for i, planned in enumerate(settings.arms or [ArmSettings(name="main", share=1.0)]):
+        built = build_engine(settings, store, planned.artifacts or settings.artifacts)
+        rebuild = functools.partial(build_engine, settings, store)
+        # the control follows the reloads logged without an arm, as a server without arms does
+        follower = Follower(built, store, rebuild, metrics, arm="" if i == 0 else planned.name)
+        arms.append(Arm(planned.name, planned.share, follower))
+    app.state.follower = arms[0].follower  # writes go through the control's engine
+    engine = arms[0].follower.engine
+    app.state.experiment = Experiment(settings.experiment, arms, engine.secret, store)
     settle()
     metrics.set_model(engine.runtime.version, int(engine.catalog.alive.sum()))
     install_error_handlers(app)
@@ -90,14 +104,19 @@ def create_app(settings: ServerSettings) -> FastAPI:
     return app
 
 
-async def _follow(follower: Follower, settings: ServerSettings) -> None:
-    """Keeps this worker current while no request comes, on the event loop as requests are."""
+async def _follow(experiment: Experiment, settings: ServerSettings) -> None:
+    """Keeps this worker current while no request comes, on the event loop as requests are, and
+    stores its answer counts and reads which arms run (another node may have stopped one)."""
     while True:
         await asyncio.sleep(settings.follow_interval)
         try:
-            await follower.current_async()
-            if follower.prune_due(settings.change_log_retention):
-                await asyncio.to_thread(follower.prune, settings.change_log_retention)
+            for arm in experiment.arms.values():
+                await arm.follower.current_async()
+            control = experiment.control.follower
+            if control.prune_due(settings.change_log_retention):
+                await asyncio.to_thread(control.prune, settings.change_log_retention)
+            await asyncio.to_thread(experiment.flush)
+            await asyncio.to_thread(experiment.refresh)
         except Exception:  # a failed round (a busy database, say) must not stop the next ones
             log.exception("could not follow the change log")
 

@@ -25,6 +25,15 @@ class EventIn(BaseModel):
         description="The sponsored slot this event answers (its `impression_id`): a click charges "
         "the campaign; a cart or purchase after the click counts as its conversion.",
     )
+    request_id: str | None = Field(
+        None,
+        max_length=200,
+        description="The `request_id` of the answer that showed the item (with `position`): the "
+        "event then counts for that answer's list, A/B arm and model version.",
+    )
+    position: int | None = Field(
+        None, ge=0, le=999, description="With `request_id`: the item's place in that answer, from 0."
+    )
 
 
 class EventsIn(BaseModel):
@@ -52,10 +61,18 @@ class ItemOut(BaseModel):
     )
 
 
+ANSWER_FIELDS = {
+    "arm": "The A/B arm that answered (`main` when no test runs).",
+    "request_id": "This answer's id: send it back, with the item's position, in the events that follow.",
+}
+
+
 class ListOut(BaseModel):
     items: list[ItemOut]
     personalized: bool = False
     model_version: str
+    arm: str = Field(description=ANSWER_FIELDS["arm"])
+    request_id: str = Field(description=ANSWER_FIELDS["request_id"])
     took_ms: float
 
 
@@ -145,4 +162,6 @@ class AdsOut(BaseModel):
     items: list[ItemOut]
     personalized: bool
     model_version: str
+    arm: str = Field(description=ANSWER_FIELDS["arm"])
+    request_id: str = Field(description=ANSWER_FIELDS["request_id"])
     took_ms: float

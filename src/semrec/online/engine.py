@@ -65,6 +65,11 @@ class Engine:
         self.campaigns = CampaignBook(store)
 
     # set-up
+    @property
+    def secret(self) -> bytes:
+        """The server's secret (kept in the database): pseudonyms, A/B buckets and request ids."""
+        return self._secret
+
     def user_key(self, user_id: str) -> str:
         """The pseudonym a shopper is stored under (raw ids are never written)."""
         return hmac.new(self._secret, user_id.encode(), hashlib.sha256).hexdigest()[:32]

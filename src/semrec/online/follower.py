@@ -25,7 +25,7 @@ from semrec.errors import ApiError
 from semrec.metrics import Metrics
 from semrec.online.collector import settle
 from semrec.online.engine import Engine
-from semrec.store.protocol import ChangeLogPruned, Store
+from semrec.store.protocol import ChangeLogPruned, Store, split_reload_key
 
 log = logging.getLogger("semrec.online")
 
@@ -51,7 +51,9 @@ class Follower:
         store: Store,
         build: Callable[[Path], Engine],
         metrics: Metrics,
+        arm: str = "",
     ) -> None:
+        self.arm = arm  # the A/B arm it serves ("" is the control): it follows that arm's reloads
         self.engine = engine
         self._store = store
         self._build = build
@@ -152,7 +154,7 @@ class Follower:
 
     def _rebuild_from_store(self) -> Engine:
         mark = self._store.last_change()  # a reload logged after this is followed as usual
-        newest = self._store.last_reload()
+        newest = self._store.last_reload(self.arm)
         artifacts = self.engine.runtime.directory
         with self._reloads:
             if newest is not None and newest.seq > self._seen and newest.seq not in self._own:
@@ -190,7 +192,7 @@ class Follower:
             self.engine = engine  # one reference swap: requests in flight keep the old one
             self._caught_up = None  # the next request catches the new engine up
             with self._reloads:
-                seq = self._store.log_reload(str(Path(artifacts).resolve()))
+                seq = self._store.log_reload(str(Path(artifacts).resolve()), self.arm)
                 self._own.add(seq)
                 self._wanted = max(self._wanted, seq)
         settle()  # the old engine's cycles go, the new engine's objects leave the collector's view
@@ -203,17 +205,18 @@ class Follower:
 
     def _follow_reloads(self) -> None:
         with self._reloads:
-            follow = None
+            follow: tuple[int, Path] | None = None
             for change in self._store.changes_since(self._seen):
                 self._seen = change.seq
-                if change.kind == "reload" and change.seq not in self._own and change.seq > self._wanted:
-                    follow = change  # only the newest matters
+                if change.kind != "reload" or change.seq in self._own or change.seq <= self._wanted:
+                    continue
+                arm, artifacts = split_reload_key(change.key)
+                if arm == self.arm:
+                    follow = change.seq, Path(artifacts)  # only the newest matters
             if follow is None:
                 return
-            self._wanted = follow.seq
-        threading.Thread(
-            target=self._rebuild, args=(follow.seq, Path(follow.key)), name="semrec-reload", daemon=True
-        ).start()
+            self._wanted = follow[0]
+        threading.Thread(target=self._rebuild, args=follow, name="semrec-reload", daemon=True).start()
 
     def _rebuild(self, seq: int, artifacts: Path) -> None:
         try:

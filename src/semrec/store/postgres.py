@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool
 from semrec.data.words import COMMON_WORD_ITEMS, STOPWORDS, words
 from semrec.schema import Item
 from semrec.store.dbapi import Connection, Cursor
+from semrec.store.experiments import EXPERIMENT_SCHEMA
 from semrec.store.sql import SQLStore
 
 WRITE_LOCK = 0x73656D726563  # the advisory lock every write transaction holds ("semrec")
@@ -151,7 +152,7 @@ class PostgresStore(SQLStore):
                 f"cannot connect to the PostgreSQL database {_safe(url)}: {error}"
             ) from None
         with self._transaction() as db:  # the lock also keeps nodes starting at once from racing
-            for statement in SCHEMA.split(";"):
+            for statement in (SCHEMA + EXPERIMENT_SCHEMA).split(";"):
                 if statement.strip():
                     db.execute(statement)
 

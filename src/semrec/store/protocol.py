@@ -10,6 +10,7 @@ from typing import Protocol
 
 from semrec.schema import Event, Item
 from semrec.store.ads import AdStore
+from semrec.store.experiments import ExperimentStore
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,19 @@ class Change:
     # item (upserted) | delete (item removed) | erase (a shopper's data erased) | reload | campaign
     kind: str
     key: str  # the item or campaign id, the artifact folder of a reload, "" for an erasure
+
+
+def reload_key(artifacts: str, arm: str = "") -> str:
+    """A reload entry's key: the artifact folder, prefixed by the A/B arm it is for ("" is the control)."""
+    return f"@{arm}\t{artifacts}" if arm else artifacts
+
+
+def split_reload_key(key: str) -> tuple[str, str]:
+    """(arm, artifact folder) of a reload entry's key (:func:`reload_key`)."""
+    if key.startswith("@") and "\t" in key:
+        arm, _, artifacts = key[1:].partition("\t")
+        return arm, artifacts
+    return "", key
 
 
 class ChangeLogPruned(Exception):
@@ -54,15 +68,15 @@ class EventStore(Protocol):
 class ChangeLog(Protocol):
     """The committed writes in commit order, which keeps every worker's engine in step."""
 
-    def log_reload(self, artifacts: str) -> int: ...
-    def last_reload(self) -> Change | None: ...
+    def log_reload(self, artifacts: str, arm: str = "") -> int: ...
+    def last_reload(self, arm: str = "") -> Change | None: ...
     def changes_since(self, seq: int) -> list[Change]: ...
     def prune_changes(self, older_than: float) -> int: ...
     def last_change(self) -> int: ...
     def data_version(self) -> int: ...
 
 
-class Store(ItemStore, EventStore, ChangeLog, AdStore, Protocol):
+class Store(ItemStore, EventStore, ChangeLog, AdStore, ExperimentStore, Protocol):
     """Everything the server reads and writes, in one database."""
 
     def setdefault_meta(self, key: str, value: str) -> str: ...

@@ -19,8 +19,9 @@ import numpy as np
 from semrec.schema import Event, Item
 from semrec.store.ads import AdTables
 from semrec.store.dbapi import Connection
+from semrec.store.experiments import ExperimentTables
 from semrec.store.group import GroupCommit
-from semrec.store.protocol import Change, ChangeLogPruned
+from semrec.store.protocol import Change, ChangeLogPruned, reload_key
 
 ITEM_FIELDS = (
     "item_id, title, text, category, brand, price, available, attributes, vector, vector_key, updated"
@@ -29,7 +30,7 @@ ITEM_VALUES = "(?,?,?,?,?,?,?,?,?,?,?)"
 EVENTS_PAGE = 10_000
 
 
-class SQLStore(AdTables):
+class SQLStore(AdTables, ExperimentTables):
     """Everything but connections, full-text search and the news check, which each backend owns."""
 
     ORDER = "rowid"  # the column giving the items' insertion order
@@ -178,11 +179,21 @@ class SQLStore(AdTables):
 
     def _write_events(self, batches: Sequence[list[Event]]) -> None:
         events = [e for batch in batches for e in batch]
+        plain = [e for e in events if e.attribution is None]
+        attributed = [e for e in events if e.attribution is not None]
+        insert = "INSERT INTO events (user_key, item_id, type, ts, value) VALUES (?,?,?,?,?)"
         with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO events (user_key, item_id, type, ts, value) VALUES (?,?,?,?,?)",
-                [(e.user_key, e.item_id, e.type, e.timestamp, e.value) for e in events],
-            )
+            db.executemany(insert, [(e.user_key, e.item_id, e.type, e.timestamp, e.value) for e in plain])
+            if attributed:  # their ids link them to their answers
+                ids = [
+                    int(
+                        db.execute(
+                            f"{insert} RETURNING id", (e.user_key, e.item_id, e.type, e.timestamp, e.value)
+                        ).fetchone()[0]
+                    )
+                    for e in attributed
+                ]
+                self._attribute(db, ids, attributed)
             now = time.time()
             for event in events:
                 if event.impression is not None:
@@ -200,6 +211,10 @@ class SQLStore(AdTables):
         """Deletes the shopper's events; the change logged names no one (workers drop every cached
         answer), so the log keeps no trace of who asked to be forgotten."""
         with self._transaction() as db:
+            db.execute(
+                "DELETE FROM attributions WHERE event_id IN (SELECT id FROM events WHERE user_key = ?)",
+                (user_key,),
+            )
             removed = db.execute("DELETE FROM events WHERE user_key = ?", (user_key,)).rowcount
             # billing records stay, no longer tied to anyone
             db.execute("UPDATE ad_impressions SET user_key = '' WHERE user_key = ?", (user_key,))
@@ -243,21 +258,24 @@ class SQLStore(AdTables):
         )
 
     # changes, in commit order
-    def log_reload(self, artifacts: str) -> int:
-        """Logs a swap to ``artifacts``; the newest reload is also kept apart from the log, so a
-        worker whose log entries were pruned still learns what to serve."""
+    def log_reload(self, artifacts: str, arm: str = "") -> int:
+        """Logs a swap to ``artifacts`` (of the A/B ``arm``; "" is the control); the newest reload of
+        each arm is also kept apart from the log, so a worker whose log entries were pruned still
+        learns what to serve."""
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO changes (kind, key, at) VALUES ('reload', ?, ?) RETURNING seq",
-                (artifacts, time.time()),
+                (reload_key(artifacts, arm), time.time()),
             )
             seq = int(cursor.fetchone()[0])
-            self._set_meta(db, "last_reload", json.dumps([seq, artifacts]))
+            self._set_meta(db, "last_reload" + (f"@{arm}" if arm else ""), json.dumps([seq, artifacts]))
             return seq
 
-    def last_reload(self) -> Change | None:
-        """The newest reload ever logged, pruned or not."""
-        rows = self._query("SELECT value FROM meta WHERE key = 'last_reload'")
+    def last_reload(self, arm: str = "") -> Change | None:
+        """The newest reload of ``arm`` ever logged, pruned or not; its key is the artifact folder."""
+        rows = self._query(
+            "SELECT value FROM meta WHERE key = ?", ("last_reload" + (f"@{arm}" if arm else ""),)
+        )
         if not rows:
             return None
         seq, artifacts = json.loads(rows[0][0])

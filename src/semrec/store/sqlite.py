@@ -19,6 +19,7 @@ from typing import Any
 
 from semrec.data.words import COMMON_WORD_ITEMS, STOPWORDS, words
 from semrec.store.ads import ADS_SCHEMA
+from semrec.store.experiments import EXPERIMENT_SCHEMA
 from semrec.store.sql import SQLStore
 
 SCHEMA = """
@@ -89,7 +90,7 @@ class SQLiteStore(SQLStore):
         self._db.execute("PRAGMA journal_mode=WAL")  # kept in the file: the reader opens it in WAL
         self._db.execute("PRAGMA synchronous=FULL")  # the commit is on disk before we acknowledge
         indexed = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'items_text'").fetchone()
-        self._db.executescript(SCHEMA + ADS_SCHEMA)
+        self._db.executescript(SCHEMA + ADS_SCHEMA + EXPERIMENT_SCHEMA)
         if indexed is None:  # a database written before search moved into it: index what it holds
             self._db.execute("INSERT INTO items_text (items_text) VALUES ('rebuild')")
         self._read_lock = threading.Lock()

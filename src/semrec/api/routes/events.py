@@ -6,14 +6,17 @@ from fastapi import APIRouter, Depends, Request
 
 from semrec.api.auth import require
 from semrec.api.deps import EngineDep
-from semrec.api.schemas import EventsAccepted, EventsIn
+from semrec.api.schemas import EventIn, EventsAccepted, EventsIn
 from semrec.errors import ApiError
+from semrec.feedback.attribution import RequestIds
 from semrec.online.engine import Engine
-from semrec.schema import Event
+from semrec.schema import Attribution, Event
 from semrec.settings import ServerSettings
 
 
-def checked_events(body: EventsIn, engine: Engine, settings: ServerSettings) -> list[Event]:
+def checked_events(
+    body: EventsIn, engine: Engine, settings: ServerSettings, request_ids: RequestIds
+) -> list[Event]:
     """The request's events as stored (shoppers under their pseudonyms), or a clear error naming
     the first event the server refuses: then nothing is stored."""
     if len(body.events) > settings.max_events_per_request:
@@ -52,8 +55,39 @@ def checked_events(body: EventsIn, engine: Engine, settings: ServerSettings) -> 
                     where=f"body.events[{i}].impression_id",
                     allowed="the impression_id of a sponsored item this shopper was shown, with its item_id",
                 )
-        events.append(Event(user, event.item_id, event.type, stamp, event.value, event.impression_id))
+        attribution = _attribution(event, i, request_ids)
+        events.append(
+            Event(user, event.item_id, event.type, stamp, event.value, event.impression_id, attribution)
+        )
     return events
+
+
+def _attribution(event: EventIn, i: int, request_ids: RequestIds) -> Attribution | None:
+    if event.request_id is None and event.position is None:
+        return None
+    if event.request_id is None or event.position is None:
+        raise ApiError(
+            422,
+            "request_id and position go together; nothing was stored",
+            where=f"body.events[{i}]",
+            allowed="both (the answer's request_id and the item's position in it) or neither",
+        )
+    answer = request_ids.read(event.request_id)
+    if answer is None:
+        raise ApiError(
+            422,
+            f"request_id {event.request_id!r} was not issued by this server; nothing was stored",
+            where=f"body.events[{i}].request_id",
+            allowed="the request_id of an answer (recommendations, similar, search, ads)",
+        )
+    if event.position >= answer.shown:
+        raise ApiError(
+            422,
+            f"position {event.position} is beyond that answer's {answer.shown} items; nothing was stored",
+            where=f"body.events[{i}].position",
+            allowed=f"0..{answer.shown - 1}" if answer.shown else "none: that answer held no items",
+        )
+    return Attribution(answer.request_id, event.position, answer.list, answer.arm, answer.model)
 
 
 def router(settings: ServerSettings) -> APIRouter:
@@ -61,7 +95,7 @@ def router(settings: ServerSettings) -> APIRouter:
 
     @routes.post("/v1/events", response_model=EventsAccepted, dependencies=[Depends(require("write"))])
     def post_events(request: Request, body: EventsIn, engine: EngineDep) -> EventsAccepted:
-        events = checked_events(body, engine, settings)
+        events = checked_events(body, engine, settings, request.app.state.experiment.request_ids)
         # durable before the answer, and outside the worker's write lock, so concurrent requests
         # share one commit (an engine swapped in meanwhile catches up before its first answer)
         stored = engine.record_events(events)

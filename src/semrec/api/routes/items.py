@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from semrec.api.auth import require
-from semrec.api.deps import EngineDep, ItemId, follower, listing
-from semrec.api.schemas import Deleted, ItemIn, ItemOut, ItemStored, ListOut
+from semrec.api.deps import EngineDep, ItemId, ServedDep, follower, listing
+from semrec.api.schemas import ID_PATTERN, Deleted, ItemIn, ItemOut, ItemStored, ListOut
 from semrec.errors import ApiError
 from semrec.schema import Item
 from semrec.settings import ServerSettings
@@ -22,9 +22,17 @@ def router(settings: ServerSettings) -> APIRouter:
     @routes.get(
         "/v1/items/{item_id}/similar", response_model=ListOut, tags=["recommendations"], dependencies=[reader]
     )
-    async def similar(item_id: ItemId, engine: EngineDep, k: K = 10) -> Response:
+    async def similar(
+        item_id: ItemId,
+        served: ServedDep,
+        k: K = 10,
+        user_id: Annotated[
+            str | None,
+            Query(pattern=ID_PATTERN, description="The shopper who looks (picks their A/B arm)."),
+        ] = None,
+    ) -> Response:
         started = time.perf_counter()
-        return listing(engine, engine.similar(item_id, k), started)
+        return listing(served, "similar", served.engine.similar(item_id, k), started)
 
     @routes.get("/v1/items/{item_id}", response_model=ItemOut, tags=["catalog"], dependencies=[reader])
     def get_item(item_id: ItemId, engine: EngineDep) -> ItemOut:

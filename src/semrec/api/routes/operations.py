@@ -49,6 +49,7 @@ def router() -> APIRouter:
         store = request.app.state.store
         budgets = {c.campaign.campaign_id: c.campaign.daily_budget for c in store.campaigns()}
         metrics.set_ads(store.ad_totals(), budgets)
+        metrics.set_experiment(request.app.state.experiment.metric_rows())
         return PlainTextResponse(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return routes

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from semrec.api.auth import require
-from semrec.api.deps import EngineDep, listing
+from semrec.api.deps import ServedDep, listing
 from semrec.api.schemas import ID_PATTERN, ListOut
 from semrec.errors import ApiError
 from semrec.settings import ServerSettings
@@ -21,7 +21,7 @@ def router(settings: ServerSettings) -> APIRouter:
         "/v1/search", response_model=ListOut, tags=["search"], dependencies=[Depends(require("read"))]
     )
     def search(
-        engine: EngineDep,
+        served: ServedDep,
         q: Annotated[str, Query(min_length=1, max_length=500, description="What the shopper typed.")],
         k: K = 10,
         user_id: Annotated[
@@ -33,6 +33,7 @@ def router(settings: ServerSettings) -> APIRouter:
             raise ApiError(
                 422, "the query is blank", where="query.q", allowed="1..500 characters, not all spaces"
             )
-        return listing(engine, engine.search(q, k, user_id), started, personal=user_id is not None)
+        results = served.engine.search(q, k, user_id)
+        return listing(served, "search", results, started, personal=user_id is not None)
 
     return routes

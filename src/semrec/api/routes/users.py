@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from semrec.api.auth import require
-from semrec.api.deps import EngineDep, UserId, follower, listing
+from semrec.api.deps import EngineDep, ServedDep, UserId, follower, listing
 from semrec.api.schemas import Deleted, ListOut, Profile
 from semrec.online.ads import sponsored_for
 from semrec.settings import ServerSettings
@@ -26,7 +26,7 @@ def router(settings: ServerSettings) -> APIRouter:
     )
     async def recommendations(
         user_id: UserId,
-        engine: EngineDep,
+        served: ServedDep,
         k: K = 10,
         exclude_seen: Annotated[bool, Query(description="Leave out items the shopper already met.")] = True,
         category: Annotated[str | None, Query(max_length=200, description="Only this category.")] = None,
@@ -43,13 +43,13 @@ def router(settings: ServerSettings) -> APIRouter:
         # about a millisecond of work that mostly holds the GIL: run inline on the event loop rather
         # than pay a hand-over to the thread pool (search, which embeds text, stays there); placing
         # ads commits to the ledger, which waits for the disk: the thread pool then
-        started = time.perf_counter()
+        started, engine = time.perf_counter(), served.engine
         if sponsored == 0:
             results, personal = engine.recommend(user_id, k, exclude_seen, category)
-            return listing(engine, results, started, personal)
+            return listing(served, "recommendations", results, started, personal)
         results, personal, head = engine.recommend_with_head(user_id, k, exclude_seen, category)
         placed = await asyncio.to_thread(sponsored_for, engine, user_id, head, min(sponsored, k))
-        return listing(engine, results, started, personal, placed, settings.ads_positions)
+        return listing(served, "recommendations", results, started, personal, placed, settings.ads_positions)
 
     @routes.get(
         "/v1/users/{user_id}/profile",
