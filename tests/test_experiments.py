@@ -131,7 +131,7 @@ def test_the_store_counts_exposures_and_attributed_actions(database: str) -> Non
 
 def write_arms_config(shop_artifacts: dict[str, Path], tmp_path: Path) -> Path:
     config = write_config(shop_artifacts, tmp_path)
-    arms = f"[[arms]]\nname = 'A'\nshare = 0.3\n[[arms]]\nname = 'B'\nshare = 0.7\n"
+    arms = "[[arms]]\nname = 'A'\nshare = 0.3\n[[arms]]\nname = 'B'\nshare = 0.7\n"
     arms += f"artifacts = '{shop_artifacts['text-zeroshot']}'\n"
     config.write_text('experiment = "spring"\n' + config.read_text() + arms)  # top-level keys first
     return config
