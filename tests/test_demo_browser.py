@@ -20,6 +20,7 @@ def open_server(shop_artifacts: dict[str, Path], tmp_path: Path) -> Iterator[Ser
     config.write_text(
         f'artifacts = "{shop_artifacts["lmrec"]}"\ndatabase = "{tmp_path / "demo.db"}"\n'
         'anonymous_scopes = ["read", "write"]\n'
+        '[[api_keys]]\nname = "ops"\nkey = "demo-admin"\nscopes = ["read", "write", "admin"]\n'
     )
     running = Server(config)
     running.start()
@@ -47,6 +48,14 @@ def test_clicks_change_recommendations_and_search_finds_products(open_server: Se
         expect(cards.first).to_be_visible(timeout=20_000)
         expect(page.locator("#results-note")).to_contain_text("Popular")
         before = cards.evaluate_all("cards => cards.map(c => c.dataset.itemId)")
+        # each list names its arm and request id; the A/B report needs an admin key
+        expect(page.locator("[data-testid=results-request]")).to_contain_text(
+            "arm main · request recommendations."
+        )
+        expect(page.locator("[data-testid=experiment]")).to_contain_text("admin key")
+        page.fill("#api-key", "demo-admin")
+        page.dispatch_event("#api-key", "change")
+        expect(page.locator("[data-testid=experiment] li[data-arm=main]")).to_contain_text("CTR 0.00%")
 
         page.locator("[data-testid=results] .card[data-item-id='hair-1']").click()
         expect(page.locator("#results-note")).to_contain_text("Personal", timeout=20_000)
@@ -56,6 +65,9 @@ def test_clicks_change_recommendations_and_search_finds_products(open_server: Se
         expect(page.locator("[data-testid=results] .card").first).to_contain_text("because you clicked")
         expect(page.locator("[data-testid=profile]")).to_contain_text("1 event")
         expect(page.locator("#status")).to_contain_text("model lmrec@")
+        # the click carried its answer's request id: the arm's live CTR counts it
+        expect(page.locator("[data-testid=experiment] li[data-arm=main]")).to_contain_text("1 clicks")
+        expect(page.locator("[data-testid=similar-request]")).to_contain_text("request similar.")
 
         page.fill("#search-input", "shampoo")
         page.press("#search-input", "Enter")

@@ -2,6 +2,8 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 const state = { mode: "recommendations", query: "" };
+// each list's answer id: clicks on its items send it back, with the item's position
+const answers = { results: null, similar: null };
 
 function shopper() { return $("shopper-input").value.trim() || "demo-shopper-1"; }
 
@@ -23,7 +25,8 @@ async function api(path, options) {
     throw new Error(message);
   }
   if (body.model_version) {
-    $("status").textContent = `model ${body.model_version} · answered in ${body.took_ms} ms (server), ${roundTrip.toFixed(1)} ms round trip`;
+    const arm = body.arm ? `arm ${body.arm} · ` : "";
+    $("status").textContent = `${arm}model ${body.model_version} · answered in ${body.took_ms} ms (server), ${roundTrip.toFixed(1)} ms round trip`;
   }
   return body;
 }
@@ -43,7 +46,7 @@ function thumb(item) {
   return span;
 }
 
-function card(item) {
+function card(item, position) {
   const li = document.createElement("li");
   const button = document.createElement("button");
   button.className = "card";
@@ -67,9 +70,14 @@ function card(item) {
     body.append(reason);
   }
   button.append(thumb(item), body);
-  button.addEventListener("click", () => openProduct(item));
+  button.addEventListener("click", () => openProduct(item, { request_id: answers.results, position }));
   li.append(button);
   return li;
+}
+
+function showAnswer(list, body) {
+  answers[list] = body.request_id || null;
+  $(`${list}-request`).textContent = body.request_id ? `arm ${body.arm} · request ${body.request_id}` : "";
 }
 
 async function showRecommendations() {
@@ -79,7 +87,7 @@ async function showRecommendations() {
   $("results-note").textContent = body.personalized
     ? "Personal picks from your recent clicks."
     : "Popular in this shop. Click a product and watch this list adapt.";
-  render(body.items);
+  render(body);
 }
 
 async function search(query) {
@@ -88,20 +96,23 @@ async function search(query) {
   $("results-title").textContent = `Results for “${query}”`;
   const body = await api(`/v1/search?q=${encodeURIComponent(query)}&k=12&user_id=${encodeURIComponent(shopper())}`);
   $("results-note").textContent = `${body.items.length} products, ranked by meaning and your taste.`;
-  render(body.items);
+  render(body);
 }
 
-function render(items) {
+function render(body) {
+  showAnswer("results", body);
   const list = $("results");
-  list.replaceChildren(...items.map(card));
+  list.replaceChildren(...body.items.map(card));
   list.dataset.version = String(Date.now());
 }
 
-async function openProduct(item) {
+async function openProduct(item, shown) {
+  const click = { user_id: shopper(), item_id: item.item_id, type: "click" };
+  if (shown && shown.request_id) Object.assign(click, shown);  // the answer (and place) it came from
   await api("/v1/events", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ events: [{ user_id: shopper(), item_id: item.item_id, type: "click" }] }),
+    body: JSON.stringify({ events: [click] }),
   });
   $("product-view").hidden = false;
   const detail = $("product-detail");
@@ -110,17 +121,38 @@ async function openProduct(item) {
   text.querySelector("strong").textContent = item.title;
   text.querySelector("div").textContent = [item.brand, item.category].filter(Boolean).join(" · ");
   detail.replaceChildren(thumb(item), text);
-  const similar = await api(`/v1/items/${encodeURIComponent(item.item_id)}/similar?k=5`);
-  $("similar").replaceChildren(...similar.items.map((s) => {
+  const similar = await api(`/v1/items/${encodeURIComponent(item.item_id)}/similar?k=5&user_id=${encodeURIComponent(shopper())}`);
+  showAnswer("similar", similar);
+  $("similar").replaceChildren(...similar.items.map((s, position) => {
     const li = document.createElement("li");
     const button = document.createElement("button");
     button.type = "button";
     button.textContent = s.title;
-    button.addEventListener("click", () => openProduct(s));
+    button.addEventListener("click", () => openProduct(s, { request_id: answers.similar, position }));
     li.append(button);
     return li;
   }));
-  await Promise.all([showRecommendations(), showProfile()]);
+  await Promise.all([showRecommendations(), showProfile(), showExperiment()]);
+}
+
+// each arm's live click-through rate (the report needs an admin key)
+async function showExperiment() {
+  const box = $("experiment");
+  const response = await fetch("/v1/admin/experiments", { headers: headers() });
+  if (!response.ok) {
+    box.textContent = "Enter an admin key to see each arm's live click-through rate.";
+    return;
+  }
+  const report = await response.json();
+  const rows = report.arms.map((arm) => {
+    const row = document.createElement("li");
+    const t = arm.total;
+    const state = arm.running ? "" : " (stopped)";
+    row.textContent = `${arm.name}${state}: CTR ${(100 * t.ctr).toFixed(2)}% · ${t.clicks} clicks / ${t.impressions} shown`;
+    row.dataset.arm = arm.name;
+    return row;
+  });
+  box.replaceChildren(...rows);
 }
 
 async function showProfile() {
@@ -165,5 +197,5 @@ $("reset-shopper").addEventListener("click", async () => {
   refresh();
 });
 
-function refresh() { return Promise.all([showRecommendations(), showProfile()]).catch(() => {}); }
+function refresh() { return Promise.all([showRecommendations(), showProfile(), showExperiment()]).catch(() => {}); }
 refresh();
