@@ -30,6 +30,7 @@ def save_artifacts(
     metrics: dict[str, Any] | None = None,
     catalog: pd.DataFrame | None = None,
     provenance: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Writes the artifacts into a staging folder, then swaps it in, so a reader never sees half."""
     directory = Path(directory)
@@ -48,6 +49,7 @@ def save_artifacts(
         "provenance": provenance or {},
         "training": model.training_summary(),
         "metrics": metrics or {},
+        **(extra or {}),  # e.g. "continual": how a retrained model came to be
     }
     (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (staging / "item_ids.json").write_text(json.dumps(item_ids))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from semrec.cli import data, distributed, modelling, serving
+from semrec.cli import continual, data, distributed, modelling, serving
 from semrec.cli.common import app
 
-__all__ = ["app", "data", "distributed", "main", "modelling", "serving"]
+__all__ = ["app", "continual", "data", "distributed", "main", "modelling", "serving"]
 
 
 def main() -> None:

@@ -236,6 +236,21 @@ class SQLStore(AdTables, ExperimentTables):
                 return out
             event_id = out[-1][0]
 
+    def event_log(self, after: int = 0) -> list[tuple[int, str, str, float]]:
+        """(event id, user key, item id, timestamp) of every stored event after ``after``, in commit
+        order (what continual training learns from; an erased shopper's events are gone)."""
+        out: list[tuple[int, str, str, float]] = []
+        while True:
+            page = self._query(
+                "SELECT id, user_key, item_id, ts FROM events WHERE id > CAST(? AS BIGINT) "
+                "ORDER BY id LIMIT ?",
+                (after, EVENTS_PAGE),
+            )
+            out += [(int(i), str(user), str(item), float(ts)) for i, user, item, ts in page]
+            if len(page) < EVENTS_PAGE:
+                return out
+            after = out[-1][0]
+
     def last_event(self) -> int:
         return int(self._query("SELECT COALESCE(MAX(id), 0) FROM events")[0][0])
 

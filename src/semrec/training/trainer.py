@@ -87,23 +87,36 @@ def train_loop(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     prefixes: bool = False,
     text_loss: float = 0.0,
+    windows: Sequence[np.ndarray] | None = None,
+    softmax_items: np.ndarray | None = None,
 ) -> TrainingLog:
     """Trains ``net`` in place and leaves it holding the weights of the best validated epoch.
 
     ``text_loss`` > 0 adds, with that weight, the same softmax over every item's text-only vector
-    (:meth:`~semrec.models.sequence_net.ItemTable.with_text_only`) for tables that have one."""
+    (:meth:`~semrec.models.sequence_net.ItemTable.with_text_only`) for tables that have one.
+
+    ``windows`` (continual training) gives the examples themselves instead of ``sequences``: each
+    trains its last item as the target of the items before it. ``softmax_items`` replaces the
+    items of the examples as the softmax's items (a few new examples hold few items, but their
+    targets must still beat every item the model knows)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)  # the same batches in every process: each takes its share
     rank, size = collective.world()
     collective.same_start(net)
-    examples = (prefix_windows if prefixes else training_pairs)(sequences, max_len)
+    if windows is not None:
+        examples, prefixes = [np.asarray(w[-(max_len + 1) :]) for w in windows if len(w) > 1], True
+    else:
+        examples = (prefix_windows if prefixes else training_pairs)(sequences, max_len)
     if not examples:
         raise ValueError("no training sequence has two or more items; nothing to learn from")
     lengths = np.array([len(e) for e in examples])
     # The softmax runs over items of the training sequences only: an item absent from them (added to
     # the catalog later) would otherwise be pushed down as a negative it never had the chance to be.
     present = np.zeros(net.items.n_items, dtype=bool)
-    present[np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences])] = True
+    if softmax_items is not None:
+        present[np.asarray(softmax_items, dtype=np.int64)] = True
+    source = examples if windows is not None else sequences
+    present[np.concatenate([np.asarray(s, dtype=np.int64) for s in source])] = True
     candidates = torch.from_numpy(np.flatnonzero(present)).to(device)
     column = torch.full((net.items.n_items + 1,), -1, dtype=torch.long, device=device)
     column[candidates + 1] = torch.arange(len(candidates), device=device)
