@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from semrec.artifacts import load_artifacts
+from semrec.models.sequential import SequentialRecommender
 from semrec.schema import Event, Item
 from semrec.store import open_store
+from semrec.store.protocol import Store
 from semrec.training.continual import (
     RetrainSettings,
     ShopLog,
@@ -30,7 +34,7 @@ JOURNEYS = [
 NEW = Item("lip-4", "Berry Lip Stain", "Berry Lip Stain Glowa Makeup > Lips", "Makeup > Lips", "Glowa", 11.0)
 
 
-def shop_store(path: Path, shoppers: int = 40) -> object:
+def shop_store(path: Path, shoppers: int = 40) -> Store:
     """A store holding the shop's products, a new lip stain, and journeys that now end with it."""
     store = open_store(path)
     store.seed_items(
@@ -50,6 +54,12 @@ def shop_store(path: Path, shoppers: int = 40) -> object:
     return store
 
 
+def sequential(path: Path) -> tuple[SequentialRecommender, list[str], dict[str, Any]]:
+    model, item_ids, config = load_artifacts(path)
+    assert isinstance(model, SequentialRecommender)
+    return model, item_ids, config
+
+
 def test_the_shop_log_orders_each_shoppers_events_and_holds_out_the_newest() -> None:
     rows = [
         (1, "a", "x", 5.0),
@@ -57,11 +67,12 @@ def test_the_shop_log_orders_each_shoppers_events_and_holds_out_the_newest() -> 
         (3, "a", "y", 2.0),
         (4, "a", "z", 9.0),
         (5, "b", "gone", 3.0),
+        (6, "a", "x", 9.5),  # a repeat: no case, and not part of the held-out share
     ]
     shop = ShopLog.read(rows, {"x": 0, "y": 1, "z": 2})
-    assert shop.items["a"].tolist() == [1, 0, 2]  # by time, not by arrival
+    assert shop.items["a"].tolist() == [1, 0, 2, 0]  # by time, not by arrival
     assert shop.items["b"].tolist() == [1]  # a product the catalog lacks is left out
-    assert shop.holdout_start(0, 0.25) == 4  # the newest quarter of events 1..4 by arrival
+    assert shop.holdout_start(0, 0.5) == 4  # scorable: events 1 (after 3) and 4; the newest half
     assert [w.tolist() for w in shop.windows(0, 3, 50)] == [[1, 0]]  # y (event 3) then x (event 1)
     cases = shop.cases(3, 50)
     assert [h.tolist() for h in cases.histories] == [[1, 0]] and cases.targets[0].tolist() == [2]
@@ -70,10 +81,10 @@ def test_the_shop_log_orders_each_shoppers_events_and_holds_out_the_newest() -> 
 def test_a_product_that_gains_events_keeps_its_vector_when_it_gets_an_id(
     shop_artifacts: dict[str, Path],
 ) -> None:
-    model, item_ids, _ = load_artifacts(shop_artifacts["lmrec"])
+    model, item_ids, _ = sequential(shop_artifacts["lmrec"])
     texts = text_vectors_of(model, [NEW])
     assert texts is not None
-    text = np.vstack([model.text_vectors, texts]).astype(np.float32)
+    text = np.vstack([np.asarray(model.text_vectors), texts]).astype(np.float32)
     live = with_catalog(model, np.concatenate([model.counts, [0.0]]), text)
     # the old items score exactly as before; the new one as the server scores a new product
     assert np.allclose(live.item_vectors()[: len(item_ids)], model.item_vectors(), atol=1e-6)
@@ -95,7 +106,7 @@ def test_retrain_learns_the_new_events_and_gives_the_new_product_an_id(
     verdict = retrain(
         shop_artifacts["lmrec"], store, out, RetrainSettings(epochs=20, holdout=0.2, min_holdout=5)
     )
-    model, item_ids, config = load_artifacts(out)
+    model, item_ids, config = sequential(out)
     assert item_ids[-1] == "lip-4" and model.counts[-1] > 0  # trained: it has an ID part now
     record = config["continual"]
     assert record["new_products"] == 1 and record["products_given_ids"] == 1
@@ -103,10 +114,10 @@ def test_retrain_learns_the_new_events_and_gives_the_new_product_an_id(
     assert verdict.newest_cases >= 5 and verdict.reference_cases > 0
     # the journey that now ends with the lip stain: B gives it more of its probability than A did
     # (A scores it as a new product, from its text and its neighbours' ID parts)
-    a, _, _ = load_artifacts(shop_artifacts["lmrec"])
+    a, _, _ = sequential(shop_artifacts["lmrec"])
     texts = text_vectors_of(a, [NEW])
     assert texts is not None
-    live = with_catalog(a, np.concatenate([a.counts, [0.0]]), np.vstack([a.text_vectors, texts]))
+    live = with_catalog(a, np.concatenate([a.counts, [0.0]]), np.vstack([np.asarray(a.text_vectors), texts]))
     lips = [np.array([item_ids.index(i) for i in JOURNEYS[0]])]
 
     def share(m: object) -> float:
@@ -127,7 +138,7 @@ def test_the_gate_refuses_a_worse_candidate_and_nothing_is_reloaded(
     from semrec.cli import app
 
     database = tmp_path / "shop.db"
-    shop_store(database).close()  # type: ignore[attr-defined]
+    shop_store(database).close()
     out = tmp_path / "B"
     # a learning rate 3,000 times the model's own wrecks the network: the gate must see it
     result = CliRunner().invoke(
@@ -167,3 +178,106 @@ def test_bad_options_are_refused_with_what_is_allowed(
 
     result = CliRunner().invoke(app, ["retrain", "--database", str(tmp_path / "x.db"), *option])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_retraining_and_reloading_while_requests_and_events_flow(
+    shop_artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    """The real server on its store; `semrec retrain` reads the store, passes the gate and logs a
+    reload while two clients keep asking and sending events: no request fails, no event is lost."""
+    import subprocess
+    import sys
+    import threading
+
+    import httpx
+
+    from tests.test_serving_e2e import Server, write_config
+
+    config = write_config(shop_artifacts, tmp_path)
+    database = tmp_path / "e2e.db"
+    running = Server(config)
+    running.start()
+    writer = {"Authorization": "Bearer e2e-writer"}
+    stop = threading.Event()
+    try:
+        client = httpx.Client(base_url=running.url, timeout=30)
+        assert (
+            client.put(
+                "/v1/items/lip-4",
+                json={"title": NEW.title, "brand": "Glowa", "category": "Makeup > Lips"},
+                headers=writer,
+            ).status_code
+            == 200
+        )
+        journeys = []
+        for n in range(40):
+            journey = JOURNEYS[n % len(JOURNEYS)]
+            tail = ["lip-4"] if journey[0] == "lip-1" else []
+            journeys += [{"user_id": f"shopper-{n}", "item_id": i, "type": "click"} for i in journey + tail]
+        assert client.post("/v1/events", json={"events": journeys}, headers=writer).json() == {
+            "accepted": len(journeys)
+        }
+        version = client.get("/v1/users/shopper-0/recommendations?k=3", headers=writer).json()[
+            "model_version"
+        ]
+
+        failures: list[str] = []
+        acknowledged = [0, 0]
+
+        def flow(number: int) -> None:
+            # each client's shopper clicks one product again and again: events the gate cannot score
+            # (a product already in the history), so they do not decide the promotion
+            with httpx.Client(base_url=running.url, timeout=30) as own:
+                while not stop.is_set():
+                    event = {"user_id": f"flow-{number}", "item_id": "hair-1", "type": "click"}
+                    sent = own.post("/v1/events", json={"events": [event]}, headers=writer)
+                    if sent.status_code != 200:
+                        failures.append(f"events {sent.status_code} {sent.text}")
+                    else:
+                        acknowledged[number] += 1
+                    answer = own.get("/v1/users/shopper-0/recommendations?k=5", headers=writer)
+                    if answer.status_code != 200:
+                        failures.append(f"recommendations {answer.status_code} {answer.text}")
+
+        threads = [threading.Thread(target=flow, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        command = [
+            sys.executable,
+            "-m",
+            "semrec.cli",
+            "retrain",
+            "--artifacts",
+            str(shop_artifacts["lmrec"]),
+            "--database",
+            str(database),
+            "--out",
+            str(tmp_path / "B"),
+            "--epochs",
+            "20",
+            "--holdout",
+            "0.2",
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "promoted" in done.stdout
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the server follows the store's reload
+            now = client.get("/v1/users/shopper-0/recommendations?k=3", headers=writer).json()[
+                "model_version"
+            ]
+            if now != version:
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)  # requests keep flowing on the new model
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert now != version, "the server did not load the promoted model"
+        assert not failures, failures[:5]
+        assert sum(acknowledged) > 0
+        store = open_store(database)
+        assert store.count_events() == len(journeys) + sum(acknowledged)  # nothing acknowledged is lost
+    finally:
+        stop.set()
+        running.stop()

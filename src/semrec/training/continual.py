@@ -111,21 +111,28 @@ class ShopLog:
         its item as the target (left out: no history, or a target already in it, which full
         ranking with the history masked cannot count)."""
         users, histories, targets = [], [], []
-        for number, (user, ids) in enumerate(self.ids.items()):
+        for number, user in enumerate(self.ids):
             items = self.items[user]
-            for position in np.flatnonzero(ids > after):
-                history = items[max(0, position - max_len) : position]
-                if len(history) and items[position] not in set(history.tolist()):
-                    users.append(number)
-                    histories.append(history)
-                    targets.append(np.array([items[position]], dtype=np.int64))
+            for position in self._scorable(user, after):
+                users.append(number)
+                histories.append(items[max(0, position - max_len) : position])
+                targets.append(np.array([items[position]], dtype=np.int64))
         return EvalCases(np.array(users, dtype=np.int64), histories, targets)
 
+    def _scorable(self, user: str, after: int) -> list[int]:
+        """Positions of the shopper's events after ``after`` that make an evaluation case."""
+        ids, items = self.ids[user], self.items[user]
+        return [
+            int(p) for p in np.flatnonzero(ids > after) if p > 0 and items[p] not in set(items[:p].tolist())
+        ]
+
     def holdout_start(self, after: int, share: float) -> int:
-        """The first event id of the newest ``share`` of the events after ``after`` (by arrival)."""
-        new = np.sort(np.concatenate([ids[ids > after] for ids in self.ids.values()] or [np.zeros(0)]))
-        if not len(new):
+        """The first event id of the newest ``share`` (by arrival) of the events after ``after``
+        that the gate can score (a repeat of a product in the history, or a first event, cannot)."""
+        scorable = [int(self.ids[user][p]) for user in self.ids for p in self._scorable(user, after)]
+        if not scorable:
             return self.last_event + 1
+        new = np.sort(np.array(scorable))
         return int(new[min(len(new) - 1, int(np.floor(len(new) * (1 - share))))])
 
 

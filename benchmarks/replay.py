@@ -1,0 +1,196 @@
+"""A replay on real time order: train before a date, then replay the following days through the store.
+
+    python benchmarks/replay.py --data ../shared/datasets/amazon-beauty --start 2014-06-23 --days 10 \
+        --out benchmarks/results/amazon-beauty-replay-lmrec.json
+
+Before ``--start``, the dataset's events train the static model (``semrec train``'s path: leave-one-out,
+early stopping on validation) and are loaded into a fresh store. Then, day by day, each day's events
+(in the file's order) are first scored, as next items after everything each shopper did before, by
+
+- (a) the static model, never retrained;
+- (b) the continual one: every evening ``semrec retrain``'s path (warm start on the store's new events
+  plus a replay sample, behind the promotion gate) from the live model, starting from the static one;
+- (c) a full retrain: every evening ``semrec train``'s path again from scratch on everything so far,
+
+then stored. Each model ranks the whole catalog with the shopper's history masked (an event whose
+product is already in the history cannot count and is left out). Compute is each arm's wall-clock
+training time on this machine, one job at a time. All arms share the model settings below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from semrec.artifacts import load_artifacts
+from semrec.data.loader import load_dataset
+from semrec.data.splits import EvalCases
+from semrec.evaluation.evaluator import evaluate
+from semrec.evaluation.runner import RunSpec, run_training
+from semrec.schema import Event, Item
+from semrec.store import open_store
+from semrec.training.continual import RetrainSettings
+from semrec.training.retrain import retrain
+from serving import machine, write_result
+
+# one setting for every arm: lmrec with a short budget, so that a full retrain fits in every day
+PARAMS = {
+    "time_budget_minutes": "2.5",
+    "prefixes": "false",
+    "ranker": "0",
+    "cooccurrence_weight": "0.3",
+    "text_weight": "3.0",
+}
+
+
+def write_part(source: Path, interactions: pd.DataFrame, folder: Path) -> Path:
+    """A dataset folder with the whole catalog and these interactions (file order kept)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "items.csv").write_bytes((source / "items.csv").read_bytes())
+    with gzip.open(folder / "interactions.csv.gz", "wt", encoding="utf-8") as handle:
+        interactions[["user_id", "item_id", "timestamp"]].to_csv(handle, index=False)
+    return folder
+
+
+def day_cases(
+    day: pd.DataFrame, before: dict[str, list[int]], index_of: dict[str, int]
+) -> tuple[EvalCases, dict[str, list[int]]]:
+    """The day's events as cases (history so far, next item), and the histories after the day."""
+    histories, targets, users = [], [], []
+    after = {user: list(items) for user, items in before.items()}
+    for number, (user, item) in enumerate(zip(day["user_id"], day["item_id"], strict=True)):
+        row = index_of[str(item)]
+        seen = after.setdefault(str(user), [])
+        if seen and row not in seen:
+            histories.append(np.array(seen, dtype=np.int64))
+            targets.append(np.array([row], dtype=np.int64))
+            users.append(number)
+        seen.append(row)
+    return EvalCases(np.array(users, dtype=np.int64), histories, targets), after
+
+
+def score(folder: Path, cases: EvalCases) -> dict[str, float]:
+    model: Any = load_artifacts(folder)[0]
+    result = evaluate(model, cases, model.counts, progress=False)
+    return {k: round(result.metrics[k], 6) for k in ("ndcg@10", "hr@10")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=Path("../shared/datasets/amazon-beauty"))
+    parser.add_argument("--start", default="2014-06-23")
+    parser.add_argument("--days", type=int, default=10)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--work", type=Path, help="Folder for artifacts and the store (default: a temporary one)."
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    dataset = load_dataset(args.data)
+    frame = dataset.interactions[["user_id", "item_id", "timestamp"]].copy()
+    start = pd.Timestamp(args.start, tz="UTC").timestamp()
+    day_of = np.floor((frame["timestamp"].fillna(0).to_numpy() - start) / 86400).astype(int)
+    index_of = {str(i): n for n, i in enumerate(dataset.item_ids)}
+    work = args.work or Path(tempfile.mkdtemp(prefix="semrec-replay-"))
+
+    def full_train(through_day: int) -> tuple[Path, float]:
+        part = write_part(args.data, frame[day_of < through_day], work / f"data-{through_day}")
+        out = work / f"full-{through_day}"
+        started = time.perf_counter()
+        run_training(RunSpec(data=part, model="lmrec", params=PARAMS), out)
+        return out, time.perf_counter() - started
+
+    static, static_seconds = full_train(0)
+    store = open_store(work / "store.db")
+    store.seed_items(
+        Item(str(i), str(t)) for i, t in zip(dataset.items["item_id"], dataset.items["title"], strict=True)
+    )
+    history = frame[day_of < 0]
+    store.add_events(
+        [
+            Event(str(u), str(i), "purchase", float(t) if t == t else 0.0)
+            for u, i, t in history.itertuples(index=False)
+        ]
+    )
+    seeded = store.last_event()
+    before: dict[str, list[int]] = {}
+    for user, item in zip(history["user_id"], history["item_id"], strict=True):
+        before.setdefault(str(user), []).append(index_of[str(item)])
+
+    full, live = static, static
+    since: int | None = seeded
+    days: list[dict[str, Any]] = []
+    for d in range(args.days):
+        events = frame[day_of == d]
+        cases, before = day_cases(events, before, index_of)
+        row: dict[str, Any] = {
+            "day": str(pd.Timestamp(start + d * 86400, unit="s").date()),
+            "events": len(events),
+        }
+        row["cases"] = len(cases.users)
+        row["static"], row["continual"], row["full"] = (
+            score(static, cases),
+            score(live, cases),
+            score(full, cases),
+        )
+        store.add_events(
+            [Event(str(u), str(i), "purchase", float(t)) for u, i, t in events.itertuples(index=False)]
+        )
+        # the evening: the continual candidate behind the gate, and a full retrain
+        candidate = work / f"continual-{d + 1}"
+        started = time.perf_counter()
+        verdict = retrain(live, store, candidate, RetrainSettings(), since_event=since)
+        row["continual_seconds"] = round(time.perf_counter() - started, 1)
+        row["gate"] = verdict.as_json()
+        if verdict.promoted:  # a refused candidate leaves the live model (and its lineage) as it was
+            live, since = candidate, None
+        full, seconds = full_train(d + 1)
+        row["full_seconds"] = round(seconds, 1)
+        days.append(row)
+        print(row, flush=True)
+
+    total = sum(r["cases"] for r in days)
+
+    def pooled(arm: str) -> float:
+        return sum(r[arm]["ndcg@10"] * r["cases"] for r in days) / max(total, 1)
+
+    gain_full = pooled("full") - pooled("static")
+    gain_continual = pooled("continual") - pooled("static")
+    result = {
+        "benchmark": "replay",
+        "dataset": str(args.data.resolve().name),
+        "protocol": "replay on time order: train before --start, then score each next day's events",
+        "split": f"{args.days} days from {args.start}",
+        "start": args.start,
+        "model": "lmrec",
+        "params": PARAMS,
+        "retrain_settings": RetrainSettings().__dict__,
+        "machine": machine(),
+        "static_train_seconds": round(static_seconds, 1),
+        "days": days,
+        "summary": {
+            "cases": total,
+            "ndcg@10": {arm: round(pooled(arm), 6) for arm in ("static", "continual", "full")},
+            "gain_recovered": round(gain_continual / gain_full, 4) if gain_full else None,
+            "compute_share": round(
+                sum(r["continual_seconds"] for r in days) / sum(r["full_seconds"] for r in days), 4
+            ),
+            "candidates_refused": sum(not r["gate"]["promoted"] for r in days),
+        },
+    }
+    write_result(result, args.out)
+
+
+if __name__ == "__main__":
+    main()
