@@ -51,7 +51,22 @@ def test_report_embeds_every_plot_and_needs_no_network(
     histogram = {"edges_ms": [0.5, 1, 2, 4, 8], "counts": [5, 20, 7, 1]}
     route = {"p50_ms": 1.2, "p99_ms": 3.4, "target_rps": 300, "histogram": histogram}
     benchmark.write_text(json.dumps({"machine": {"cpus": 2}, "http": {"recommendations": route}}))
+    replay = tmp_path / "replay.json"  # the shape benchmarks/replay.py writes
+    day = {"static": {"ndcg@10": 0.03}, "continual": {"ndcg@10": 0.035}, "full": {"ndcg@10": 0.036}}
+    days = [{**day, "day": f"2014-06-2{d}", "continual_seconds": 30, "full_seconds": 300} for d in range(3)]
+    days[1]["gate"] = {"promoted": False}
+    replay.write_text(
+        json.dumps(
+            {
+                "benchmark": "replay",
+                "split": "3 days from 2014-06-20",
+                "protocol": "replay on time order",
+                "days": days,
+            }
+        )
+    )
     args = ["report", "--out", str(tmp_path / "report.html"), "--benchmark", str(benchmark)]
+    args += ["--benchmark", str(replay)]
     for path in files:
         args += ["--results", str(path)]
     result = CliRunner().invoke(app, args)
@@ -68,6 +83,7 @@ def test_report_embeds_every_plot_and_needs_no_network(
         "Cold start (test split, cold-items)",
         "Calibration of the ranking stage" + loo,
         "Latency",
+        "Continual training (3 days from 2014-06-20, replay on time order)",
     ]
     assert page.count("src='data:image/png;base64,") == len(titles)
     assert not re.search(r"(src|href)=['\"]https?://", page)  # opens offline

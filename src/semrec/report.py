@@ -224,6 +224,45 @@ def plot_latency(benchmark: dict[str, Any]) -> str | None:
     return _png(figure)
 
 
+def plot_replay(benchmark: dict[str, Any]) -> str | None:
+    """NDCG@10 of each day's next events for the static, continual and fully retrained models
+    (``benchmarks/replay.py``), with each arm's training compute in its label."""
+    days = benchmark.get("days") or []
+    if benchmark.get("benchmark") != "replay" or not days:
+        return None
+    figure, axes = _figure("Replay on time order: each day's events scored before they are learned")
+    labels = [str(day["day"])[5:] for day in days]
+    seconds = {
+        "static": float(benchmark.get("static_train_seconds", 0.0)),
+        "continual": sum(float(day.get("continual_seconds", 0.0)) for day in days),
+        "full": sum(float(day.get("full_seconds", 0.0)) for day in days),
+    }
+    names = {
+        "static": "static (trained once)",
+        "continual": "continual (daily, gated)",
+        "full": "full retrain (daily)",
+    }
+    for (arm, name), colour in zip(names.items(), PALETTE, strict=False):
+        values = [day[arm]["ndcg@10"] for day in days]
+        axes.plot(
+            labels, values, marker="o", color=colour, label=f"{name}: {seconds[arm] / 60:.1f} min of training"
+        )
+    refused = [i for i, day in enumerate(days) if not day.get("gate", {}).get("promoted", True)]
+    if refused:  # the evening's candidate was refused: the next day keeps the live model
+        axes.scatter(
+            [labels[i] for i in refused],
+            [days[i]["continual"]["ndcg@10"] for i in refused],
+            marker="x",
+            color="#1d2330",
+            zorder=3,
+            label="candidate refused by the gate that evening",
+        )
+    axes.set_xlabel("day")
+    axes.set_ylabel("NDCG@10 of the day's events")
+    axes.legend(fontsize=7, frameon=False)
+    return _png(figure)
+
+
 def scope(results: Sequence[tuple[str, dict[str, Any]]]) -> str:
     """The splits and protocols a figure's numbers come from, e.g. 'test split, leave-one-out'."""
     pairs = dict.fromkeys(
@@ -317,13 +356,20 @@ def build_report(result_paths: Sequence[Path], benchmark_paths: Sequence[Path] =
             benchmark = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise ReportError(f"{path}: not a readable benchmark file ({error})") from None
-        sections.append(
-            (
-                "Latency",
-                plot_latency(benchmark),
-                f"From {Path(path).name}; machine: {html.escape(json.dumps(benchmark.get('machine', {})))}",
-                [],
+        machine = html.escape(json.dumps(benchmark.get("machine", {})))
+        if benchmark.get("benchmark") == "replay":
+            summary = benchmark.get("summary", {})
+            sections.append(
+                (
+                    f"Continual training ({benchmark.get('split', '')}, {benchmark.get('protocol', '')})",
+                    plot_replay(benchmark),
+                    f"From {Path(path).name}: {html.escape(json.dumps(summary))}; machine: {machine}",
+                    [],
+                )
             )
+            continue
+        sections.append(
+            ("Latency", plot_latency(benchmark), f"From {Path(path).name}; machine: {machine}", [])
         )
     body = []
     for title, image, note, plotted in sections:

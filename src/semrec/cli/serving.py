@@ -140,7 +140,10 @@ def report(
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
     benchmark: Annotated[
         list[Path] | None,
-        typer.Option(help="JSON of benchmarks/serving.py --json (latency plots); repeatable."),
+        typer.Option(
+            help="JSON of benchmarks/serving.py --json (latency plots) or of benchmarks/replay.py "
+            "(continual training); repeatable."
+        ),
     ] = None,
 ) -> None:
     """Write one self-contained HTML report with plots (opens offline)."""
