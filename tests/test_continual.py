@@ -165,6 +165,46 @@ def test_the_gate_refuses_a_worse_candidate_and_nothing_is_reloaded(
     assert open_store(database).last_reload() is None  # the live model keeps serving
 
 
+def test_a_schedule_retrains_from_whatever_the_store_serves(
+    shop_artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from semrec.cli import app
+
+    database = tmp_path / "shop.db"
+    shop_store(database).close()
+    out = tmp_path / "retrained"
+    result = CliRunner().invoke(
+        app,
+        [
+            "retrain",
+            "--artifacts",
+            str(shop_artifacts["lmrec"]),
+            "--database",
+            str(database),
+            "--out",
+            str(out),
+            "--epochs",
+            "20",
+            "--holdout",
+            "0.2",
+            "--every",
+            "1s",
+            "--runs",
+            "2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    first, second = sorted(out.iterdir())
+    assert json.loads((first / "gate.json").read_text())["promoted"]
+    assert open_store(database).last_reload().key == str(first.resolve())  # type: ignore[union-attr]
+    # the second run started from the promoted model: only the events it held out are new to it
+    assert sequential(second)[2]["continual"]["parent"] == str(first.resolve())
+    verdict = json.loads((second / "gate.json").read_text())
+    assert not verdict["promoted"] and "held-out newest events can be scored" in verdict["reason"]
+
+
 @pytest.mark.parametrize(
     ("option", "message"),
     [(["--holdout", "1.5"], "holdout must lie between 0 and 1"), (["--every", "soon"], "is not a period")],

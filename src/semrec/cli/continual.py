@@ -65,6 +65,7 @@ def retrain(
     every: Annotated[
         str | None, typer.Option(help="Run again after each period (e.g. 1d, 6h), from the live model.")
     ] = None,
+    runs: Annotated[int, typer.Option(help="With --every: stop after this many runs (0: never).")] = 0,
 ) -> None:
     """Warm-start the live model on the events stored since it was trained (plus a replay sample of
     older ones), then promote it only if it is at least as good on the newest held-out events and
@@ -87,12 +88,18 @@ def retrain(
         store = open_store(database)
     except ValueError as error:
         raise fail(str(error)) from None
+    if runs < 0:
+        raise fail(f"--runs must be 0 (no end) or more, got {runs}")
     try:
+        done = 0
         while True:
             target = out if period is None else out / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
             status = _once(store, artifacts, target, settings, since_event, arm, reload)
+            done += 1
             if period is None:
                 raise typer.Exit(code=status)
+            if runs and done >= runs:
+                return
             artifacts, since_event = None, None  # from now on: whatever the store serves
             time.sleep(period)
     finally:
