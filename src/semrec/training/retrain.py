@@ -123,8 +123,8 @@ def reference_cases(
     config: dict[str, Any], item_ids: list[str], shoppers: int, seed: int
 ) -> tuple[list[np.ndarray], EvalCases]:
     """(training sequences, validation cases) of the dataset the lineage began with, under its own
-    protocol; nothing when its folder is gone or its files changed (the gate then judges on the
-    newest events alone)."""
+    protocol (``all``: every sequence trained, no validation cases); nothing when its folder is gone
+    (the gate then judges on the newest events alone). ValueError when its files changed."""
     from semrec.evaluation.runner import RunSpec, make_split
 
     provenance = config.get("provenance", {})
@@ -143,6 +143,11 @@ def reference_cases(
     ids = [str(i) for i in dataset.item_ids]
     if item_ids[: len(ids)] != ids:
         raise ValueError(f"the artifacts' catalog does not begin with {path}'s items; train anew")
+    if provenance.get("protocol") == "all":  # trained on every event, nothing held out to validate on
+        log.warning(
+            "the artifacts were trained on all of %s: no validation shoppers to check forgetting on", path
+        )
+        return list(dataset.sequences), empty
     spec = RunSpec(
         data=path,
         protocol=provenance.get("protocol", "loo"),
