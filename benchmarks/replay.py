@@ -1,7 +1,7 @@
 """A replay on real time order: train before a date, then replay the following days through the store.
 
-    python benchmarks/replay.py --data ../shared/datasets/amazon-beauty --start 2014-06-23 --days 7 --epochs 2 \
-        --out benchmarks/results/amazon-beauty-replay-lmrec.json
+    python benchmarks/replay.py --data ../shared/datasets/amazon-beauty --start 2014-06-23 \
+        --days 7 --epochs 2 --out benchmarks/results/amazon-beauty-replay-lmrec.json
 
 Before ``--start``, the dataset's events train the static model and are loaded into a fresh store.
 Then, day by day, each day's events (in the file's order) are first scored, as next items after
