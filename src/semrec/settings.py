@@ -145,6 +145,30 @@ class ServerSettings(BaseSettings):
         "(`semrec train --ranker`); false: the retrieval blend alone.",
     )
     rules: list[Rule] = Field(default_factory=list, description="Business rules (boost / bury).")
+    blocked_items: list[str] = Field(
+        default_factory=list,
+        description="Item ids that never appear in an answer (recommendations, similar, search, ads).",
+    )
+    blocked_categories: list[str] = Field(
+        default_factory=list,
+        description="Categories (a whole path or any part of it, case-insensitive) whose items never "
+        "appear in an answer.",
+    )
+    blocked_keywords: list[str] = Field(
+        default_factory=list,
+        description="Words (whole words, case-insensitive) that keep an item out of every answer when "
+        "its title, brand, category or text holds one.",
+    )
+    age_restricted_categories: list[str] = Field(
+        default_factory=list,
+        description="Categories whose items are shown only when the request says the shopper is a "
+        "verified adult (verified=true); so are items whose attribute age_restricted is true.",
+    )
+    age_restricted_keywords: list[str] = Field(
+        default_factory=list,
+        description="Words (whole words, case-insensitive) that make an item age-restricted, as "
+        "age_restricted_categories.",
+    )
     ads_relevance_floor: float = Field(
         0.0005,
         ge=0.0,

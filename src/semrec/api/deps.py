@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 
@@ -52,6 +52,13 @@ EngineDep = Annotated[Engine, Depends(_engine)]
 ServedDep = Annotated[Served, Depends(_served)]
 UserId = Annotated[str, PathParam(pattern=ID_PATTERN, description="The shopper's id.")]
 ItemId = Annotated[str, PathParam(pattern=ID_PATTERN, description="The product's id.")]
+Verified = Annotated[
+    bool,
+    Query(
+        description="The shop has verified the shopper as an adult: age-restricted products may appear "
+        "(blocked ones never do)."
+    ),
+]
 
 
 def listing(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from semrec.data.words import category_parts
+from semrec.online.policy import ItemPolicy
 from semrec.schema import Item
 from semrec.settings import Rule
 
@@ -43,14 +44,16 @@ class Catalog:
     rec: GrowingMatrix
     text: GrowingMatrix
     meta: list[Item]  # per row, its Item.listing()
-    alive: np.ndarray  # bool per row: not deleted, not replaced, available
+    alive: np.ndarray  # bool per row: not deleted, not replaced, available, not blocked by the policy
     bonus: np.ndarray  # float per row: business-rule adjustment
     popularity: np.ndarray  # float per row: training count + live events
     recommendable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # has a rec vector
     trained: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # training index, -1
     rec_scale: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))  # 1 / |rec row|
+    restricted: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # verified adults only
     row_of: dict[str, int] = field(default_factory=dict)
     rules: list[Rule] = field(default_factory=list)
+    policy: ItemPolicy = field(default_factory=ItemPolicy)
     lock: threading.RLock = field(default_factory=threading.RLock)
     version: int = 0  # bumped by every change an answer can see (rows added, removed, replaced)
     _spare: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # capacity behind per-row arrays
@@ -84,6 +87,7 @@ class Catalog:
         ``recommendable``: per item, whether ``rec`` holds its vector (default all); ``trained``: its
         index in the model's training catalog, -1 for items added later (default all -1)."""
         metas = [item.listing() for item in items]
+        judged = [self.policy.judge(item) for item in items]  # the whole item: text and attributes too
         with self.lock:
             start = self.rows
             self.rec.append(rec)
@@ -94,6 +98,7 @@ class Catalog:
             self.popularity = self._grown("popularity", extra, 0.0)
             self.recommendable = self._grown("recommendable", extra, False)
             self.trained = self._grown("trained", extra, -1)
+            self.restricted = self._grown("restricted", extra, False)
             norms = np.sqrt(np.einsum("ij,ij->i", rec, rec, dtype=np.float64))
             self.rec_scale = self._grown("rec_scale", extra, 0.0)
             self.rec_scale[start:] = 1 / np.maximum(norms, 1e-12)  # a zero row stays zero
@@ -105,7 +110,8 @@ class Catalog:
                     popularity[offset] = max(popularity[offset], self.popularity[old])
                 self.meta.append(meta)
                 self.row_of[meta.item_id] = row
-                self.alive[row] = meta.available
+                blocked, self.restricted[row] = judged[offset]
+                self.alive[row] = meta.available and not blocked
                 self.recommendable[row] = True if recommendable is None else recommendable[offset]
                 self.trained[row] = -1 if trained is None else trained[offset]
                 self.bonus[row] = self.rule_bonus(meta)

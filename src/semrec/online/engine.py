@@ -16,6 +16,7 @@ from semrec.errors import ApiError
 from semrec.models.ranker import RECENT
 from semrec.online.ads import CampaignBook, Head
 from semrec.online.index import VectorIndex
+from semrec.online.policy import ItemPolicy
 from semrec.online.profile import profile
 from semrec.online.reasons import explain, match_reason
 from semrec.online.rerank import rerank
@@ -61,7 +62,7 @@ class Engine:
         self._answers: ShopperCache[tuple[list[Scored], Head | None]] = ShopperCache(
             settings.answer_cache_size
         )
-        self.catalog = build_catalog(store, runtime, settings.rules)
+        self.catalog = build_catalog(store, runtime, settings.rules, ItemPolicy.from_settings(settings))
         self.campaigns = CampaignBook(store)
 
     # set-up
@@ -119,8 +120,10 @@ class Engine:
 
         return candidates(self._index(name), vectors, query, k, accept, excluded)
 
-    def _acceptor(self, exclude: set[int], category: str | None, need_vector: bool) -> Acceptor:
-        return acceptor(self.catalog, exclude, category, need_vector)
+    def _acceptor(
+        self, exclude: set[int], category: str | None, need_vector: bool, verified: bool = False
+    ) -> Acceptor:
+        return acceptor(self.catalog, exclude, category, need_vector, verified)
 
     # answers
     def query(self, user: str, rows: list[int]) -> np.ndarray:
@@ -140,14 +143,25 @@ class Engine:
         return self.store.recent_events(user, self.settings.history_length)
 
     def recommend(
-        self, user_id: str, k: int, exclude_seen: bool = True, category: str | None = None
+        self,
+        user_id: str,
+        k: int,
+        exclude_seen: bool = True,
+        category: str | None = None,
+        verified: bool = False,
     ) -> tuple[list[Scored], bool]:
-        """(items, personal?) for a shopper; unknown shoppers get the popular list."""
-        results, personal, _ = self.recommend_with_head(user_id, k, exclude_seen, category)
+        """(items, personal?) for a shopper; unknown shoppers get the popular list. Age-restricted
+        items only for a ``verified`` adult."""
+        results, personal, _ = self.recommend_with_head(user_id, k, exclude_seen, category, verified)
         return results, personal
 
     def recommend_with_head(
-        self, user_id: str, k: int, exclude_seen: bool = True, category: str | None = None
+        self,
+        user_id: str,
+        k: int,
+        exclude_seen: bool = True,
+        category: str | None = None,
+        verified: bool = False,
     ) -> tuple[list[Scored], bool, Head | None]:
         """:meth:`recommend` and the ranking stage's scored candidates behind the list (None for
         the popular list or without a ranking stage)."""
@@ -159,18 +173,19 @@ class Engine:
         seen = {r for r in rows if r is not None} if exclude_seen else set()
         usable = [r for r in rows if r is not None and catalog.recommendable[r]]
         if not usable:
-            return self.popular(k, seen, category), False, None
+            return self.popular(k, seen, category, verified), False, None
         inputs = (
             tuple((row, e.type) for row, e in zip(rows, events, strict=True)),
             k,
             exclude_seen,
             category,
+            verified,
             catalog.version,
         )
         answer = self._answers.get(user, inputs)
         if answer is None:
             kinds = {row: e.type for row, e in zip(rows, events, strict=True) if row is not None}
-            answer = self._personal(user, k, category, kinds, seen, usable)
+            answer = self._personal(user, k, category, kinds, seen, usable, verified)
             self._answers.put(user, inputs, answer)
         return list(answer[0]), True, answer[1]
 
@@ -182,9 +197,10 @@ class Engine:
         kinds: dict[int, str],
         seen: set[int],
         usable: list[int],
+        verified: bool = False,
     ) -> tuple[list[Scored], Head | None]:
         """``kinds``: the latest event type per history row."""
-        candidates, scores = self.shortlist(user, k, category, seen, usable)
+        candidates, scores = self.shortlist(user, k, category, seen, usable, verified)
         head = None
         if self.runtime.ranker is not None and self.runtime.rescores:
             n = min(self.runtime.ranker.n_candidates, len(candidates))  # those it gave a probability
@@ -197,7 +213,13 @@ class Engine:
         return results, head
 
     def shortlist(
-        self, user: str, k: int, category: str | None, seen: set[int], usable: list[int]
+        self,
+        user: str,
+        k: int,
+        category: str | None,
+        seen: set[int],
+        usable: list[int],
+        verified: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(catalog rows, scores) of the candidates for a list of ``k``, best first: the network's
         shortlist (and the text taste's), scored as the offline model scores them."""
@@ -212,7 +234,7 @@ class Engine:
         if runtime.ranker is not None:  # the ranker re-scores the blend's best n of these
             pool = max(pool, 2 * runtime.ranker.n_candidates)
         pool = min(catalog.rows, pool)
-        accept = self._acceptor(seen, category, True)
+        accept = self._acceptor(seen, category, True, verified)
         candidates, scores = self._candidates("rec", query, pool, accept, excluded=len(seen))
         affinity = None
         if runtime.text_weight > 0:
@@ -239,14 +261,16 @@ class Engine:
                 candidates = candidates[moved]
         return candidates, scores
 
-    def popular(self, k: int, exclude: set[int], category: str | None) -> list[Scored]:
+    def popular(
+        self, k: int, exclude: set[int], category: str | None, verified: bool = False
+    ) -> list[Scored]:
         now = time.monotonic()
         if self._popular_cache is None or now - self._popular_cache[0] > 1.0:
             n = self.catalog.rows  # read first: every per-row array already covers these rows
             order = np.argsort(-(self.catalog.popularity[:n] + self.catalog.bonus[:n]), kind="stable")
             self._popular_cache = (now, order)
         order = self._popular_cache[1]
-        accept = self._acceptor(exclude, category, False)
+        accept = self._acceptor(exclude, category, False, verified)
         out: list[Scored] = []
         for start in range(0, len(order), 256):
             chunk = order[start : start + 256]
@@ -257,7 +281,7 @@ class Engine:
                     return out
         return out
 
-    def similar(self, item_id: str, k: int) -> list[Scored]:
+    def similar(self, item_id: str, k: int, verified: bool = False) -> list[Scored]:
         one_thread_here(self.settings.torch_threads)
         row = self.catalog.live_row(item_id)
         if row is None:
@@ -265,16 +289,16 @@ class Engine:
         meta = self.catalog.meta[row]
         name = "sim" if self.catalog.recommendable[row] else "text"
         query = self._matrix(name, np.array([row]))[0]
-        rows, scores = self._candidates(name, query, k, self._acceptor({row}, None, False))
+        rows, scores = self._candidates(name, query, k, self._acceptor({row}, None, False, verified))
         return [
             Scored(int(r), float(s), f"similar to {meta.title}") for r, s in zip(rows, scores, strict=True)
         ]
 
-    def search(self, query: str, k: int, user_id: str | None = None) -> list[Scored]:
+    def search(self, query: str, k: int, user_id: str | None = None, verified: bool = False) -> list[Scored]:
         one_thread_here(self.settings.torch_threads)
         catalog = self.catalog
         vector = self.runtime.encode_query(query)
-        accept = self._acceptor(set(), None, False)
+        accept = self._acceptor(set(), None, False, verified)
         rows, scores = self._candidates("text", vector, max(3 * k, 50), accept)
         combined: dict[int, float] = {int(r): float(s) for r, s in zip(rows, scores, strict=True)}
         lexical = lexical_scores(self.store, catalog, query)

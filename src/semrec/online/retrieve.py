@@ -47,9 +47,12 @@ def candidates(
     return rows[best], scores[best]
 
 
-def acceptor(catalog: Catalog, exclude: set[int], category: str | None, need_vector: bool) -> Acceptor:
-    """Rows alive, not in ``exclude``, in ``category`` (when given) and, with ``need_vector``,
-    recommendable (a vector of the model's own)."""
+def acceptor(
+    catalog: Catalog, exclude: set[int], category: str | None, need_vector: bool, verified: bool = False
+) -> Acceptor:
+    """Rows alive (the shop's blocklists included), not in ``exclude``, in ``category`` (when given),
+    age-restricted only for a ``verified`` adult and, with ``need_vector``, recommendable (a vector
+    of the model's own). Every answer's rows pass here."""
     excluded = np.fromiter(exclude, dtype=np.int64, count=len(exclude))
     wanted = category.strip().lower() if category else None
 
@@ -58,6 +61,8 @@ def acceptor(catalog: Catalog, exclude: set[int], category: str | None, need_vec
         ok = catalog.alive[rows]
         if len(excluded):  # a few dozen rows against a few dozen: one comparison table
             ok &= (rows[:, None] != excluded[None, :]).all(axis=1)
+        if not verified:
+            ok &= ~catalog.restricted[rows]
         if need_vector:
             ok &= catalog.recommendable[rows]
         if wanted is not None:

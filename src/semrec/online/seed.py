@@ -11,6 +11,7 @@ import numpy as np
 
 from semrec.data.text import item_text
 from semrec.online.catalog import Catalog, GrowingMatrix
+from semrec.online.policy import ItemPolicy
 from semrec.online.runtime import ModelRuntime
 from semrec.schema import Item
 from semrec.settings import Rule, ServerSettings
@@ -50,7 +51,9 @@ def prepare_store(store: Store, runtime: ModelRuntime, settings: ServerSettings)
     return store.setdefault_meta("pseudonym_secret", secrets.token_hex(32)).encode()
 
 
-def build_catalog(store: Store, runtime: ModelRuntime, rules: list[Rule]) -> Catalog:
+def build_catalog(
+    store: Store, runtime: ModelRuntime, rules: list[Rule], policy: ItemPolicy | None = None
+) -> Catalog:
     """The catalog of the store's items (after :func:`prepare_store`), with their vectors: the
     trained ones from the artifacts, the rest from their stored text vectors (embedded again when
     another encoder wrote them) through the model's adapter. Reads the store only, except that
@@ -98,6 +101,7 @@ def build_catalog(store: Store, runtime: ModelRuntime, rules: list[Rule]) -> Cat
         bonus=np.zeros(0),
         popularity=np.zeros(0),
         rules=list(rules),
+        policy=policy or ItemPolicy(),
     )
     catalog.append(records, rec, text, popularity, recommendable, indexes)
     return catalog

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from semrec.ads.auction import Campaign
 from semrec.api.auth import require
-from semrec.api.deps import EngineDep, ServedDep, UserId, listing
+from semrec.api.deps import EngineDep, ServedDep, UserId, Verified, listing
 from semrec.api.schemas import ID_PATTERN, AdsOut, CampaignIn, CampaignOut, CampaignsOut, Deleted
 from semrec.errors import ApiError
 from semrec.online.ads import sponsored_for
@@ -136,11 +136,12 @@ def router(settings: ServerSettings) -> APIRouter:
         user_id: UserId,
         served: ServedDep,
         slots: Annotated[int, Query(ge=1, le=len(settings.ads_positions), description="Ads to show.")] = 1,
+        verified: Verified = False,
     ) -> Response:
         """Sponsored products for the shopper, best expected value first, each held against its
         campaign's budget: send `impression_id` back with the shopper's click."""
         started, engine = time.perf_counter(), served.engine
-        _, personal, head = engine.recommend_with_head(user_id, 10)
+        _, personal, head = engine.recommend_with_head(user_id, 10, verified=verified)
         placed = sponsored_for(engine, user_id, head, slots)
         return listing(served, "ads", [], started, personal, placed)
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from semrec.api.auth import require
-from semrec.api.deps import EngineDep, ItemId, ServedDep, follower, listing
+from semrec.api.deps import EngineDep, ItemId, ServedDep, Verified, follower, listing
 from semrec.api.schemas import ID_PATTERN, Deleted, ItemIn, ItemOut, ItemStored, ListOut
 from semrec.errors import ApiError
 from semrec.schema import Item
@@ -30,9 +30,10 @@ def router(settings: ServerSettings) -> APIRouter:
             str | None,
             Query(pattern=ID_PATTERN, description="The shopper who looks (picks their A/B arm)."),
         ] = None,
+        verified: Verified = False,
     ) -> Response:
         started = time.perf_counter()
-        return listing(served, "similar", served.engine.similar(item_id, k), started)
+        return listing(served, "similar", served.engine.similar(item_id, k, verified), started)
 
     @routes.get("/v1/items/{item_id}", response_model=ItemOut, tags=["catalog"], dependencies=[reader])
     def get_item(item_id: ItemId, engine: EngineDep) -> ItemOut:

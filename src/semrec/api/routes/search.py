@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from semrec.api.auth import require
-from semrec.api.deps import ServedDep, listing
+from semrec.api.deps import ServedDep, Verified, listing
 from semrec.api.schemas import ID_PATTERN, ListOut
 from semrec.errors import ApiError
 from semrec.settings import ServerSettings
@@ -27,13 +27,14 @@ def router(settings: ServerSettings) -> APIRouter:
         user_id: Annotated[
             str | None, Query(pattern=ID_PATTERN, description="Blend in this shopper's taste.")
         ] = None,
+        verified: Verified = False,
     ) -> Response:
         started = time.perf_counter()
         if not q.strip():
             raise ApiError(
                 422, "the query is blank", where="query.q", allowed="1..500 characters, not all spaces"
             )
-        results = served.engine.search(q, k, user_id)
+        results = served.engine.search(q, k, user_id, verified)
         return listing(served, "search", results, started, personal=user_id is not None)
 
     return routes

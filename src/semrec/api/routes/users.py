@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from semrec.api.auth import require
-from semrec.api.deps import EngineDep, ServedDep, UserId, follower, listing
+from semrec.api.deps import EngineDep, ServedDep, UserId, Verified, follower, listing
 from semrec.api.schemas import Deleted, ListOut, Profile
 from semrec.online.ads import sponsored_for
 from semrec.settings import ServerSettings
@@ -39,15 +39,16 @@ def router(settings: ServerSettings) -> APIRouter:
                 "each marked sponsored with the impression id its click must carry.",
             ),
         ] = 0,
+        verified: Verified = False,
     ) -> Response:
         # about a millisecond of work that mostly holds the GIL: run inline on the event loop rather
         # than pay a hand-over to the thread pool (search, which embeds text, stays there); placing
         # ads commits to the ledger, which waits for the disk: the thread pool then
         started, engine = time.perf_counter(), served.engine
         if sponsored == 0:
-            results, personal = engine.recommend(user_id, k, exclude_seen, category)
+            results, personal = engine.recommend(user_id, k, exclude_seen, category, verified)
             return listing(served, "recommendations", results, started, personal)
-        results, personal, head = engine.recommend_with_head(user_id, k, exclude_seen, category)
+        results, personal, head = engine.recommend_with_head(user_id, k, exclude_seen, category, verified)
         placed = await asyncio.to_thread(sponsored_for, engine, user_id, head, min(sponsored, k))
         return listing(served, "recommendations", results, started, personal, placed, settings.ads_positions)
 
