@@ -237,3 +237,18 @@ def report_of(client: httpx.Client, headers: dict[str, str]) -> dict[str, dict[s
     response = client.get("/v1/admin/ads", headers=headers)
     assert response.status_code == 200, response.text
     return {c["campaign_id"]: c for c in response.json()["campaigns"]}
+
+
+def test_sponsored_products_pass_the_shops_blocklists_and_age_restrictions(client_for: Factory) -> None:
+    client = client_for(blocked_items=["hair-1"], age_restricted_categories=["Makeup > Eyes"])
+    # campaigns of a blocked product, an age-restricted one and one allowed to all
+    for name, item in (("blocked", "hair-1"), ("adult", "eye-1"), ("plain", "skin-1")):
+        assert put(client, name, [item], bid=0.9).status_code == 200
+    visit(client, "ann")
+    assert {a["item_id"] for a in ads(client, "ann", slots=3)} <= {"skin-1"}
+    response = client.get("/v1/users/ann/ads?slots=3&verified=true", headers=WRITER)
+    assert response.status_code == 200, response.text
+    shown = {a["item_id"] for a in response.json()["items"]}
+    assert "hair-1" not in shown and "eye-1" in shown  # the adult sees it, nobody sees the blocked one
+    sponsored = client.get("/v1/users/ann/recommendations?k=5&sponsored=2", headers=WRITER).json()["items"]
+    assert not {i["item_id"] for i in sponsored} & {"hair-1", "eye-1"}
