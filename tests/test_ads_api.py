@@ -252,3 +252,24 @@ def test_sponsored_products_pass_the_shops_blocklists_and_age_restrictions(clien
     assert "hair-1" not in shown and "eye-1" in shown  # the adult sees it, nobody sees the blocked one
     sponsored = client.get("/v1/users/ann/recommendations?k=5&sponsored=2", headers=WRITER).json()["items"]
     assert not {i["item_id"] for i in sponsored} & {"hair-1", "eye-1"}
+
+
+def test_a_shopper_can_see_everything_stored_about_them_until_erased(client_for: Factory) -> None:
+    client = client_for()
+    assert put(client, "plain", UNSEEN, bid=0.5).status_code == 200
+    visit(client, "ann")
+    answer = client.get("/v1/users/ann/recommendations?k=3", headers=WRITER).json()
+    shown = ads(client, "ann", slots=1)
+    click = {"user_id": "ann", "item_id": answer["items"][0]["item_id"], "type": "click"}
+    click |= {"request_id": answer["request_id"], "position": 0}
+    assert client.post("/v1/events", json={"events": [click]}, headers=WRITER).status_code == 200
+    assert client.get("/v1/users/ann/export", headers=WRITER).status_code == 403  # admin only
+    exported = client.get("/v1/users/ann/export", headers=ADMIN).json()
+    assert exported["user_id"] == "ann" and exported["arm"] == "main"
+    assert [e["item_id"] for e in exported["events"]] == [*HISTORY, click["item_id"]]
+    assert exported["events"][-1]["answer"]["request_id"] == answer["request_id"]
+    assert [a["impression_id"] for a in exported["ad_impressions"]] == [shown[0]["impression_id"]]
+    assert client.get("/v1/users/bob/export", headers=ADMIN).json()["events"] == []
+    assert client.delete("/v1/users/ann", headers=ADMIN).status_code == 200
+    erased = client.get("/v1/users/ann/export", headers=ADMIN).json()
+    assert erased["events"] == [] and erased["ad_impressions"] == []  # billing records name no one

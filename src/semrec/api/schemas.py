@@ -104,6 +104,15 @@ class Profile(BaseModel):
     recent_items: list[dict[str, Any]]
 
 
+class Exported(BaseModel):
+    """Everything stored about a shopper (under their pseudonym)."""
+
+    user_id: str
+    arm: str = Field(description="The A/B arm the shopper is assigned to (computed, not stored).")
+    events: list[dict[str, Any]] = Field(description="Item, type, time, value and the answer it followed.")
+    ad_impressions: list[dict[str, Any]] = Field(description="Sponsored products shown, and clicks.")
+
+
 class Deleted(BaseModel):
     deleted: bool
     removed_events: int | None = None

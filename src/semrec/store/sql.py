@@ -221,6 +221,46 @@ class SQLStore(AdTables, ExperimentTables):
             db.execute("INSERT INTO changes (kind, key, at) VALUES ('erase', '', ?)", (time.time(),))
             return int(removed)
 
+    def export_user(self, user_key: str) -> dict[str, list[dict[str, Any]]]:
+        """Everything stored under the pseudonym: its events (with the answer each followed, when
+        the client said) and the sponsored products shown to it, oldest first."""
+        events = self._query(
+            "SELECT e.item_id, e.type, e.ts, e.value, a.request_id, a.slot, a.arm, a.answer_list, a.model "
+            "FROM events e LEFT JOIN attributions a ON a.event_id = e.id WHERE e.user_key = ? "
+            "ORDER BY e.ts, e.id",
+            (user_key,),
+        )
+        ads = self._query(
+            "SELECT impression_id, campaign_id, item_id, price, served, clicked FROM ad_impressions "
+            "WHERE user_key = ? ORDER BY served",
+            (user_key,),
+        )
+        return {
+            "events": [
+                {
+                    "item_id": item,
+                    "type": kind,
+                    "timestamp": ts,
+                    "value": value,
+                    "answer": None
+                    if request is None
+                    else {"request_id": request, "position": slot, "arm": arm, "list": name, "model": model},
+                }
+                for item, kind, ts, value, request, slot, arm, name, model in events
+            ],
+            "ad_impressions": [
+                {
+                    "impression_id": impression,
+                    "campaign_id": campaign,
+                    "item_id": item,
+                    "price_per_click": price / 1_000_000,
+                    "shown": served,
+                    "clicked": clicked,
+                }
+                for impression, campaign, item, price, served, clicked in ads
+            ],
+        }
+
     def events_since(self, event_id: int) -> list[tuple[int, str]]:
         """(event id, item id) of the events stored after ``event_id``, in commit order."""
         # in pages, ordered and limited, so that PostgreSQL walks the key's index even before it

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from semrec.api.auth import require
 from semrec.api.deps import EngineDep, ServedDep, UserId, Verified, follower, listing
-from semrec.api.schemas import Deleted, ListOut, Profile
+from semrec.api.schemas import Deleted, Exported, ListOut, Profile
 from semrec.online.ads import sponsored_for
 from semrec.settings import ServerSettings
 
@@ -60,6 +60,18 @@ def router(settings: ServerSettings) -> APIRouter:
     )
     def profile(user_id: UserId, engine: EngineDep) -> Profile:
         return Profile(**engine.profile(user_id))
+
+    @routes.get(
+        "/v1/users/{user_id}/export",
+        response_model=Exported,
+        tags=["shoppers"],
+        dependencies=[Depends(require("admin"))],
+    )
+    def export_user(served: ServedDep, user_id: UserId) -> Exported:
+        """Everything stored about the shopper (the right of access), beside erasure."""
+        engine = served.engine
+        stored = engine.store.export_user(engine.user_key(user_id))
+        return Exported(user_id=user_id, arm=served.arm, **stored)
 
     @routes.delete(
         "/v1/users/{user_id}",
