@@ -12,6 +12,7 @@ import pytest
 
 from semrec.artifacts import load_artifacts
 from semrec.models.sequential import SequentialRecommender
+from semrec.pseudonyms import pseudonym, store_secret
 from semrec.schema import Event, Item
 from semrec.store import open_store
 from semrec.store.protocol import Store
@@ -22,7 +23,7 @@ from semrec.training.continual import (
     text_vectors_of,
     with_catalog,
 )
-from semrec.training.retrain import retrain
+from semrec.training.retrain import reference_cases, retrain
 from tests.shop_fixture import SHOP_ITEMS
 
 JOURNEYS = [
@@ -128,6 +129,20 @@ def test_retrain_learns_the_new_events_and_gives_the_new_product_an_id(
     assert share(model) > 2 * share(live)
     assert verdict.newest["B_ndcg@10"] >= verdict.newest["A_ndcg@10"]
     assert verdict.promoted, verdict.reason
+
+
+def test_shoppers_erased_on_request_are_left_out_of_what_retraining_replays(
+    shop_artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    store = shop_store(tmp_path / "shop.db")
+    secret = store_secret(store)
+    _, item_ids, config = sequential(shop_artifacts["lmrec"])
+    before = reference_cases(config, item_ids, 1000, 0)
+    store.delete_user(pseudonym(secret, "s0-0"))  # a shopper of the dataset the model came from
+    gone = store.erased_users()
+    after = reference_cases(config, item_ids, 1000, 0, lambda user_id: pseudonym(secret, user_id) in gone)
+    assert len(after[0]) == len(before[0]) - 1  # no replay of their sequence
+    assert len(after[1].users) == len(before[1].users) - 1  # nor a validation case
 
 
 def test_the_gate_refuses_a_worse_candidate_and_nothing_is_reloaded(

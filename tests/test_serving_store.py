@@ -28,6 +28,7 @@ def test_events_are_committed_when_add_returns(database: str) -> None:
     assert [e.item_id for e in store.recent_events("k1", 10)] == ["a", "b"]
     assert [e.item_id for e in store.recent_events("k1", 1)] == ["b"]
     assert store.delete_user("k1") == 2 and store.recent_events("k1", 10) == []
+    assert store.erased_users() == {"k1"}  # the suppression list later training reads
 
 
 def test_a_failed_batch_stores_nothing(database: str) -> None:

@@ -3,8 +3,6 @@ business rules and MMR re-ranking -> answer, plus similar items, search, profile
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import threading
 import time
 from typing import Any
@@ -26,6 +24,7 @@ from semrec.online.search import lexical as lexical_scores
 from semrec.online.seed import build_catalog
 from semrec.online.shopper_cache import ShopperCache
 from semrec.online.threads import one_thread_here
+from semrec.pseudonyms import pseudonym
 from semrec.schema import Event, Item, Scored
 from semrec.settings import ServerSettings
 from semrec.store.protocol import Change, ChangeLogPruned, Store
@@ -73,7 +72,7 @@ class Engine:
 
     def user_key(self, user_id: str) -> str:
         """The pseudonym a shopper is stored under (raw ids are never written)."""
-        return hmac.new(self._secret, user_id.encode(), hashlib.sha256).hexdigest()[:32]
+        return pseudonym(self._secret, user_id)
 
     def _index(self, name: str) -> VectorIndex:
         """The 'rec' (inner product), 'sim' (cosine of rec vectors) or 'text' index, built on first use."""

@@ -4,7 +4,6 @@ with its vectors."""
 from __future__ import annotations
 
 import math
-import secrets
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,7 @@ from semrec.data.text import item_text
 from semrec.online.catalog import Catalog, GrowingMatrix
 from semrec.online.policy import ItemPolicy
 from semrec.online.runtime import ModelRuntime
+from semrec.pseudonyms import store_secret
 from semrec.schema import Item
 from semrec.settings import Rule, ServerSettings
 from semrec.store.protocol import Store
@@ -46,9 +46,8 @@ def prepare_store(store: Store, runtime: ModelRuntime, settings: ServerSettings)
     there or deleted), and the secret shopper ids are pseudonymised with (the setting's, or one
     generated once and kept in the store). Returns the secret."""
     seed_store(store, runtime)
-    if settings.pseudonym_secret is not None:
-        return settings.pseudonym_secret.get_secret_value().encode()
-    return store.setdefault_meta("pseudonym_secret", secrets.token_hex(32)).encode()
+    configured = settings.pseudonym_secret
+    return store_secret(store, configured.get_secret_value() if configured is not None else "")
 
 
 def build_catalog(

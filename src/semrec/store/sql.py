@@ -209,7 +209,8 @@ class SQLStore(AdTables, ExperimentTables):
 
     def delete_user(self, user_key: str) -> int:
         """Deletes the shopper's events; the change logged names no one (workers drop every cached
-        answer), so the log keeps no trace of who asked to be forgotten."""
+        answer), so the log keeps no trace of who asked to be forgotten. The pseudonym is kept in
+        ``erased`` (a suppression list): retraining from the shop's dataset leaves them out."""
         with self._transaction() as db:
             db.execute(
                 "DELETE FROM attributions WHERE event_id IN (SELECT id FROM events WHERE user_key = ?)",
@@ -219,7 +220,14 @@ class SQLStore(AdTables, ExperimentTables):
             # billing records stay, no longer tied to anyone
             db.execute("UPDATE ad_impressions SET user_key = '' WHERE user_key = ?", (user_key,))
             db.execute("INSERT INTO changes (kind, key, at) VALUES ('erase', '', ?)", (time.time(),))
+            db.execute(  # so that no later training reads them back from the shop's older data
+                "INSERT INTO erased VALUES (?, ?) ON CONFLICT(user_key) DO NOTHING", (user_key, time.time())
+            )
             return int(removed)
+
+    def erased_users(self) -> set[str]:
+        """Pseudonyms of the shoppers erased on request."""
+        return {str(r[0]) for r in self._query("SELECT user_key FROM erased")}
 
     def export_user(self, user_key: str) -> dict[str, list[dict[str, Any]]]:
         """Everything stored under the pseudonym: its events (with the answer each followed, when

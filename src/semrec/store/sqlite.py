@@ -67,6 +67,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user_key, ts, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- pseudonyms of erased shoppers: training from the shop's older data leaves them out
+CREATE TABLE IF NOT EXISTS erased (user_key TEXT PRIMARY KEY, erased REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,

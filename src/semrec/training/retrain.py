@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from semrec.data.splits import EvalCases
 from semrec.evaluation.evaluator import evaluate
 from semrec.models.sequential import SequentialRecommender
 from semrec.provenance import code_version, dataset_fingerprint
+from semrec.pseudonyms import pseudonym, store_secret
 from semrec.store.protocol import Store
 from semrec.training.continual import (
     RetrainSettings,
@@ -120,7 +122,11 @@ def gate(
 
 
 def reference_cases(
-    config: dict[str, Any], item_ids: list[str], shoppers: int, seed: int
+    config: dict[str, Any],
+    item_ids: list[str],
+    shoppers: int,
+    seed: int,
+    erased: Callable[[str], bool] = lambda user_id: False,
 ) -> tuple[list[np.ndarray], EvalCases]:
     """(training sequences, validation cases) of the dataset the lineage began with, under its own
     protocol (``all``: every sequence trained, no validation cases); nothing when its folder is gone
@@ -143,11 +149,14 @@ def reference_cases(
     ids = [str(i) for i in dataset.item_ids]
     if item_ids[: len(ids)] != ids:
         raise ValueError(f"the artifacts' catalog does not begin with {path}'s items; train anew")
+    keep = np.array([not erased(str(u)) for u in dataset.user_ids], dtype=bool)  # erased on request
+    if not keep.all():
+        log.info("%d shoppers of %s were erased on request: left out", int((~keep).sum()), path)
     if provenance.get("protocol") == "all":  # trained on every event, nothing held out to validate on
         log.warning(
             "the artifacts were trained on all of %s: no validation shoppers to check forgetting on", path
         )
-        return list(dataset.sequences), empty
+        return [s for s, k in zip(dataset.sequences, keep, strict=True) if k], empty
     spec = RunSpec(
         data=path,
         protocol=provenance.get("protocol", "loo"),
@@ -157,12 +166,14 @@ def reference_cases(
     )
     split = make_split(dataset, spec)
     valid = split.valid
+    rows = np.flatnonzero(keep[valid.users])
+    valid = EvalCases(valid.users[rows], [valid.histories[r] for r in rows], [valid.targets[r] for r in rows])
     if len(valid.users) > shoppers:
         rows = np.sort(np.random.default_rng(seed).choice(len(valid.users), shoppers, replace=False))
         valid = EvalCases(
             valid.users[rows], [valid.histories[r] for r in rows], [valid.targets[r] for r in rows]
         )
-    return list(split.train), valid
+    return [s for s, k in zip(split.train, keep, strict=True) if k], valid
 
 
 def retrain(
@@ -181,7 +192,14 @@ def retrain(
     if not isinstance(current, SequentialRecommender):
         raise ValueError(f"{config['model']} is not trained by a network; only sasrec and lmrec retrain")
     base_events, through = artifacts_lineage(config, since_event)
-    base_train, reference = reference_cases(config, item_ids, settings.reference_shoppers, settings.seed)
+    secret, gone = store_secret(store), store.erased_users()
+    base_train, reference = reference_cases(
+        config,
+        item_ids,
+        settings.reference_shoppers,
+        settings.seed,
+        lambda user_id: pseudonym(secret, user_id) in gone,
+    )
 
     added = new_products(store.all_items(), item_ids)
     deleted = store.deleted_items()
