@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import logging
 import tempfile
 import time
@@ -41,6 +42,7 @@ from semrec.artifacts import load_artifacts, save_artifacts
 from semrec.data.loader import load_dataset
 from semrec.data.splits import EvalCases
 from semrec.evaluation.evaluator import evaluate
+from semrec.evaluation.metrics import hit_matrix, per_user_metrics
 from semrec.evaluation.runner import dataset_summary
 from semrec.models.base import TrainingData
 from semrec.models.registry import create_model
@@ -82,10 +84,78 @@ def day_cases(
     return EvalCases(np.array(users, dtype=np.int64), histories, targets), after
 
 
-def score(folder: Path, cases: EvalCases) -> dict[str, float]:
+def score(folder: Path, cases: EvalCases) -> dict[str, Any]:
+    """NDCG@10 and HR@10 on the day's cases, with each case's NDCG@10 (for paired intervals)."""
     model: Any = load_artifacts(folder)[0]
     result = evaluate(model, cases, model.counts, progress=False)
-    return {k: round(result.metrics[k], 6) for k in ("ndcg@10", "hr@10")}
+    per_case = per_user_metrics(
+        hit_matrix(result.ranked, cases.targets), np.array([len(t) for t in cases.targets])
+    )["ndcg@10"]
+    return {
+        **{k: round(result.metrics[k], 6) for k in ("ndcg@10", "hr@10")},
+        "per_case_ndcg@10": [round(float(v), 5) for v in per_case],
+    }
+
+
+def paired_interval(gain: np.ndarray, seed: int = 0, resamples: int = 10_000) -> list[float]:
+    """95% bootstrap interval of a mean paired difference (cases resampled with replacement)."""
+    rng = np.random.default_rng(seed)
+    means = gain[rng.integers(0, len(gain), size=(resamples, len(gain)))].mean(axis=1)
+    return [round(float(v), 6) for v in np.percentile(means, [2.5, 97.5])]
+
+
+def summarise(days: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pooled NDCG@10 per arm, the share of the full retrain's gain continual training recovers, the
+    compute share, and 95% paired bootstrap intervals of each gain over the static model."""
+    total = sum(r["cases"] for r in days)
+    arms = ("static", "continual", "full")
+    cases = {arm: np.concatenate([np.array(r[arm]["per_case_ndcg@10"]) for r in days]) for arm in arms}
+    pooled = {arm: float(cases[arm].mean()) if total else 0.0 for arm in arms}
+    gain_full = pooled["full"] - pooled["static"]
+    gain_continual = pooled["continual"] - pooled["static"]
+    return {
+        "cases": total,
+        "ndcg@10": {arm: round(pooled[arm], 6) for arm in arms},
+        "gain_recovered": round(gain_continual / gain_full, 4) if gain_full else None,
+        "gain_interval_95": {
+            "continual - static": paired_interval(cases["continual"] - cases["static"]),
+            "full - static": paired_interval(cases["full"] - cases["static"]),
+            "continual - full": paired_interval(cases["continual"] - cases["full"]),
+        },
+        "compute_share_cpu": round(
+            sum(r["continual_cpu_seconds"] for r in days) / sum(r["full_cpu_seconds"] for r in days), 4
+        ),
+        "compute_share_wall": round(
+            sum(r["continual_seconds"] for r in days) / sum(r["full_seconds"] for r in days), 4
+        ),
+        "candidates_refused": sum(not r["gate"]["promoted"] for r in days),
+    }
+
+
+def rescore(previous: Path, work: Path, data: Path, out: Path | None) -> None:
+    """Scores again, per case, the models a finished run left in ``work``; training, compute and
+    gate figures are the run's own (``previous``)."""
+    result = json.loads(previous.read_text())
+    dataset = load_dataset(data)
+    frame = dataset.interactions[["user_id", "item_id", "timestamp"]]
+    start = pd.Timestamp(result["start"], tz="UTC").timestamp()
+    day_of = np.floor((frame["timestamp"].fillna(0).to_numpy() - start) / 86400).astype(int)
+    index_of = {str(i): n for n, i in enumerate(dataset.item_ids)}
+    before: dict[str, list[int]] = {}
+    for user, item in zip(frame[day_of < 0]["user_id"], frame[day_of < 0]["item_id"], strict=True):
+        before.setdefault(str(user), []).append(index_of[str(item)])
+    live = work / "full-0"
+    for d, row in enumerate(result["days"]):
+        cases, before = day_cases(frame[day_of == d], before, index_of)
+        if len(cases.users) != row["cases"]:
+            raise SystemExit(f"day {row['day']}: {len(cases.users)} cases, the run had {row['cases']}")
+        for arm, folder in (("static", work / "full-0"), ("continual", live), ("full", work / f"full-{d}")):
+            row[arm] = score(folder, cases)
+        if row["gate"]["promoted"]:
+            live = work / f"continual-{d + 1}"
+        print(row["day"], {arm: row[arm]["ndcg@10"] for arm in ("static", "continual", "full")}, flush=True)
+    result["summary"] = summarise(result["days"])
+    write_result(result, out)
 
 
 def main() -> None:
@@ -102,8 +172,19 @@ def main() -> None:
     parser.add_argument(
         "--work", type=Path, help="Folder for artifacts and the store (default: a temporary one)."
     )
+    parser.add_argument(
+        "--rescore",
+        type=Path,
+        metavar="RESULTS",
+        help="Score again, per case, the models a finished run (its results file) left in --work.",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.rescore:
+        if not args.work:
+            parser.error("--rescore needs the finished run's --work folder")
+        rescore(args.rescore, args.work, args.data, args.out)
+        return
 
     dataset = load_dataset(args.data)
     frame = dataset.interactions[["user_id", "item_id", "timestamp"]].copy()
@@ -179,15 +260,8 @@ def main() -> None:
         full, cost = full_train(d + 1)
         row["full_seconds"], row["full_cpu_seconds"] = round(cost["wall"], 1), round(cost["cpu"], 1)
         days.append(row)
-        print(row, flush=True)
+        print({k: v for k, v in row.items() if k not in ("static", "continual", "full")}, flush=True)
 
-    total = sum(r["cases"] for r in days)
-
-    def pooled(arm: str) -> float:
-        return sum(r[arm]["ndcg@10"] * r["cases"] for r in days) / max(total, 1)
-
-    gain_full = pooled("full") - pooled("static")
-    gain_continual = pooled("continual") - pooled("static")
     result = {
         "benchmark": "replay",
         "dataset": str(args.data.resolve().name),
@@ -202,18 +276,7 @@ def main() -> None:
         "static_train_seconds": round(static_cost["wall"], 1),
         "static_train_cpu_seconds": round(static_cost["cpu"], 1),
         "days": days,
-        "summary": {
-            "cases": total,
-            "ndcg@10": {arm: round(pooled(arm), 6) for arm in ("static", "continual", "full")},
-            "gain_recovered": round(gain_continual / gain_full, 4) if gain_full else None,
-            "compute_share_cpu": round(
-                sum(r["continual_cpu_seconds"] for r in days) / sum(r["full_cpu_seconds"] for r in days), 4
-            ),
-            "compute_share_wall": round(
-                sum(r["continual_seconds"] for r in days) / sum(r["full_seconds"] for r in days), 4
-            ),
-            "candidates_refused": sum(not r["gate"]["promoted"] for r in days),
-        },
+        "summary": summarise(days),
     }
     write_result(result, args.out)
 
