@@ -195,7 +195,7 @@ def test_arms_and_attribution_end_to_end(shop_artifacts: dict[str, Path], tmp_pa
         assert client.post("/v1/events", json={"events": sent}, headers=WRITER).json() == {"accepted": 6}
         # a forged or stretched id is refused, and nothing of its batch is stored
         forged = {**event(bob, b_list, 0, "click"), "request_id": b_list["request_id"].replace(".B.", ".A.")}
-        assert_error(client.post("/v1/events", json={"events": [sent[0], forged]}, headers=WRITER), 422)
+        assert_error(client.post("/v1/events", json={"events": [sent[0], forged]}, headers=WRITER), 404)
         beyond = {**event(bob, b_list, 0, "click"), "position": 3}
         assert_error(client.post("/v1/events", json={"events": [beyond]}, headers=WRITER), 422)
         alone = {k: v for k, v in event(bob, b_list, 0, "click").items() if k != "position"}

@@ -207,7 +207,7 @@ def test_a_new_product_is_findable_at_once_and_a_deleted_one_never_again(
     assert client.get("/v1/items/lip-2", headers=READER).status_code == 404
     gone = {"user_id": "bob", "item_id": "lip-2", "type": "view"}
     missing = client.post("/v1/events", json={"events": [gone]}, headers=WRITER)
-    assert missing.status_code == 422
+    assert missing.status_code == 404
 
 
 def test_availability_category_and_sku_search(client_for: Factory) -> None:
@@ -273,11 +273,16 @@ def test_bad_input_gets_one_error_shape_and_changes_nothing(client_for: Factory)
     unknown_item = client.post(
         "/v1/events", json={"events": [event, {**event, "item_id": "nope"}]}, headers=WRITER
     )
-    assert error_of(unknown_item, 422)["details"][0]["where"] == "body.events[1].item_id"
+    # a product the catalog does not hold is not found (the schema cannot know the catalog)
+    assert error_of(unknown_item, 404)["details"][0]["where"] == "body.events[1].item_id"
     rating = client.post(
         "/v1/events", json={"events": [{**event, "type": "rating", "value": 9}]}, headers=WRITER
     )
-    assert error_of(rating, 422)["details"][0]["allowed"] == "1..5"
+    assert error_of(rating, 422)["details"][0]["where"] == "body.events[0].value"
+    unrated = client.post("/v1/events", json={"events": [{**event, "type": "rating"}]}, headers=WRITER)
+    assert error_of(unrated, 422)["details"][0]["where"] == "body.events[0].value"
+    coerced = client.post("/v1/events", json={"events": [{**event, "user_id": 7}]}, headers=WRITER)
+    assert error_of(coerced, 422)["details"][0]["where"] == "body.events[0].user_id"  # no coercion
     assert client.get("/v1/users/eve/profile", headers=READER).json()["events"] == 0  # nothing stored
     error_of(
         client.post(
@@ -285,7 +290,8 @@ def test_bad_input_gets_one_error_shape_and_changes_nothing(client_for: Factory)
         ),
         422,
     )
-    error_of(client.post("/v1/events", json={"events": [event] * 4}, headers=WRITER), 413)
+    too_many = client.post("/v1/events", json={"events": [event] * 4}, headers=WRITER)
+    assert error_of(too_many, 422)["details"][0]["where"] == "body.events"  # the schema says at most 3
     error_of(client.post("/v1/events", content=b"x" * 5000, headers=WRITER), 413)
     assert (
         error_of(client.get("/v1/users/eve/recommendations?k=0", headers=READER), 422)["details"][0]["where"]
@@ -378,7 +384,7 @@ def test_reload_swaps_models_and_keeps_writes(client_for: Factory, shop_artifact
         "text-zeroshot"
     )
     assert "new" in ids(client.get("/v1/search?q=rose+balm&k=3", headers=READER))  # API items survive reloads
-    error_of(client.post("/v1/admin/reload", json={"artifacts": "/nonexistent"}, headers=ADMIN), 422)
+    error_of(client.post("/v1/admin/reload", json={"artifacts": "/nonexistent"}, headers=ADMIN), 404)
 
 
 def test_engine_leaves_the_collector_and_a_reload_frees_the_old_one(

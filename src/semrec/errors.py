@@ -22,7 +22,7 @@ class ApiError(Exception):
         self.message = message
         self.details: list[dict[str, Any]] = []
         if where is not None or allowed is not None:
-            detail: dict[str, Any] = {"where": where, "what": message}
+            detail: dict[str, Any] = {"where": where or "request", "what": message}
             if allowed is not None:
                 detail["allowed"] = allowed
             self.details.append(detail)

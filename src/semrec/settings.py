@@ -29,6 +29,26 @@ class ApiKey(BaseModel):
     scopes: list[Scope] = Field(description="Allowed scopes: read, write, admin.")
 
 
+class RateLimit(BaseModel):
+    """How fast one API key may call the routes of one scope (a token bucket)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests: int = Field(ge=1, description="Requests allowed per `seconds`, on average.")
+    seconds: float = Field(1.0, gt=0, le=86400, description="The period `requests` is counted over.")
+    burst: int | None = Field(
+        None, ge=1, description="Requests allowed at once after a quiet spell (default: `requests`)."
+    )
+
+
+def default_rate_limits() -> dict[Scope, RateLimit]:
+    return {
+        "read": RateLimit(requests=1000, burst=2000),
+        "write": RateLimit(requests=1000, burst=2000),
+        "admin": RateLimit(requests=20, burst=50),
+    }
+
+
 class Rule(BaseModel):
     """A business rule: lift (weight > 0) or bury (weight < 0) items whose field matches a value."""
 
@@ -103,6 +123,11 @@ class ServerSettings(BaseSettings):
     anonymous_scopes: list[Scope] = Field(
         default_factory=list,
         description="Scopes granted to requests without a key (e.g. read,write for a local demo).",
+    )
+    rate_limits: dict[Scope, RateLimit] = Field(
+        default_factory=default_rate_limits,
+        description="Per API key and scope (read, write, admin): a token bucket; past it, 429 with "
+        "Retry-After. Anonymous callers are limited per address. A scope left out is not limited.",
     )
     pseudonym_secret: SecretStr | None = Field(
         None,

@@ -15,7 +15,7 @@ class Campaign:
     bid: float  # per click
     daily_budget: float
     start: float | None = None  # unix seconds; None: open
-    end: float | None = None
+    end: float | None = None  # an end at or before the start: the campaign never serves
 
     def __post_init__(self) -> None:
         if not self.items:
@@ -25,8 +25,6 @@ class Campaign:
                 f"campaign {self.campaign_id!r}: bid ({self.bid}) and daily_budget ({self.daily_budget}) "
                 "must be above 0"
             )
-        if self.start is not None and self.end is not None and self.end <= self.start:
-            raise ValueError(f"campaign {self.campaign_id!r}: end must come after start")
 
     def live(self, now: float) -> bool:
         return (self.start is None or now >= self.start) and (self.end is None or now < self.end)

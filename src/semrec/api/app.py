@@ -16,7 +16,9 @@ from fastapi.staticfiles import StaticFiles
 
 import semrec
 from semrec.api.auth import KeyRing
+from semrec.api.contract import AllowedMethods, install_contract
 from semrec.api.errors import install_error_handlers
+from semrec.api.limits import RateLimits
 from semrec.api.middleware import LimitsAndMetrics
 from semrec.api.routes import add_routes
 from semrec.api.routes.operations import STATIC
@@ -84,6 +86,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.store = store
     app.state.metrics = metrics
     app.state.keyring = KeyRing(settings.api_keys, settings.anonymous_scopes)
+    app.state.limits = RateLimits({scope: limit for scope, limit in settings.rate_limits.items()})
 
     arms = []
     for i, planned in enumerate(settings.arms or [ArmSettings(name="main", share=1.0)]):
@@ -98,9 +101,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
     settle()
     metrics.set_model(engine.runtime.version, int(engine.catalog.alive.sum()))
     install_error_handlers(app)
+    app.add_middleware(AllowedMethods)
     app.add_middleware(LimitsAndMetrics, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_routes(app, settings)
+    install_contract(app, PUBLIC_ROUTES)
     return app
 
 

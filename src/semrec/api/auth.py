@@ -48,6 +48,10 @@ def presented_key(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def _address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
 def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
     """A route dependency that lets a request through only with ``scope``."""
 
@@ -66,6 +70,8 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
                     headers={"WWW-Authenticate": "Bearer"},
                 )
             raise ApiError(403, f"the API key lacks the {scope!r} scope", allowed=sorted(principal.scopes))
+        caller = principal.name if presented is not None else f"anonymous@{_address(request)}"
+        request.app.state.limits.take(caller, scope)
         return principal
 
     setattr(check, SCOPE_ATTRIBUTE, scope)

@@ -3,43 +3,89 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-EventType = Literal["view", "click", "cart", "purchase", "rating"]
+JsonDatetime = Annotated[datetime, Field(strict=False)]  # JSON holds no datetime: ISO 8601 is parsed
+
+
+def _whole(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInt = Annotated[int, BeforeValidator(_whole)]  # JSON's integers include 3.0, not "3"
 ID_PATTERN = r"^[^\x00-\x1f]{1,200}$"  # printable, 1..200 characters
 
 
-class EventIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _EventFields(BaseModel):
+    # request_id and position go together (both or neither); neither may be null when given
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,  # a number is not a string, 0 is not false: what the schema says, no coercion
+        json_schema_extra={"dependentRequired": {"request_id": ["position"], "position": ["request_id"]}},
+    )
 
     user_id: str = Field(pattern=ID_PATTERN, description="The shopper (stored only as a pseudonym).")
-    item_id: str = Field(pattern=ID_PATTERN, description="A product of the catalog.")
-    type: EventType = Field(description="What the shopper did.")
-    timestamp: datetime | None = Field(None, description="When (ISO 8601 or Unix seconds); now if absent.")
-    value: float | None = Field(None, ge=-1e9, le=1e9, description="Rating (1-5) or amount; optional.")
-    impression_id: str | None = Field(
+    item_id: str = Field(
+        pattern=ID_PATTERN, description="A product of the catalog (404 names the first one that is not)."
+    )
+    timestamp: JsonDatetime | Annotated[float, Field(ge=0, le=1e11)] | None = Field(
         None,
+        description="When: ISO 8601 (with a time zone, or UTC) or Unix seconds; now if absent.",
+    )
+    impression_id: str = Field(
+        None,  # type: ignore[assignment]  # optional, but not null when given
         pattern=ID_PATTERN,
         description="The sponsored slot this event answers (its `impression_id`): a click charges "
-        "the campaign; a cart or purchase after the click counts as its conversion.",
+        "the campaign; a cart or purchase after the click counts as its conversion. 404 when this "
+        "shopper was not shown that slot for this item.",
     )
-    request_id: str | None = Field(
-        None,
+    request_id: str = Field(
+        None,  # type: ignore[assignment]
         max_length=200,
         description="The `request_id` of the answer that showed the item (with `position`): the "
-        "event then counts for that answer's list, A/B arm and model version.",
+        "event then counts for that answer's list, A/B arm and model version. 404 when this "
+        "server issued no such answer.",
     )
-    position: int | None = Field(
-        None, ge=0, le=999, description="With `request_id`: the item's place in that answer, from 0."
+    position: JsonInt = Field(
+        None,  # type: ignore[assignment]
+        ge=0,
+        le=999,
+        description="With `request_id`: the item's place in that answer, from 0 (422 past its end).",
     )
+
+
+class ActionIn(_EventFields):
+    type: Literal["view", "click", "cart", "purchase"] = Field(description="What the shopper did.")
+    value: float | None = Field(None, ge=-1e9, le=1e9, description="An amount (a price paid, say); optional.")
+
+
+class RatingIn(_EventFields):
+    type: Literal["rating"] = Field(description="The shopper rated the product.")
+    value: float = Field(ge=1, le=5, description="The rating, 1 to 5.")
+
+
+EventIn = Annotated[ActionIn | RatingIn, Field(discriminator="type")]
+# the tags of the tagged unions: the validator puts them in an error's location, where no field is
+UNION_TAGS = frozenset({"view", "click", "cart", "purchase", "rating"})
 
 
 class EventsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     events: list[EventIn] = Field(min_length=1, description="Events, oldest first.")
+
+
+def events_body(limit: int) -> type[EventsIn]:
+    """The events body with the server's batch limit in its schema."""
+
+    class EventsBatch(EventsIn):
+        events: list[EventIn] = Field(
+            min_length=1, max_length=limit, description=f"Events, oldest first (1 to {limit})."
+        )
+
+    return EventsBatch
 
 
 class EventsAccepted(BaseModel):
@@ -77,7 +123,7 @@ class ListOut(BaseModel):
 
 
 class ItemIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     title: str = Field(min_length=1, max_length=1000)
     description: str | None = Field(None, max_length=20000)
@@ -125,15 +171,19 @@ class Reloaded(BaseModel):
 
 
 class CampaignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     items: list[str] = Field(
-        min_length=1, max_length=10_000, description="The sponsored products (ids of the catalog)."
+        min_length=1,
+        max_length=10_000,
+        description="The sponsored products (ids of the catalog; 404 names the first one that is not).",
     )
     bid_per_click: float = Field(gt=0, le=1e6, description="The most the campaign pays per click.")
     daily_budget: float = Field(gt=0, le=1e9, description="The most it spends per UTC day.")
-    start: datetime | None = Field(None, description="When it starts serving (now if absent).")
-    end: datetime | None = Field(None, description="When it stops serving (never if absent).")
+    start: JsonDatetime | None = Field(None, description="When it starts serving (now if absent).")
+    end: JsonDatetime | None = Field(
+        None, description="When it stops serving (never if absent; at or before start: it never serves)."
+    )
     active: bool = Field(True, description="False pauses it.")
 
 

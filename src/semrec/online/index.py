@@ -51,6 +51,8 @@ class VectorIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         with self._lock:
             start = self._index.ntotal
+            if not len(vectors):  # an empty catalog: the IVF lists are trained on the first items
+                return np.arange(start, start)
             if self.kind == "ivf-sq8" and start == 0:
                 self._index = self._trained_ivf(vectors)
             self._index.add(vectors)

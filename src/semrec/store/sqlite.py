@@ -109,10 +109,11 @@ class SQLiteStore(SQLStore):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")  # may fail too (a full disk): then nothing was stored
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # left open, the next write could never begin
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._read_lock:  # autocommit: each statement reads the latest committed state

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from semrec.api.auth import Principal, require
 from semrec.api.schemas import Reloaded
@@ -20,8 +20,10 @@ log = logging.getLogger("semrec.api")
 
 
 class ReloadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
     artifacts: Path | None = Field(
-        None, description="Artifact folder to serve instead (default: the current)."
+        None, strict=False, description="Artifact folder to serve instead (default: the current)."
     )
     arm: str | None = Field(
         None, pattern=ARM_PATTERN, description="The A/B arm to reload (default: the control)."
@@ -44,18 +46,18 @@ def router(settings: ServerSettings) -> APIRouter:
         name = body.arm if body is not None and body.arm is not None else experiment.control.name
         if name not in experiment.arms:
             raise ApiError(
-                422, f"no arm named {name!r}", where="body.arm", allowed=", ".join(experiment.arms)
+                404, f"no arm named {name!r}", where="body.arm", allowed=", ".join(experiment.arms)
             )
         process = experiment.arms[name].follower
         target = (
             process.engine.runtime.directory if body is None or body.artifacts is None else body.artifacts
         )
         if not (Path(target) / "config.json").exists():
-            raise ApiError(422, f"{target} holds no semrec artifacts", where="body.artifacts")
+            raise ApiError(404, f"{target} holds no semrec artifacts", where="body.artifacts")
         try:
             engine, previous = process.reload(Path(target))  # other workers follow the log
-        except ValueError as error:
-            raise ApiError(422, str(error), where="body.artifacts") from None
+        except ValueError as error:  # artifacts that cannot replace the served ones
+            raise ApiError(409, str(error), where="body.artifacts") from None
         log.info(
             "reloaded %s -> %s by %s at %s",
             previous,

@@ -1,12 +1,13 @@
 """Events: what shoppers did, stored durably before the answer, in the next answer of every worker."""
 
 import time
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Request
 
 from semrec.api.auth import require
 from semrec.api.deps import EngineDep
-from semrec.api.schemas import EventIn, EventsAccepted, EventsIn
+from semrec.api.schemas import EventIn, EventsAccepted, EventsIn, events_body
 from semrec.errors import ApiError
 from semrec.feedback.attribution import RequestIds
 from semrec.online.engine import Engine
@@ -19,7 +20,7 @@ def checked_events(
 ) -> list[Event]:
     """The request's events as stored (shoppers under their pseudonyms), or a clear error naming
     the first event the server refuses: then nothing is stored."""
-    if len(body.events) > settings.max_events_per_request:
+    if len(body.events) > settings.max_events_per_request:  # the route's schema says so too
         raise ApiError(
             413,
             f"{len(body.events)} events in one request; at most {settings.max_events_per_request}",
@@ -31,25 +32,22 @@ def checked_events(
     for i, event in enumerate(body.events):
         if engine.catalog.live_row(event.item_id) is None:
             raise ApiError(
-                422,
+                404,
                 f"item {event.item_id!r} is not in the catalog; nothing was stored",
                 where=f"body.events[{i}].item_id",
                 allowed="an item_id of the catalog (PUT /v1/items/{item_id} adds one)",
             )
-        if event.type == "rating" and (event.value is None or not 1 <= event.value <= 5):
-            raise ApiError(
-                422,
-                "a rating needs a value from 1 to 5; nothing was stored",
-                where=f"body.events[{i}].value",
-                allowed="1..5",
-            )
-        stamp = event.timestamp.timestamp() if event.timestamp is not None else now
+        given = event.timestamp
+        if isinstance(given, datetime):
+            stamp = (given if given.tzinfo else given.replace(tzinfo=UTC)).timestamp()
+        else:
+            stamp = now if given is None else float(given)
         user = engine.user_key(event.user_id)
         if event.impression_id is not None:
             shown = engine.store.impression(event.impression_id)
             if shown is None or shown.user_key != user or shown.item_id != event.item_id:
                 raise ApiError(
-                    422,
+                    404,
                     f"impression {event.impression_id!r} was not shown to this shopper for item "
                     f"{event.item_id!r}; nothing was stored",
                     where=f"body.events[{i}].impression_id",
@@ -65,7 +63,7 @@ def checked_events(
 def _attribution(event: EventIn, i: int, request_ids: RequestIds) -> Attribution | None:
     if event.request_id is None and event.position is None:
         return None
-    if event.request_id is None or event.position is None:
+    if event.request_id is None or event.position is None:  # the schema says so too
         raise ApiError(
             422,
             "request_id and position go together; nothing was stored",
@@ -75,7 +73,7 @@ def _attribution(event: EventIn, i: int, request_ids: RequestIds) -> Attribution
     answer = request_ids.read(event.request_id)
     if answer is None:
         raise ApiError(
-            422,
+            404,
             f"request_id {event.request_id!r} was not issued by this server; nothing was stored",
             where=f"body.events[{i}].request_id",
             allowed="the request_id of an answer (recommendations, similar, search, ads)",
@@ -93,8 +91,10 @@ def _attribution(event: EventIn, i: int, request_ids: RequestIds) -> Attribution
 def router(settings: ServerSettings) -> APIRouter:
     routes = APIRouter(tags=["events"])
 
+    Batch = events_body(settings.max_events_per_request)
+
     @routes.post("/v1/events", response_model=EventsAccepted, dependencies=[Depends(require("write"))])
-    def post_events(request: Request, body: EventsIn, engine: EngineDep) -> EventsAccepted:
+    def post_events(request: Request, body: Batch, engine: EngineDep) -> EventsAccepted:  # type: ignore[valid-type]
         events = checked_events(body, engine, settings, request.app.state.experiment.request_ids)
         # durable before the answer, and outside the worker's write lock, so concurrent requests
         # share one commit (an engine swapped in meanwhile catches up before its first answer)

@@ -1,5 +1,6 @@
 """Search: what a shopper typed, by meaning and by words, optionally with their taste blended in."""
 
+import re
 import time
 from typing import Annotated
 
@@ -12,6 +13,8 @@ from semrec.api.schemas import ID_PATTERN, ListOut
 from semrec.errors import ApiError
 from semrec.settings import ServerSettings
 
+NOT_BLANK = r"\S"  # at least one character that is not a space
+
 
 def router(settings: ServerSettings) -> APIRouter:
     routes = APIRouter()
@@ -22,7 +25,15 @@ def router(settings: ServerSettings) -> APIRouter:
     )
     def search(
         served: ServedDep,
-        q: Annotated[str, Query(min_length=1, max_length=500, description="What the shopper typed.")],
+        q: Annotated[
+            str,
+            Query(
+                min_length=1,
+                max_length=500,
+                pattern=NOT_BLANK,
+                description="What the shopper typed (not only spaces).",
+            ),
+        ],
         k: K = 10,
         user_id: Annotated[
             str | None, Query(pattern=ID_PATTERN, description="Blend in this shopper's taste.")
@@ -30,7 +41,7 @@ def router(settings: ServerSettings) -> APIRouter:
         verified: Verified = False,
     ) -> Response:
         started = time.perf_counter()
-        if not q.strip():
+        if not re.search(NOT_BLANK, q):  # what the schema's pattern says, read as Python reads it
             raise ApiError(
                 422, "the query is blank", where="query.q", allowed="1..500 characters, not all spaces"
             )

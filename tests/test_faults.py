@@ -1,0 +1,87 @@
+"""A full disk: the server answers 503 with a clear message, stores nothing of a refused batch,
+loses no acknowledged event, and serves writes again by itself once the fault clears.
+
+The disk fills for the server alone: its process may grow no file past a size limit (RLIMIT_FSIZE,
+with SIGXFSZ ignored, so a write past it fails with EFBIG as on a full disk, which SQLite reports as
+"database or disk is full"); the test lifts the limit from outside to clear the fault."""
+
+from __future__ import annotations
+
+import resource
+import signal
+from pathlib import Path
+
+import httpx
+
+from tests.test_serving_e2e import Server, write_config
+
+WRITER = {"Authorization": "Bearer e2e-writer"}
+ADMIN = {"Authorization": "Bearer e2e-admin"}
+HEADROOM = 256 * 1024  # bytes the database files may still grow when the server starts
+
+
+def test_a_full_disk_gives_503_loses_nothing_and_heals(
+    shop_artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    config = write_config(shop_artifacts, tmp_path)
+    seeded = Server(config)
+    seeded.start()  # the first start seeds the database (catalog, vectors)
+    seeded.stop()
+    database = tmp_path / "e2e.db"
+    limit = max(p.stat().st_size for p in tmp_path.glob("e2e.db*")) + HEADROOM
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    server = Server(config, preexec_fn=small_disk)
+    server.start()
+    acknowledged: list[float] = []
+    refused: list[float] = []
+    try:
+        with httpx.Client(base_url=server.url, headers=WRITER, timeout=30) as client:
+            batch = 0
+            while not refused and batch < 2000:  # 256 KiB fills after some hundreds of batches
+                values = [float(batch * 50 + i) for i in range(50)]
+                events = [
+                    {"user_id": f"filler-{batch}", "item_id": "hair-1", "type": "purchase", "value": v}
+                    for v in values
+                ]
+                answer = client.post("/v1/events", json={"events": events})
+                batch += 1
+                if answer.status_code == 200:
+                    acknowledged += values
+                    continue
+                assert answer.status_code == 503, answer.text
+                error = answer.json()["error"]
+                assert "database cannot serve" in error["message"]
+                assert "nothing was stored" in error["message"]
+                assert answer.headers["Retry-After"] == "1"
+                refused += values
+            assert refused and acknowledged, "the disk never filled: nothing was tested"
+            assert client.get("/v1/items/hair-1/similar?k=3").status_code == 200  # reads go on
+            assert server.process is not None
+            resource.prlimit(  # the shop frees space
+                server.process.pid,
+                resource.RLIMIT_FSIZE,
+                (resource.RLIM_INFINITY, resource.RLIM_INFINITY),
+            )
+            after = [{"user_id": "after", "item_id": "hair-1", "type": "purchase", "value": -1.0}]
+            healed = client.post("/v1/events", json={"events": after})
+            assert healed.status_code == 200, healed.text  # no restart needed
+    finally:
+        server.stop()
+    server = Server(config)
+    server.start()
+    try:
+        stored: set[float] = set()
+        with httpx.Client(base_url=server.url, headers=ADMIN, timeout=60) as client:
+            for user in {f"filler-{n}" for n in range(int(max(acknowledged + refused)) // 50 + 1)}:
+                events = client.get(f"/v1/users/{user}/export").json()["events"]
+                stored |= {e["value"] for e in events}
+            assert [e["value"] for e in client.get("/v1/users/after/export").json()["events"]] == [-1.0]
+    finally:
+        server.stop()
+    assert not [v for v in acknowledged if v not in stored], "acknowledged events were lost"
+    assert not [v for v in refused if v in stored], "a refused batch was partly stored"
+    assert database.exists()
