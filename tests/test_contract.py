@@ -98,7 +98,7 @@ def test_a_fuzzer_with_every_check_finds_nothing(shop_artifacts: dict[str, Path]
             "--report-json-path",
             str(report),
         ]
-        run = subprocess.run(command, capture_output=True, text=True, timeout=1200)
+        run = subprocess.run(command, capture_output=True, text=True, timeout=1200, cwd=tmp_path)
     finally:
         server.stop()
     summary = json.loads(report.read_text())
