@@ -65,8 +65,21 @@ def test_report_embeds_every_plot_and_needs_no_network(
             }
         )
     )
+    exposure = tmp_path / "exposure.json"  # the shape benchmarks/exposure.py writes
+    curve = [{"boost": b, "ndcg@10": 0.06 - b / 100, "gini@10": 0.8 - b / 2} for b in (0.0, 0.1, 0.2)]
+    exposure.write_text(
+        json.dumps(
+            {
+                "benchmark": "exposure",
+                "split": "valid and test",
+                "protocol": "leave-one-out",
+                "curves": {"valid": curve, "test": curve},
+                "summary": {"chosen_on_validation": 0.1},
+            }
+        )
+    )
     args = ["report", "--out", str(tmp_path / "report.html"), "--benchmark", str(benchmark)]
-    args += ["--benchmark", str(replay)]
+    args += ["--benchmark", str(replay), "--benchmark", str(exposure)]
     for path in files:
         args += ["--results", str(path)]
     result = CliRunner().invoke(app, args)
@@ -84,6 +97,7 @@ def test_report_embeds_every_plot_and_needs_no_network(
         "Calibration of the ranking stage" + loo,
         "Latency",
         "Continual training (3 days from 2014-06-20, replay on time order)",
+        "Fair exposure (valid and test splits, leave-one-out)",
     ]
     assert page.count("src='data:image/png;base64,") == len(titles)
     assert not re.search(r"(src|href)=['\"]https?://", page)  # opens offline

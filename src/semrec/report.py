@@ -263,6 +263,29 @@ def plot_replay(benchmark: dict[str, Any]) -> str | None:
     return _png(figure)
 
 
+def plot_exposure(benchmark: dict[str, Any]) -> str | None:
+    """NDCG@10 against the item-exposure Gini of the top 10, one point per ``exposure_boost``, on
+    validation and test (``benchmarks/exposure.py``), the boost chosen on validation marked."""
+    curves = benchmark.get("curves") or {}
+    if benchmark.get("benchmark") != "exposure" or not curves:
+        return None
+    figure, axes = _figure("Fair exposure: accuracy against the concentration of the top 10")
+    chosen = benchmark.get("summary", {}).get("chosen_on_validation")
+    for (split, rows), colour in zip(curves.items(), PALETTE, strict=False):
+        gini = [row["gini@10"] for row in rows]
+        ndcg = [row["ndcg@10"] for row in rows]
+        axes.plot(gini, ndcg, marker="o", color=colour, label=f"{split} split")
+        for row in rows:
+            axes.annotate(f"{row['boost']:g}", (row["gini@10"], row["ndcg@10"]), fontsize=6)
+            if chosen is not None and row["boost"] == chosen:
+                point = ([row["gini@10"]], [row["ndcg@10"]])
+                axes.scatter(*point, s=90, facecolors="none", edgecolors="#1d2330")
+    axes.set_xlabel("item-exposure Gini of the top 10 (lower: exposure spread wider)")
+    axes.set_ylabel("NDCG@10")
+    axes.legend(fontsize=7, frameon=False, title="labels: exposure_boost; circled: chosen on validation")
+    return _png(figure)
+
+
 def scope(results: Sequence[tuple[str, dict[str, Any]]]) -> str:
     """The splits and protocols a figure's numbers come from, e.g. 'test split, leave-one-out'."""
     pairs = dict.fromkeys(
@@ -357,6 +380,17 @@ def build_report(result_paths: Sequence[Path], benchmark_paths: Sequence[Path] =
         except (OSError, json.JSONDecodeError) as error:
             raise ReportError(f"{path}: not a readable benchmark file ({error})") from None
         machine = html.escape(json.dumps(benchmark.get("machine", {})))
+        if benchmark.get("benchmark") == "exposure":
+            summary = benchmark.get("summary", {})
+            sections.append(
+                (
+                    f"Fair exposure ({benchmark.get('split', '')} splits, {benchmark.get('protocol', '')})",
+                    plot_exposure(benchmark),
+                    f"From {Path(path).name}: {html.escape(json.dumps(summary))}; machine: {machine}",
+                    [],
+                )
+            )
+            continue
         if benchmark.get("benchmark") == "replay":
             summary = benchmark.get("summary", {})
             sections.append(

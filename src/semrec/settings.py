@@ -159,6 +159,13 @@ class ServerSettings(BaseSettings):
     diversity: float = Field(
         0.1, ge=0.0, le=1.0, description="MMR re-ranking weight: 0 keeps relevance order, 1 maximal variety."
     )
+    exposure_boost: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Fair exposure: relevance (0..1 within a list) less this times each product's "
+        "popularity (0..1, log scale); 0: off. benchmarks/exposure.py measures the trade-off.",
+    )
     text_shortlist: bool = Field(
         False,
         description="lmrec: also shortlist the items closest to the shopper's text taste (one more "

@@ -141,8 +141,8 @@ def report(
     benchmark: Annotated[
         list[Path] | None,
         typer.Option(
-            help="JSON of benchmarks/serving.py --json (latency plots) or of benchmarks/replay.py "
-            "(continual training); repeatable."
+            help="JSON of benchmarks/serving.py --json (latency plots), benchmarks/replay.py "
+            "(continual training) or benchmarks/exposure.py (fair exposure); repeatable."
         ),
     ] = None,
 ) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from semrec.data.splits import EvalCases
+from semrec.evaluation.exposure import exposure, gini
 from semrec.evaluation.metrics import KS, hit_matrix, per_user_metrics
 from semrec.models.base import Recommender
 from semrec.progress import track
@@ -92,6 +93,7 @@ def evaluate(
     groups = popularity_groups(train_counts)
     top10 = ranked[:, :10][ranked[:, :10] >= 0]
     metrics["coverage@10"] = float(len(np.unique(top10)) / n_items)
+    metrics["gini@10"] = gini(exposure(ranked, n_items, 10))
     metrics["long_tail_share@10"] = float((groups[top10] != "head").mean()) if len(top10) else 0.0
 
     history_labels = np.array([_history_bucket(len(h)) for h in cases.histories], dtype=object)

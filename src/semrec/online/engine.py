@@ -11,6 +11,7 @@ import numpy as np
 
 from semrec.data.text import text_of
 from semrec.errors import ApiError
+from semrec.models.exposure import DEPTH as EXPOSURE_DEPTH
 from semrec.models.ranker import RECENT
 from semrec.online.ads import CampaignBook, Head
 from semrec.online.index import VectorIndex
@@ -204,7 +205,9 @@ class Engine:
         if self.runtime.ranker is not None and self.runtime.rescores:
             n = min(self.runtime.ranker.n_candidates, len(candidates))  # those it gave a probability
             head = Head(candidates[:n], scores[:n])
-        chosen, relevance = rerank(self.catalog, candidates, scores, k, self.settings.diversity)
+        chosen, relevance = rerank(
+            self.catalog, candidates, scores, k, self.settings.diversity, self.settings.exposure_boost
+        )
         results = [
             Scored(r, s) for r, s in zip(candidates[chosen].tolist(), relevance[chosen].tolist(), strict=True)
         ]
@@ -227,6 +230,8 @@ class Engine:
         pool = k
         if self.settings.diversity > 0:
             pool = 3 * k + 10
+        if self.settings.exposure_boost > 0:  # re-ranked from as many candidates as offline
+            pool = max(pool, EXPOSURE_DEPTH)
         runtime = self.runtime
         if runtime.rescores:
             pool = max(pool, 2 * k + 30)  # the extra terms may lift items the network ranks lower

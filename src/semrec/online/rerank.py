@@ -5,19 +5,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from semrec.models.exposure import exposure_adjusted, popularity_scale, unit_relevance
 from semrec.online.catalog import Catalog
 
 
 def rerank(
-    catalog: Catalog, rows: np.ndarray, scores: np.ndarray, k: int, diversity: float
+    catalog: Catalog,
+    rows: np.ndarray,
+    scores: np.ndarray,
+    k: int,
+    diversity: float,
+    exposure_boost: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(positions into ``rows`` best first, relevance of every row): business rules, then maximal
-    marginal relevance over the pool (``diversity`` 0: by relevance alone)."""
+    """(positions into ``rows`` best first, relevance of every row): business rules and the boost of
+    under-exposed products (:mod:`semrec.models.exposure`), then maximal marginal relevance over
+    the pool (``diversity`` 0: by relevance alone)."""
     if len(rows) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    spread = float(scores.max() - scores.min())
-    relevance = (scores - scores.min()) / spread if spread > 0 else np.ones(len(rows))
-    relevance = relevance + catalog.bonus[rows]
+    relevance = unit_relevance(scores) + catalog.bonus[rows]
+    if exposure_boost > 0:
+        popularity = popularity_scale(catalog.popularity[rows], float(catalog.popularity.max()))
+        relevance = exposure_adjusted(relevance, popularity, exposure_boost)
     if diversity <= 0 or len(rows) <= 1:
         return np.argsort(-relevance, kind="stable")[:k], relevance
     unit = catalog.unit_rec(rows)
