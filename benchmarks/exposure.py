@@ -6,9 +6,12 @@
 
 The artifacts' own split (leave-one-out unless they say otherwise) gives validation and test
 shoppers. Each shopper's 100 best candidates and their scores come from the model once; each boost
-then re-ranks them as the server does. The boost is chosen on validation alone: the smallest of the
-grid that lowers validation's Gini@10 by --reduction (relative); the test split reports what it
-costs there. Also written: exposure by popularity band and by brand, accuracy by shopper activity.
+then re-ranks them as the server does: shoppers served in batches of 256 in a fixed random order,
+each list's candidates penalised by how often the lists before it showed them ("shown"). A
+baseline curve penalises training popularity instead ("popularity"). The boost is chosen on
+validation alone: the smallest of the grid whose "shown" lists lower validation's Gini@10 by
+--reduction (relative); the test split reports what it costs there. Also written: exposure by
+popularity band and by brand, accuracy by shopper activity.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from semrec.evaluation.runner import load_sequential
 from semrec.models.exposure import ExposureReranked
 from serving import ROOT, machine, write_result
 
-GRID = "0,0.02,0.05,0.1,0.15,0.2,0.3,0.4,0.6,0.8,1.0"
+GRID = "0,0.05,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.5,0.6,0.8,1.0"
 
 
 def score(ranked: np.ndarray, cases: Any, groups: np.ndarray, brands: np.ndarray | None) -> dict[str, Any]:
@@ -62,21 +65,28 @@ def main() -> None:
     groups = popularity_groups(counts)
     items = prepared.dataset.items
     brands = items["brand"].fillna("").to_numpy() if "brand" in items.columns else None
-    reranker = ExposureReranked(model, counts, 0.0)
     curves: dict[str, list[dict[str, Any]]] = {}
+    baseline: dict[str, list[dict[str, Any]]] = {}
     for split in ("valid", "test"):
         cases = prepared.split.cases(split)
+        order = np.random.default_rng(0).permutation(len(cases.histories))  # the order shoppers come in
+        histories = [cases.histories[i] for i in order]
+        reranker = ExposureReranked(model, counts, 0.0)
         parts = [
-            reranker.candidates(cases.histories[i : i + 1024], cases.histories[i : i + 1024])
-            for i in range(0, len(cases.histories), 1024)
+            reranker.candidates(histories[i : i + 1024], histories[i : i + 1024])
+            for i in range(0, len(histories), 1024)
         ]
         candidates = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        curves[split] = []
-        for boost in boosts:
-            reranker.boost = boost
-            row = {"boost": boost, **score(reranker.rerank(*candidates, 10), cases, groups, brands)}
-            curves[split].append(row)
-            print(split, {k: v for k, v in row.items() if not isinstance(v, dict)}, flush=True)
+        back = np.argsort(order)  # lists back in the cases' order, to score them
+        curves[split], baseline[split] = [], []
+        for signal, out in (("shown", curves[split]), ("popularity", baseline[split])):
+            reranker = ExposureReranked(model, counts, 0.0, signal=signal)  # type: ignore[arg-type]
+            for boost in boosts:
+                reranker.boost = boost
+                ranked = reranker.rerank(*candidates, 10)[back]
+                row = {"boost": boost, **score(ranked, cases, groups, brands)}
+                out.append(row)
+                print(split, signal, {k: v for k, v in row.items() if not isinstance(v, dict)}, flush=True)
     base = {split: curves[split][boosts.index(0.0)] if 0.0 in boosts else None for split in curves}
     if base["valid"] is None or base["test"] is None:
         raise SystemExit("--boosts must include 0 (the lists as served without the boost)")
@@ -94,12 +104,13 @@ def main() -> None:
     write_result(
         {
             "benchmark": "exposure",
-            "dataset": prepared.dataset_summary if hasattr(prepared, "dataset_summary") else args.data.name,
+            "dataset": args.data.resolve().name,
             "artifacts": str(args.artifacts),
             "protocol": prepared.split.protocol,
             "split": "valid and test",
             "machine": machine(),
             "curves": curves,
+            "popularity_baseline": baseline,
             "summary": summary,
         },
         args.out,

@@ -118,16 +118,20 @@ def start_server(
     ranker: bool = True,
     database: str | None = None,
     settings: str = "",
+    admin: bool = False,
+    keys: str = "",
 ) -> tuple[subprocess.Popen[bytes], str]:
     """The real server on a free port; ``database``: a fresh SQLite file in ``workdir`` unless given;
-    ``settings``: more TOML lines for its config."""
+    ``settings``: more TOML lines for its config; ``admin``: the key has the admin scope too;
+    ``keys``: more ``[[api_keys]]`` tables."""
     port = free_port()
+    scopes = ["read", "write", "admin"] if admin else ["read", "write"]
     config = workdir / "semrec.toml"
     config.write_text(
         f'artifacts = "{artifacts.resolve()}"\ndatabase = "{database or workdir / "bench.db"}"\n'
         f'log_level = "warning"\n{settings}'
         f"text_shortlist = {str(text_shortlist).lower()}\nranker = {str(ranker).lower()}\n"
-        f"[[api_keys]]\nname = 'bench'\nkey = '{KEY}'\nscopes = ['read', 'write']\n"
+        f"[[api_keys]]\nname = 'bench'\nkey = '{KEY}'\nscopes = {scopes}\n{keys}"
     )
     command = [sys.executable, "-m", "semrec.cli", "serve", "--config", str(config), "--port", str(port)]
     command += ["--workers", str(workers)]

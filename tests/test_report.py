@@ -79,7 +79,10 @@ def test_report_embeds_every_plot_and_needs_no_network(
         )
     )
     args = ["report", "--out", str(tmp_path / "report.html"), "--benchmark", str(benchmark)]
-    args += ["--benchmark", str(replay), "--benchmark", str(exposure)]
+    soak = tmp_path / "soak.json"  # the shape benchmarks/soak.py writes
+    minutes = [{"minute": m, "p50_ms": 2.0, "p99_ms": 20.0 + m, "rss_mib": 800.0 + m} for m in (1, 2, 3)]
+    soak.write_text(json.dumps({"benchmark": "soak", "minutes": minutes, "summary": {"errors": 0}}))
+    args += ["--benchmark", str(replay), "--benchmark", str(exposure), "--benchmark", str(soak)]
     for path in files:
         args += ["--results", str(path)]
     result = CliRunner().invoke(app, args)
@@ -98,6 +101,7 @@ def test_report_embeds_every_plot_and_needs_no_network(
         "Latency",
         "Continual training (3 days from 2014-06-20, replay on time order)",
         "Fair exposure (valid and test splits, leave-one-out)",
+        "Soak",
     ]
     assert page.count("src='data:image/png;base64,") == len(titles)
     assert not re.search(r"(src|href)=['\"]https?://", page)  # opens offline

@@ -286,6 +286,26 @@ def plot_exposure(benchmark: dict[str, Any]) -> str | None:
     return _png(figure)
 
 
+def plot_soak(benchmark: dict[str, Any]) -> str | None:
+    """p50 and p99 latency of each minute of a soak run, and the server's resident memory
+    (``benchmarks/soak.py``)."""
+    minutes = benchmark.get("minutes") or []
+    if benchmark.get("benchmark") != "soak" or not minutes:
+        return None
+    figure, axes = _figure("Soak: each minute's latency, and the server's memory")
+    index = [m["minute"] for m in minutes]
+    for key, colour in zip(("p50_ms", "p99_ms"), PALETTE, strict=False):
+        axes.plot(index, [m[key] for m in minutes], marker="o", color=colour, label=key.replace("_ms", ""))
+    axes.set_xlabel("minute")
+    axes.set_ylabel("latency (ms)")
+    memory = axes.twinx()
+    memory.plot(index, [m["rss_mib"] for m in minutes], color="#8a8f99", linestyle="--", label="RSS (MiB)")
+    memory.set_ylabel("resident memory (MiB)")
+    axes.legend(fontsize=7, frameon=False, loc="upper left")
+    memory.legend(fontsize=7, frameon=False, loc="upper right")
+    return _png(figure)
+
+
 def scope(results: Sequence[tuple[str, dict[str, Any]]]) -> str:
     """The splits and protocols a figure's numbers come from, e.g. 'test split, leave-one-out'."""
     pairs = dict.fromkeys(
@@ -380,6 +400,17 @@ def build_report(result_paths: Sequence[Path], benchmark_paths: Sequence[Path] =
         except (OSError, json.JSONDecodeError) as error:
             raise ReportError(f"{path}: not a readable benchmark file ({error})") from None
         machine = html.escape(json.dumps(benchmark.get("machine", {})))
+        if benchmark.get("benchmark") == "soak":
+            summary = benchmark.get("summary", {})
+            sections.append(
+                (
+                    "Soak",
+                    plot_soak(benchmark),
+                    f"From {Path(path).name}: {html.escape(json.dumps(summary))}; machine: {machine}",
+                    [],
+                )
+            )
+            continue
         if benchmark.get("benchmark") == "exposure":
             summary = benchmark.get("summary", {})
             sections.append(

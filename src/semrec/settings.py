@@ -163,8 +163,12 @@ class ServerSettings(BaseSettings):
         0.0,
         ge=0.0,
         le=1.0,
-        description="Fair exposure: relevance (0..1 within a list) less this times each product's "
-        "popularity (0..1, log scale); 0: off. benchmarks/exposure.py measures the trade-off.",
+        description="Fair exposure: relevance (0..1 within a list) less this times how often each "
+        "product was shown in this process's recent lists (0..1, log scale); 0: off. "
+        "benchmarks/exposure.py measures the trade-off.",
+    )
+    exposure_half_life: int = Field(
+        50_000, ge=0, description="Lists after which exposure_boost's counts are halved (0: never)."
     )
     text_shortlist: bool = Field(
         False,

@@ -142,7 +142,8 @@ def report(
         list[Path] | None,
         typer.Option(
             help="JSON of benchmarks/serving.py --json (latency plots), benchmarks/replay.py "
-            "(continual training) or benchmarks/exposure.py (fair exposure); repeatable."
+            "(continual training), benchmarks/exposure.py (fair exposure) or benchmarks/soak.py; "
+            "repeatable."
         ),
     ] = None,
 ) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 from semrec.data.text import text_of
 from semrec.errors import ApiError
 from semrec.models.exposure import DEPTH as EXPOSURE_DEPTH
+from semrec.models.exposure import ExposureLedger
 from semrec.models.ranker import RECENT
 from semrec.online.ads import CampaignBook, Head
 from semrec.online.index import VectorIndex
@@ -64,6 +65,8 @@ class Engine:
         )
         self.catalog = build_catalog(store, runtime, settings.rules, ItemPolicy.from_settings(settings))
         self.campaigns = CampaignBook(store)
+        # what this process's lists have shown, for exposure_boost (a reload starts afresh)
+        self.exposure = ExposureLedger(self.catalog.rows, settings.exposure_half_life)
 
     # set-up
     @property
@@ -205,9 +208,13 @@ class Engine:
         if self.runtime.ranker is not None and self.runtime.rescores:
             n = min(self.runtime.ranker.n_candidates, len(candidates))  # those it gave a probability
             head = Head(candidates[:n], scores[:n])
+        boost = self.settings.exposure_boost
+        exposure = self.exposure.scale(candidates) if boost > 0 else None
         chosen, relevance = rerank(
-            self.catalog, candidates, scores, k, self.settings.diversity, self.settings.exposure_boost
+            self.catalog, candidates, scores, k, self.settings.diversity, boost, exposure
         )
+        if boost > 0:
+            self.exposure.record(candidates[chosen])
         results = [
             Scored(r, s) for r, s in zip(candidates[chosen].tolist(), relevance[chosen].tolist(), strict=True)
         ]

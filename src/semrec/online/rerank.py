@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from semrec.models.exposure import exposure_adjusted, popularity_scale, unit_relevance
+from semrec.models.exposure import exposure_adjusted, unit_relevance
 from semrec.online.catalog import Catalog
 
 
@@ -16,16 +16,16 @@ def rerank(
     k: int,
     diversity: float,
     exposure_boost: float = 0.0,
+    exposure: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(positions into ``rows`` best first, relevance of every row): business rules and the boost of
-    under-exposed products (:mod:`semrec.models.exposure`), then maximal marginal relevance over
-    the pool (``diversity`` 0: by relevance alone)."""
+    under-exposed products (``exposure``: each row's on 0..1, :mod:`semrec.models.exposure`), then
+    maximal marginal relevance over the pool (``diversity`` 0: by relevance alone)."""
     if len(rows) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     relevance = unit_relevance(scores) + catalog.bonus[rows]
-    if exposure_boost > 0:
-        popularity = popularity_scale(catalog.popularity[rows], float(catalog.popularity.max()))
-        relevance = exposure_adjusted(relevance, popularity, exposure_boost)
+    if exposure_boost > 0 and exposure is not None:
+        relevance = exposure_adjusted(relevance, exposure, exposure_boost)
     if diversity <= 0 or len(rows) <= 1:
         return np.argsort(-relevance, kind="stable")[:k], relevance
     unit = catalog.unit_rec(rows)

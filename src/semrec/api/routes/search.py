@@ -13,7 +13,9 @@ from semrec.api.schemas import ID_PATTERN, ListOut
 from semrec.errors import ApiError
 from semrec.settings import ServerSettings
 
-NOT_BLANK = r"\S"  # at least one character that is not a space
+# at least one character that is not a space, spaces as JSON Schema (ECMA-262) counts them, so the
+# schema's pattern and the server agree on every character (Python's \s also takes \x1c-\x1f)
+NOT_BLANK = "[^\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]"
 
 
 def router(settings: ServerSettings) -> APIRouter:
@@ -41,7 +43,7 @@ def router(settings: ServerSettings) -> APIRouter:
         verified: Verified = False,
     ) -> Response:
         started = time.perf_counter()
-        if not re.search(NOT_BLANK, q):  # what the schema's pattern says, read as Python reads it
+        if not re.search(NOT_BLANK, q):  # what the schema's pattern says
             raise ApiError(
                 422, "the query is blank", where="query.q", allowed="1..500 characters, not all spaces"
             )
