@@ -13,7 +13,7 @@ import pytest
 from semrec.artifacts import load_artifacts
 from semrec.models.sequential import SequentialRecommender
 from semrec.pseudonyms import pseudonym, store_secret
-from semrec.schema import Event, Item
+from semrec.schema import Event, EventRow, Item
 from semrec.store import open_store
 from semrec.store.protocol import Store
 from semrec.training.continual import (
@@ -63,12 +63,12 @@ def sequential(path: Path) -> tuple[SequentialRecommender, list[str], dict[str, 
 
 def test_the_shop_log_orders_each_shoppers_events_and_holds_out_the_newest() -> None:
     rows = [
-        (1, "a", "x", 5.0),
-        (2, "b", "y", 1.0),
-        (3, "a", "y", 2.0),
-        (4, "a", "z", 9.0),
-        (5, "b", "gone", 3.0),
-        (6, "a", "x", 9.5),  # a repeat: no case, and not part of the held-out share
+        EventRow(1, "a", "x", 5.0, None, None),
+        EventRow(2, "b", "y", 1.0, None, None),
+        EventRow(3, "a", "y", 2.0, None, None),
+        EventRow(4, "a", "z", 9.0, None, None),
+        EventRow(5, "b", "gone", 3.0, None, None),
+        EventRow(6, "a", "x", 9.5, None, None),  # a repeat: no case, and not part of the held-out share
     ]
     shop = ShopLog.read(rows, {"x": 0, "y": 1, "z": 2})
     assert shop.items["a"].tolist() == [1, 0, 2, 0]  # by time, not by arrival

@@ -7,7 +7,7 @@ bodies into them and its answers from them; none of those layers has an item sha
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -69,6 +69,18 @@ class Event:
     value: float | None = None
     impression: str | None = None  # the ad impression it answers (a click charges it); not kept in events
     attribution: Attribution | None = None  # the answer it followed, when the client says
+    source: str | None = None  # the name of the API key that sent it
+
+
+class EventRow(NamedTuple):
+    """One stored event as the store's log returns it."""
+
+    id: int
+    user_key: str
+    item_id: str
+    ts: float  # when it happened (the client's word)
+    received: float | None  # when the server stored it (None: stored before the server kept it)
+    source: str | None  # the name of the API key that sent it (None: not sent through the API)
 
 
 @dataclass

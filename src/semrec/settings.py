@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from semrec.feedback.arms import ARM_PATTERN, ArmPlan, check_plan
+from semrec.feedback.influence import InfluenceCaps
 from semrec.store import SCHEMES as DATABASE_SCHEMES
 
 Scope = Literal["read", "write", "admin"]
@@ -166,6 +167,12 @@ class ServerSettings(BaseSettings):
         description="Fair exposure: relevance (0..1 within a list) less this times how often each "
         "product was shown in this process's recent lists (0..1, log scale); 0: off. "
         "benchmarks/exposure.py measures the trade-off.",
+    )
+    influence: InfluenceCaps = Field(
+        default_factory=InfluenceCaps,
+        description="How many events of one shopper or API key move shared signals (popularity, "
+        "what retraining learns) per window: the defence against a burst of fake clicks. Every "
+        "event is still stored and shapes its own shopper's answers.",
     )
     exposure_half_life: int = Field(
         50_000, ge=0, description="Lists after which exposure_boost's counts are halved (0: never)."

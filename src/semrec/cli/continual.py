@@ -7,12 +7,15 @@ import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from semrec.cli.common import app, console, errors, fail
 from semrec.data.errors import DatasetError
+
+if TYPE_CHECKING:
+    from semrec.feedback.influence import InfluenceCaps
 
 REFUSED = 3  # exit status of a candidate the gate refused (the live model keeps serving)
 
@@ -66,6 +69,16 @@ def retrain(
         str | None, typer.Option(help="Run again after each period (e.g. 1d, 6h), from the live model.")
     ] = None,
     runs: Annotated[int, typer.Option(help="With --every: stop after this many runs (0: never).")] = 0,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="The servers' settings file (TOML): its influence caps decide which new events "
+            "count (default: the default caps)."
+        ),
+    ] = None,
+    caps: Annotated[
+        bool, typer.Option("--caps/--no-caps", help="Apply the influence caps to the new events.")
+    ] = True,
 ) -> None:
     """Warm-start the live model on the events stored since it was trained (plus a replay sample of
     older ones), then promote it only if it is at least as good on the newest held-out events and
@@ -73,16 +86,23 @@ def retrain(
     Exit status 3: the gate refused (its figures are printed and in OUT/gate.json)."""
     import logging
 
+    from semrec.feedback.influence import InfluenceCaps
     from semrec.store import open_store
     from semrec.training.continual import RetrainSettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if not database:
         raise fail("--database is required: the store the server writes its events to")
-    settings = RetrainSettings(
-        epochs=epochs, replay=replay, lr_scale=lr_scale, holdout=holdout, tolerance=tolerance
-    )
     try:
+        influence = InfluenceCaps.off() if not caps else influence_caps(config)
+        settings = RetrainSettings(
+            epochs=epochs,
+            replay=replay,
+            lr_scale=lr_scale,
+            holdout=holdout,
+            tolerance=tolerance,
+            influence=influence,
+        )
         settings.check()
         period = parse_every(every) if every is not None else None
         store = open_store(database)
@@ -104,6 +124,26 @@ def retrain(
             time.sleep(period)
     finally:
         store.close()
+
+
+def influence_caps(config: Path | None) -> InfluenceCaps:
+    """The ``influence`` table of a server settings file (the defaults without one)."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    from semrec.feedback.influence import InfluenceCaps
+
+    if config is None:
+        return InfluenceCaps()
+    try:
+        values = tomllib.loads(config.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"cannot read settings file {config}: {error}") from None
+    try:
+        return InfluenceCaps(**values.get("semrec", values).get("influence", {}))
+    except ValidationError as error:
+        raise ValueError(f"{config}: influence: {error}") from None
 
 
 def _once(

@@ -11,6 +11,7 @@ import numpy as np
 
 from semrec.data.text import text_of
 from semrec.errors import ApiError
+from semrec.feedback.influence import Influence
 from semrec.models.exposure import DEPTH as EXPOSURE_DEPTH
 from semrec.models.exposure import ExposureLedger
 from semrec.models.ranker import RECENT
@@ -50,6 +51,8 @@ class Engine:
         # read before the catalog: whatever commits later is replayed on it (replays are idempotent)
         self._applied_change = store.last_change()
         self._applied_event = store.last_event()
+        # which later events move shared counts (a process counts its windows from its start)
+        self.influence = Influence(settings.influence)
         self._catch_up_lock = threading.Lock()
         # set when the change log no longer holds what this engine missed: it must be rebuilt
         self.outdated = False
@@ -411,10 +414,10 @@ class Engine:
                 if change.kind not in ("item", "delete") or last[change.key] == change.seq:
                     self._apply(change, (own or {}).get(change.seq))
                 self._applied_change = change.seq
-            events = self.store.events_since(self._applied_event)
+            events = self.store.event_log(self._applied_event)
             if events:
-                self.catalog.count_events([item_id for _, item_id in events])
-                self._applied_event = events[-1][0]
+                self.catalog.count_events([e.item_id for e in self.influence.admit(events)])
+                self._applied_event = events[-1].id
 
     @property
     def applied_change(self) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from semrec.schema import Event, Item
+from semrec.schema import Event, EventRow, Item
 from semrec.store.ads import AdTables
 from semrec.store.dbapi import Connection
 from semrec.store.experiments import ExperimentTables
@@ -181,20 +181,19 @@ class SQLStore(AdTables, ExperimentTables):
         events = [e for batch in batches for e in batch]
         plain = [e for e in events if e.attribution is None]
         attributed = [e for e in events if e.attribution is not None]
-        insert = "INSERT INTO events (user_key, item_id, type, ts, value) VALUES (?,?,?,?,?)"
+        insert = (
+            "INSERT INTO events (user_key, item_id, type, ts, value, received, source) VALUES (?,?,?,?,?,?,?)"
+        )
+        now = time.time()  # when the server stored them: the influence caps' clock
+
+        def row(e: Event) -> tuple[Any, ...]:
+            return (e.user_key, e.item_id, e.type, e.timestamp, e.value, now, e.source)
+
         with self._transaction() as db:
-            db.executemany(insert, [(e.user_key, e.item_id, e.type, e.timestamp, e.value) for e in plain])
+            db.executemany(insert, [row(e) for e in plain])
             if attributed:  # their ids link them to their answers
-                ids = [
-                    int(
-                        db.execute(
-                            f"{insert} RETURNING id", (e.user_key, e.item_id, e.type, e.timestamp, e.value)
-                        ).fetchone()[0]
-                    )
-                    for e in attributed
-                ]
+                ids = [int(db.execute(f"{insert} RETURNING id", row(e)).fetchone()[0]) for e in attributed]
                 self._attribute(db, ids, attributed)
-            now = time.time()
             for event in events:
                 if event.impression is not None:
                     self._charge(db, event.impression, event.type, now)
@@ -284,17 +283,20 @@ class SQLStore(AdTables, ExperimentTables):
                 return out
             event_id = out[-1][0]
 
-    def event_log(self, after: int = 0) -> list[tuple[int, str, str, float]]:
-        """(event id, user key, item id, timestamp) of every stored event after ``after``, in commit
-        order (what continual training learns from; an erased shopper's events are gone)."""
-        out: list[tuple[int, str, str, float]] = []
+    def event_log(self, after: int = 0) -> list[EventRow]:
+        """Every stored event after ``after``, in commit order (what continual training learns
+        from and the influence caps read; an erased shopper's events are gone)."""
+        out: list[EventRow] = []
         while True:
             page = self._query(
-                "SELECT id, user_key, item_id, ts FROM events WHERE id > CAST(? AS BIGINT) "
-                "ORDER BY id LIMIT ?",
+                "SELECT id, user_key, item_id, ts, received, source FROM events "
+                "WHERE id > CAST(? AS BIGINT) ORDER BY id LIMIT ?",
                 (after, EVENTS_PAGE),
             )
-            out += [(int(i), str(user), str(item), float(ts)) for i, user, item, ts in page]
+            out += [
+                EventRow(int(i), str(user), str(item), float(ts), None if got is None else float(got), source)
+                for i, user, item, ts, got, source in page
+            ]
             if len(page) < EVENTS_PAGE:
                 return out
             after = out[-1][0]

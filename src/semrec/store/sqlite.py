@@ -63,7 +63,9 @@ CREATE TABLE IF NOT EXISTS events (
     item_id TEXT NOT NULL,
     type TEXT NOT NULL,
     ts REAL NOT NULL,
-    value REAL
+    value REAL,
+    received REAL,
+    source TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user_key, ts, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -93,6 +95,10 @@ class SQLiteStore(SQLStore):
         self._db.execute("PRAGMA synchronous=FULL")  # the commit is on disk before we acknowledge
         indexed = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'items_text'").fetchone()
         self._db.executescript(SCHEMA + ADS_SCHEMA + EXPERIMENT_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        for column, kind in (("received", "REAL"), ("source", "TEXT")):  # a database from before
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
         if indexed is None:  # a database written before search moved into it: index what it holds
             self._db.execute("INSERT INTO items_text (items_text) VALUES ('rebuild')")
         self._read_lock = threading.Lock()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,11 @@ import torch
 
 from semrec.data.splits import EvalCases
 from semrec.encoders.factory import load_encoder
+from semrec.feedback.influence import InfluenceCaps
 from semrec.models.base import TrainingData
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.sequential import SequentialRecommender
-from semrec.schema import Item
+from semrec.schema import EventRow, Item
 from semrec.training.trainer import TrainingLog, prefix_windows, train_loop
 
 log = logging.getLogger("semrec.training")
@@ -46,6 +48,8 @@ class RetrainSettings:
     reference_shoppers: int = 5000  # reference (validation) shoppers the gate scores, at most
     time_budget_minutes: float = 30.0
     seed: int = 0
+    # which new events count (the servers' caps); events the model has already learned all count
+    influence: InfluenceCaps = field(default_factory=InfluenceCaps)
 
     def check(self) -> None:
         problems = []
@@ -73,9 +77,9 @@ class ShopLog:
     last_event: int = 0
 
     @classmethod
-    def read(cls, rows: list[tuple[int, str, str, float]], index_of: dict[str, int]) -> ShopLog:
+    def read(cls, rows: Sequence[EventRow], index_of: dict[str, int]) -> ShopLog:
         by_user: dict[str, list[tuple[float, int, int]]] = defaultdict(list)
-        for event_id, user, item, ts in rows:
+        for event_id, user, item, ts, *_ in rows:
             row = index_of.get(item)
             if row is not None:
                 by_user[user].append((ts, event_id, row))

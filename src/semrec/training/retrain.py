@@ -25,6 +25,7 @@ from semrec.artifacts import load_artifacts, load_catalog, save_artifacts
 from semrec.data.loader import load_dataset
 from semrec.data.splits import EvalCases
 from semrec.evaluation.evaluator import evaluate
+from semrec.feedback.influence import Influence
 from semrec.models.sequential import SequentialRecommender
 from semrec.provenance import code_version, dataset_fingerprint
 from semrec.pseudonyms import pseudonym, store_secret
@@ -207,7 +208,11 @@ def retrain(
     all_ids = item_ids + [item.item_id for item in added]
     index_of = {item_id: i for i, item_id in enumerate(all_ids)}
     catalog = catalog_with(load_catalog(Path(artifacts)), added)
-    shop = ShopLog.read(store.event_log(), index_of)
+    influence = Influence(settings.influence)  # a burst of fake clicks does not reach the model
+    rows = [row for row in store.event_log() if row.id <= through or influence.counts(row)]
+    shop = ShopLog.read(rows, index_of)
+    if influence.refused:
+        log.info("%d new events were past the influence caps: not learned from", influence.refused)
     if shop.last_event <= through:
         raise ValueError(f"the store holds no event after the {through} the model has learned from")
     holdout = shop.holdout_start(through, settings.holdout)
@@ -246,10 +251,11 @@ def retrain(
         "events_through": holdout - 1,
         "store_last_event": shop.last_event,
         "new_examples": len(new),
+        "events_past_caps": influence.refused,
         "replay_examples": len(replay),
         "new_products": len(added),
         "products_given_ids": len(gained),
-        "settings": asdict(settings),
+        "settings": {**asdict(settings), "influence": settings.influence.model_dump()},
         "train_seconds": train_seconds,
         "seconds": timed(started),
         "epochs": record.epochs,

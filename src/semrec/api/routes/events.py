@@ -2,10 +2,11 @@
 
 import time
 from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from semrec.api.auth import require
+from semrec.api.auth import Principal, presented_key, require
 from semrec.api.deps import EngineDep
 from semrec.api.schemas import EventIn, EventsAccepted, EventsIn, events_body
 from semrec.errors import ApiError
@@ -16,10 +17,14 @@ from semrec.settings import ServerSettings
 
 
 def checked_events(
-    body: EventsIn, engine: Engine, settings: ServerSettings, request_ids: RequestIds
+    body: EventsIn,
+    engine: Engine,
+    settings: ServerSettings,
+    request_ids: RequestIds,
+    source: str | None = None,
 ) -> list[Event]:
-    """The request's events as stored (shoppers under their pseudonyms), or a clear error naming
-    the first event the server refuses: then nothing is stored."""
+    """The request's events as stored (shoppers under their pseudonyms, ``source`` the sending
+    key's name), or a clear error naming the first event the server refuses: then nothing is stored."""
     if len(body.events) > settings.max_events_per_request:  # the route's schema says so too
         raise ApiError(
             413,
@@ -55,7 +60,9 @@ def checked_events(
                 )
         attribution = _attribution(event, i, request_ids)
         events.append(
-            Event(user, event.item_id, event.type, stamp, event.value, event.impression_id, attribution)
+            Event(
+                user, event.item_id, event.type, stamp, event.value, event.impression_id, attribution, source
+            )
         )
     return events
 
@@ -93,9 +100,16 @@ def router(settings: ServerSettings) -> APIRouter:
 
     Batch = events_body(settings.max_events_per_request)
 
-    @routes.post("/v1/events", response_model=EventsAccepted, dependencies=[Depends(require("write"))])
-    def post_events(request: Request, body: Batch, engine: EngineDep) -> EventsAccepted:  # type: ignore[valid-type]
-        events = checked_events(body, engine, settings, request.app.state.experiment.request_ids)
+    @routes.post("/v1/events", response_model=EventsAccepted)
+    def post_events(
+        request: Request,
+        body: Batch,  # type: ignore[valid-type]
+        engine: EngineDep,
+        caller: Annotated[Principal, Depends(require("write"))],
+    ) -> EventsAccepted:
+        source = caller.name if presented_key(request) is not None else "anonymous"
+        ids = request.app.state.experiment.request_ids
+        events = checked_events(body, engine, settings, ids, source)
         # durable before the answer, and outside the worker's write lock, so concurrent requests
         # share one commit (an engine swapped in meanwhile catches up before its first answer)
         stored = engine.record_events(events)
