@@ -1,5 +1,6 @@
-"""A full disk: the server answers 503 with a clear message, stores nothing of a refused batch,
-loses no acknowledged event, and serves writes again by itself once the fault clears.
+"""A full disk or a read-only database: the server answers 503 with a clear message, stores
+nothing of a refused batch, loses no acknowledged event, and serves writes again by itself once the
+fault clears.
 
 The disk fills for the server alone: its process may grow no file past a size limit (RLIMIT_FSIZE,
 with SIGXFSZ ignored, so a write past it fails with EFBIG as on a full disk, which SQLite reports as
@@ -85,3 +86,59 @@ def test_a_full_disk_gives_503_loses_nothing_and_heals(
     assert not [v for v in acknowledged if v not in stored], "acknowledged events were lost"
     assert not [v for v in refused if v in stored], "a refused batch was partly stored"
     assert database.exists()
+
+
+def test_a_read_only_database_gives_503_loses_nothing_and_heals(
+    shop_artifacts: dict[str, Path], tmp_path: Path, postgres_url: str
+) -> None:
+    """PostgreSQL turns read-only under the server (as a standby does after a failover: the
+    database's sessions are cut and new ones may only read), then writable again."""
+    import psycopg
+
+    config = write_config(shop_artifacts, tmp_path)
+    config.write_text(config.read_text().replace(f'"{tmp_path / "e2e.db"}"', f'"{postgres_url}"'))
+    name = postgres_url.rsplit("/", 1)[1]
+    admin_url = postgres_url.rsplit("/", 1)[0] + "/postgres"
+
+    def set_read_only(on: bool) -> None:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            change = "SET default_transaction_read_only = on" if on else "RESET default_transaction_read_only"
+            admin.execute(f'ALTER DATABASE "{name}" {change}')
+            admin.execute(  # the server's open sessions end: its pool opens new ones
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+            )
+
+    def batch(user: str, values: list[float]) -> list[dict[str, object]]:
+        return [{"user_id": user, "item_id": "hair-1", "type": "purchase", "value": v} for v in values]
+
+    server = Server(config)
+    server.start()
+    acknowledged: list[float] = []
+    refused: list[float] = []
+    messages: list[str] = []
+    try:
+        with httpx.Client(base_url=server.url, headers=WRITER, timeout=30) as client:
+            assert client.post("/v1/events", json={"events": batch("shopper", [0.0, 1.0])}).status_code == 200
+            acknowledged += [0.0, 1.0]
+            set_read_only(True)
+            for n in range(2, 12):
+                answer = client.post("/v1/events", json={"events": batch("shopper", [float(n)])})
+                assert answer.status_code == 503, answer.text
+                assert answer.headers["Retry-After"] == "1"
+                messages.append(answer.json()["error"]["message"])
+                refused.append(float(n))
+            assert any("read-only transaction" in m for m in messages), messages
+            assert all("nothing was stored" in m for m in messages)
+            assert client.get("/v1/users/shopper/recommendations?k=3").status_code == 200  # reads go on
+            set_read_only(False)
+            healed = [
+                client.post("/v1/events", json={"events": batch("shopper", [100.0 + n])}).status_code
+                for n in range(3)
+            ]
+            assert healed[-1] == 200, healed  # no restart needed (a cut session may refuse one)
+            acknowledged += [100.0 + n for n, status in enumerate(healed) if status == 200]
+    finally:
+        server.stop()
+    with psycopg.connect(postgres_url) as db:
+        stored = [row[0] for row in db.execute("SELECT value FROM events ORDER BY id")]
+    assert sorted(stored) == sorted(acknowledged), "an acknowledged event was lost or a refused one kept"

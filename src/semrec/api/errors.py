@@ -100,6 +100,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(sqlite3.OperationalError)
     @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(psycopg.errors.ReadOnlySqlTransaction)  # a standby, or a read-only database
     async def _database(request: Request, error: Exception) -> JSONResponse:
         # a full disk, a read-only file, a database out of reach: the write was rolled back, and
         # the next request tries again (the server recovers by itself once the fault clears)

@@ -37,17 +37,18 @@ class InfluenceCaps(BaseModel):
     )
     shopper_item: int | None = Field(
         3,
-        ge=1,
+        ge=0,
         description="Events of one shopper on one product that count per window (a view, a cart and "
-        "a purchase; None: all).",
+        "a purchase; 0: no cap).",
     )
     shopper: int | None = Field(
-        100, ge=1, description="Events of one shopper that count per window (None: all)."
+        100, ge=0, description="Events of one shopper that count per window (0: no cap)."
     )
     key_item: int | None = Field(
         None,
-        ge=1,
-        description="Events sent with one API key on one product that count per window (None: all); "
+        ge=0,
+        description="Events sent with one API key on one product that count per window (0 or none: "
+        "no cap); "
         "for keys a client holds (a browser's, a partner's), not the shop's own backend.",
     )
     trusted_keys: list[str] = Field(
@@ -56,7 +57,7 @@ class InfluenceCaps(BaseModel):
 
     @classmethod
     def off(cls) -> InfluenceCaps:
-        return cls(shopper_item=None, shopper=None, key_item=None)
+        return cls(shopper_item=0, shopper=0, key_item=0)
 
 
 class Influence:
@@ -83,12 +84,12 @@ class Influence:
             self._keys.clear()
         pair = (event.user_key, event.item_id)
         key = None
-        if caps.key_item is not None and event.source is not None and event.source not in self.trusted:
+        if caps.key_item and event.source is not None and event.source not in self.trusted:
             key = (event.source, event.item_id)
         if (
-            (caps.shopper_item is not None and self._pairs[pair] >= caps.shopper_item)
-            or (caps.shopper is not None and self._shoppers[event.user_key] >= caps.shopper)
-            or (key is not None and self._keys[key] >= (caps.key_item or 0))
+            (caps.shopper_item and self._pairs[pair] >= caps.shopper_item)
+            or (caps.shopper and self._shoppers[event.user_key] >= caps.shopper)
+            or (key is not None and caps.key_item and self._keys[key] >= caps.key_item)
         ):
             self.refused += 1
             return False
