@@ -87,13 +87,31 @@ def popular_ranks(client: httpx.Client, targets: list[str], who: str) -> dict[st
     return {t: order.index(t) + 1 if t in order else None for t in targets}
 
 
-def shares(artifacts: Path, measured: list[np.ndarray], targets: list[str]) -> dict[str, float]:
-    """The share of the measured shoppers' top 10 that hold each target."""
+def shares(artifacts: Path, measured: list[np.ndarray], targets: list[str]) -> dict[str, Any]:
+    """Per target, over the measured shoppers: the share of top-10 lists (the model's own, ranking
+    stage included) that hold it, the share of top 50s, and its median rank by the model's score
+    over the whole catalog (1 = first; the shopper's own history left out)."""
     from semrec.artifacts import load_artifacts
 
     model, item_ids, _ = load_artifacts(artifacts)
-    top = model.recommend(measured, 10, exclude=measured)
-    return {t: round(float((top == item_ids.index(t)).any(axis=1).mean()), 6) for t in targets}
+    columns = [item_ids.index(t) for t in targets]
+    top10 = model.recommend(measured, 10, exclude=measured)
+    ranks = np.zeros((len(measured), len(targets)), dtype=np.int64)
+    for start in range(0, len(measured), 500):
+        chunk = measured[start : start + 500]
+        scores = model.score(chunk)
+        for row, history in enumerate(chunk):
+            scores[row, history] = -np.inf
+        own = scores[:, columns]  # (shoppers, targets)
+        ranks[start : start + len(chunk)] = 1 + (scores[:, None, :] > own[:, :, None]).sum(axis=2)
+    return {
+        t: {
+            "top10": round(float((top10 == c).any(axis=1).mean()), 6),
+            "top50": round(float((ranks[:, n] <= 50).mean()), 6),
+            "median_rank": float(np.median(ranks[:, n])),
+        }
+        for n, (t, c) in enumerate(zip(targets, columns, strict=True))
+    }
 
 
 def one_run(args: argparse.Namespace, traffic: dict[str, Any], capped: bool) -> dict[str, Any]:
