@@ -269,6 +269,7 @@ def test_a_shopper_can_see_everything_stored_about_them_until_erased(client_for:
     assert exported["user_id"] == "ann" and exported["arm"] == "main"
     assert [e["item_id"] for e in exported["events"]] == [*HISTORY, click["item_id"]]
     assert exported["events"][-1]["answer"]["request_id"] == answer["request_id"]
+    assert exported["events"][-1]["sent_with_key"] == "writer" and exported["events"][-1]["stored"] > 1e9
     assert [a["impression_id"] for a in exported["ad_impressions"]] == [shown[0]["impression_id"]]
     assert client.get("/v1/users/bob/export", headers=ADMIN).json()["events"] == []
     assert client.delete("/v1/users/ann", headers=ADMIN).status_code == 200

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from semrec.feedback.influence import InfluenceCaps
 from semrec.settings import ApiKey, ArmSettings, RateLimit, Rule, ServerSettings, load_settings
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
 
-@pytest.mark.parametrize("model", [ServerSettings, ApiKey, Rule, ArmSettings, RateLimit])
+@pytest.mark.parametrize("model", [ServerSettings, ApiKey, Rule, ArmSettings, RateLimit, InfluenceCaps])
 def test_every_setting_is_documented(model: type) -> None:
     text = DOCS.read_text()
     if model is not ServerSettings:  # its own table: field names repeat across the models

@@ -155,7 +155,10 @@ class Exported(BaseModel):
 
     user_id: str
     arm: str = Field(description="The A/B arm the shopper is assigned to (computed, not stored).")
-    events: list[dict[str, Any]] = Field(description="Item, type, time, value and the answer it followed.")
+    events: list[dict[str, Any]] = Field(
+        description="Item, type, time, value, when it was stored, the name of the key "
+        "that sent it, and the answer it followed."
+    )
     ad_impressions: list[dict[str, Any]] = Field(description="Sponsored products shown, and clicks.")
 
 

@@ -232,7 +232,8 @@ class SQLStore(AdTables, ExperimentTables):
         """Everything stored under the pseudonym: its events (with the answer each followed, when
         the client said) and the sponsored products shown to it, oldest first."""
         events = self._query(
-            "SELECT e.item_id, e.type, e.ts, e.value, a.request_id, a.slot, a.arm, a.answer_list, a.model "
+            "SELECT e.item_id, e.type, e.ts, e.value, e.received, e.source, "
+            "a.request_id, a.slot, a.arm, a.answer_list, a.model "
             "FROM events e LEFT JOIN attributions a ON a.event_id = e.id WHERE e.user_key = ? "
             "ORDER BY e.ts, e.id",
             (user_key,),
@@ -249,11 +250,13 @@ class SQLStore(AdTables, ExperimentTables):
                     "type": kind,
                     "timestamp": ts,
                     "value": value,
+                    "stored": received,
+                    "sent_with_key": source,
                     "answer": None
                     if request is None
                     else {"request_id": request, "position": slot, "arm": arm, "list": name, "model": model},
                 }
-                for item, kind, ts, value, request, slot, arm, name, model in events
+                for item, kind, ts, value, received, source, request, slot, arm, name, model in events
             ],
             "ad_impressions": [
                 {
