@@ -189,6 +189,23 @@ def test_acknowledged_events_survive_a_restart(server: Server) -> None:
     assert profile["events"] == 3 and profile["recent_items"][0]["item_id"] == "lip-3"
 
 
+def test_logs_and_metrics_never_hold_a_raw_shopper_id(server: Server) -> None:
+    shopper = "raw-id-of-a-shopper-7731"
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        events = [{"user_id": shopper, "item_id": i, "type": "click"} for i in ("eye-1", "lip-3")]
+        assert client.post("/v1/events", json={"events": events}, headers=WRITER).status_code == 200
+        bad = [{"user_id": shopper, "item_id": "no-such-item", "type": "click"}]
+        assert client.post("/v1/events", json={"events": bad}, headers=WRITER).status_code == 404
+        for path in ("recommendations?k=3", "profile"):
+            assert client.get(f"/v1/users/{shopper}/{path}", headers=READER).status_code == 200
+        assert client.get(f"/v1/users/{shopper}/export", headers=ADMIN).status_code == 200
+        assert client.delete(f"/v1/users/{shopper}", headers=ADMIN).status_code == 200
+        metrics = client.get("/metrics").text
+    assert "/v1/users/{user_id}" in metrics  # requests are counted, by the route's template
+    assert shopper not in metrics
+    assert shopper not in server.log.read_text(errors="replace")
+
+
 def fresh(server: Server, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
     """One request on a new connection: the kernel hands it to whichever worker accepts first."""
     return httpx.get(f"{server.url}{path}", headers=headers or READER, timeout=30)
