@@ -55,9 +55,10 @@ def test_the_clock_is_when_the_server_stored_the_event_not_the_events_own_time()
     # back-dated a day apart, stored within one minute: one window
     backdated = [EventRow(n, "bot", "target", 86_400.0 * n, 1_000.0 + n, "web") for n in range(10)]
     assert sum(influence.counts(e) for e in backdated) == 1
-    # stored before the server kept the time: their own timestamps are the clock
-    old = [EventRow(20 + n, "old", "target", 86_400.0 * n, None, None) for n in range(3)]
-    assert sum(Influence(InfluenceCaps(shopper_item=1, window=60)).counts(e) for e in old) == 3
+    # stored before the server kept the time: they all count, and move no window
+    old = [EventRow(20 + n, "old", "target", 1e10 + n, None, None) for n in range(3)]
+    assert all(influence.counts(e) for e in old)
+    assert not influence.counts(EventRow(30, "bot", "target", 1.0, 1_010.0, "web"))  # same window
 
 
 def test_switched_off_every_event_counts() -> None:
@@ -163,3 +164,31 @@ def test_retraining_learns_only_the_events_within_the_caps(
     capped, uncapped = run(InfluenceCaps(), "capped"), run(InfluenceCaps.off(), "uncapped")
     assert capped["past_caps"] == 297 and uncapped["past_caps"] == 0
     assert uncapped["examples"] - capped["examples"] >= 250  # the burst's windows are gone
+
+
+def test_retrain_reads_the_caps_the_servers_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from semrec.cli.continual import influence_caps
+
+    monkeypatch.delenv("SEMREC_INFLUENCE", raising=False)
+    assert influence_caps(None) == InfluenceCaps()
+    config = tmp_path / "semrec.toml"
+    config.write_text('artifacts = "A"\n[influence]\nkey_item = 20\ntrusted_keys = ["shop"]\n')
+    assert influence_caps(config) == InfluenceCaps(key_item=20, trusted_keys=["shop"])
+    monkeypatch.setenv("SEMREC_INFLUENCE", '{"shopper": 5}')  # the environment outranks the file
+    assert influence_caps(config) == InfluenceCaps(shopper=5)
+    monkeypatch.delenv("SEMREC_INFLUENCE")
+    config.write_text("influence = 3\n")
+    with pytest.raises(ValueError, match="influence must be a table"):
+        influence_caps(config)
+    config.write_text("[influence]\nshopper = -1\n")
+    with pytest.raises(ValueError, match="influence caps"):
+        influence_caps(config)
+
+
+def test_no_api_key_may_be_named_anonymous() -> None:
+    from pydantic import ValidationError
+
+    from semrec.settings import ApiKey
+
+    with pytest.raises(ValidationError, match="names callers without a key"):
+        ApiKey(name="anonymous", key="k", scopes=["write"])

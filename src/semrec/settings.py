@@ -29,6 +29,13 @@ class ApiKey(BaseModel):
     key: SecretStr = Field(description="The secret presented in the X-API-Key header (or as a Bearer token).")
     scopes: list[Scope] = Field(description="Allowed scopes: read, write, admin.")
 
+    @field_validator("name")
+    @classmethod
+    def _not_anonymous(cls, value: str) -> str:
+        if value == "anonymous":  # the name callers without a key go by (logs, influence caps)
+            raise ValueError("'anonymous' names callers without a key; give the key another name")
+        return value
+
 
 class RateLimit(BaseModel):
     """How fast one API key may call the routes of one scope (a token bucket)."""

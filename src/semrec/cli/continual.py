@@ -127,23 +127,32 @@ def retrain(
 
 
 def influence_caps(config: Path | None) -> InfluenceCaps:
-    """The ``influence`` table of a server settings file (the defaults without one)."""
+    """The caps the servers apply: ``SEMREC_INFLUENCE`` (JSON) as the server reads it first, else
+    the ``influence`` table of their settings file, else the defaults."""
+    import os
     import tomllib
 
     from pydantic import ValidationError
 
     from semrec.feedback.influence import InfluenceCaps
 
-    if config is None:
-        return InfluenceCaps()
     try:
-        values = tomllib.loads(config.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ValueError(f"cannot read settings file {config}: {error}") from None
-    try:
-        return InfluenceCaps(**values.get("semrec", values).get("influence", {}))
+        if os.environ.get("SEMREC_INFLUENCE"):
+            return InfluenceCaps.model_validate_json(os.environ["SEMREC_INFLUENCE"])
+        if config is None:
+            return InfluenceCaps()
+        try:
+            values = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ValueError(f"cannot read settings file {config}: {error}") from None
+        table = values.get("semrec", values).get("influence", {})
+        if not isinstance(table, dict):
+            raise ValueError(
+                f"{config}: influence must be a table (window, shopper_item, ...), got {table!r}"
+            )
+        return InfluenceCaps(**table)
     except ValidationError as error:
-        raise ValueError(f"{config}: influence: {error}") from None
+        raise ValueError(f"influence caps: {error}") from None
 
 
 def _once(

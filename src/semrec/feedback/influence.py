@@ -12,9 +12,10 @@ decide, per event, whether it counts there:
   behind one key cannot push one product past it), except the keys named in ``trusted_keys``.
 
 The clock is the time the server stored the event (so back-dated timestamps cannot spread a burst
-over past windows), in fixed windows; events stored before the server kept that time use their own
-timestamp. The decision is a function of the stored log read in commit order, so every server
-process and every retrain reaches the same one.
+over past windows), in fixed windows; events stored before the server kept that time all count.
+The decision is a function of the stored log read in commit order: every retrain reads it from the
+dataset's end and reaches the same decisions; a server process reads it from its start, so one that
+starts mid-window may count up to one window's caps more than a process that read the whole window.
 """
 
 from __future__ import annotations
@@ -75,8 +76,9 @@ class Influence:
 
     def counts(self, event: EventRow) -> bool:
         caps = self.caps
-        clock = event.ts if event.received is None else event.received
-        window = int(clock // caps.window)
+        if event.received is None:  # stored before the server kept the time: nothing to count by
+            return True
+        window = int(event.received // caps.window)
         if window > self._window:  # a later window: the counts start again
             self._window = window
             self._pairs.clear()

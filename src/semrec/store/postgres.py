@@ -62,8 +62,6 @@ CREATE TABLE IF NOT EXISTS events (
     received DOUBLE PRECISION,
     source TEXT
 );
-ALTER TABLE events ADD COLUMN IF NOT EXISTS received DOUBLE PRECISION;
-ALTER TABLE events ADD COLUMN IF NOT EXISTS source TEXT;
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user_key, ts, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS erased (user_key TEXT PRIMARY KEY, erased DOUBLE PRECISION NOT NULL);
@@ -160,6 +158,18 @@ class PostgresStore(SQLStore):
             for statement in (SCHEMA + EXPERIMENT_SCHEMA).split(";"):
                 if statement.strip():
                     db.execute(statement)
+            # a database from before the events kept when they were stored and the sending key;
+            # looked up first, as ALTER TABLE locks the table even when it changes nothing
+            have = {
+                str(row[0])
+                for row in db.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = 'events'"
+                ).fetchall()
+            }
+            for column, kind in (("received", "DOUBLE PRECISION"), ("source", "TEXT")):
+                if column not in have:
+                    db.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
 
     @staticmethod
     def _configure(connection: psycopg.Connection[Any]) -> None:

@@ -95,14 +95,25 @@ class SQLiteStore(SQLStore):
         self._db.execute("PRAGMA synchronous=FULL")  # the commit is on disk before we acknowledge
         indexed = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'items_text'").fetchone()
         self._db.executescript(SCHEMA + ADS_SCHEMA + EXPERIMENT_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
-        for column, kind in (("received", "REAL"), ("source", "TEXT")):  # a database from before
-            if column not in columns:
-                self._db.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
+        self._add_event_columns()
         if indexed is None:  # a database written before search moved into it: index what it holds
             self._db.execute("INSERT INTO items_text (items_text) VALUES ('rebuild')")
         self._read_lock = threading.Lock()
         self._reader = self._connect()
+
+    def _add_event_columns(self) -> None:
+        """A database from before the events kept when they were stored and the sending key gains
+        those columns (under the write lock: workers starting at once add them once)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+            for column, kind in (("received", "REAL"), ("source", "TEXT")):
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)

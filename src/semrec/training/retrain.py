@@ -208,8 +208,10 @@ def retrain(
     all_ids = item_ids + [item.item_id for item in added]
     index_of = {item_id: i for i, item_id in enumerate(all_ids)}
     catalog = catalog_with(load_catalog(Path(artifacts)), added)
-    influence = Influence(settings.influence)  # a burst of fake clicks does not reach the model
-    rows = [row for row in store.event_log() if row.id <= through or influence.counts(row)]
+    # a burst of fake clicks does not reach the model: every event since the dataset's is read
+    # through the caps (the same decisions as every earlier retrain of this line made)
+    influence = Influence(settings.influence)
+    rows = [row for row in store.event_log() if row.id <= base_events or influence.counts(row)]
     shop = ShopLog.read(rows, index_of)
     if influence.refused:
         log.info("%d new events were past the influence caps: not learned from", influence.refused)

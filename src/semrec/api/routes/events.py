@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from semrec.api.auth import Principal, presented_key, require
+from semrec.api.auth import Principal, require
 from semrec.api.deps import EngineDep
 from semrec.api.schemas import EventIn, EventsAccepted, EventsIn, events_body
 from semrec.errors import ApiError
@@ -107,7 +107,7 @@ def router(settings: ServerSettings) -> APIRouter:
         engine: EngineDep,
         caller: Annotated[Principal, Depends(require("write"))],
     ) -> EventsAccepted:
-        source = caller.name if presented_key(request) is not None else "anonymous"
+        source = caller.name  # a key's name, or "anonymous" (which no key may be named)
         ids = request.app.state.experiment.request_ids
         events = checked_events(body, engine, settings, ids, source)
         # durable before the answer, and outside the worker's write lock, so concurrent requests
