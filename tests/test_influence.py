@@ -132,6 +132,7 @@ def test_fake_shoppers_behind_a_leaked_key_lift_a_product_only_as_far_as_the_cap
     assert max(after.values()) > after[target]
     click(client, "shop-secret", [f"real-{n}" for n in range(60)], target)
     assert popular(client)[target] == before[target] + 65  # the shop's own key is not capped
+    assert "semrec_events_past_caps 55.0" in client.get("/metrics").text  # operators see it
 
 
 def test_one_shopper_clicking_a_hundred_times_counts_three_times(client: TestClient) -> None:

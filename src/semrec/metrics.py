@@ -47,6 +47,13 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livemax",
         )
+        # every process reads the whole log through the same caps: the largest count is the truth
+        self.past_caps = Gauge(
+            "semrec_events_past_caps",
+            "Events stored but kept out of shared signals by the influence caps, since this process started",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
         self.reloads = Counter("semrec_reloads_total", "Successful model reloads", registry=self.registry)
         # read from the database at each scrape (the ledger every worker and node shares), so the
         # newest value written by any worker is the truth

@@ -44,8 +44,9 @@ def router() -> APIRouter:
         }
 
     @routes.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
-    def metrics_route(request: Request) -> PlainTextResponse:
+    def metrics_route(request: Request, engine: EngineDep) -> PlainTextResponse:
         metrics: Metrics = request.app.state.metrics
+        metrics.past_caps.set(engine.influence.refused)
         store = request.app.state.store
         budgets = {c.campaign.campaign_id: c.campaign.daily_budget for c in store.campaigns()}
         metrics.set_ads(store.ad_totals(), budgets)
