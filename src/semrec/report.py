@@ -10,7 +10,7 @@ import base64
 import html
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -306,6 +306,14 @@ def plot_soak(benchmark: dict[str, Any]) -> str | None:
     return _png(figure)
 
 
+# benchmark files drawn with their summary: kind -> (section title, plot)
+SUMMARISED: dict[str, tuple[str, Callable[[dict[str, Any]], str | None]]] = {
+    "soak": ("Soak", plot_soak),
+    "exposure": ("Fair exposure ({split} splits, {protocol})", plot_exposure),
+    "replay": ("Continual training ({split}, {protocol})", plot_replay),
+}
+
+
 def scope(results: Sequence[tuple[str, dict[str, Any]]]) -> str:
     """The splits and protocols a figure's numbers come from, e.g. 'test split, leave-one-out'."""
     pairs = dict.fromkeys(
@@ -400,35 +408,15 @@ def build_report(result_paths: Sequence[Path], benchmark_paths: Sequence[Path] =
         except (OSError, json.JSONDecodeError) as error:
             raise ReportError(f"{path}: not a readable benchmark file ({error})") from None
         machine = html.escape(json.dumps(benchmark.get("machine", {})))
-        if benchmark.get("benchmark") == "soak":
-            summary = benchmark.get("summary", {})
+        kind = benchmark.get("benchmark")
+        if kind in SUMMARISED:
+            title, plot = SUMMARISED[kind]
+            summary = html.escape(json.dumps(benchmark.get("summary", {})))
             sections.append(
                 (
-                    "Soak",
-                    plot_soak(benchmark),
-                    f"From {Path(path).name}: {html.escape(json.dumps(summary))}; machine: {machine}",
-                    [],
-                )
-            )
-            continue
-        if benchmark.get("benchmark") == "exposure":
-            summary = benchmark.get("summary", {})
-            sections.append(
-                (
-                    f"Fair exposure ({benchmark.get('split', '')} splits, {benchmark.get('protocol', '')})",
-                    plot_exposure(benchmark),
-                    f"From {Path(path).name}: {html.escape(json.dumps(summary))}; machine: {machine}",
-                    [],
-                )
-            )
-            continue
-        if benchmark.get("benchmark") == "replay":
-            summary = benchmark.get("summary", {})
-            sections.append(
-                (
-                    f"Continual training ({benchmark.get('split', '')}, {benchmark.get('protocol', '')})",
-                    plot_replay(benchmark),
-                    f"From {Path(path).name}: {html.escape(json.dumps(summary))}; machine: {machine}",
+                    title.format(split=benchmark.get("split", ""), protocol=benchmark.get("protocol", "")),
+                    plot(benchmark),
+                    f"From {Path(path).name}: {summary}; machine: {machine}",
                     [],
                 )
             )
