@@ -6,19 +6,14 @@ Inputs are the JSON files `semrec evaluate --out` writes, and optionally the `--
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt
+from semrec.report_plots import PALETTE, SUMMARISED, new_figure, plot_latency, plt, png_of  # Agg set there
 
 KS = (5, 10, 20, 50)
 # published full-ranking results on amazon-beauty (HR@10, NDCG@10), from the datasets README
@@ -35,7 +30,6 @@ PUBLISHED = {
         "RecBole SASRec, this protocol": (0.0895, 0.0546),
     }
 }
-PALETTE = ["#6b3fd4", "#e07a1f", "#1f9e89", "#d0455b", "#3b7dd8", "#8c8c8c", "#b5a000", "#5c3c1c"]
 
 
 class ReportError(ValueError):
@@ -68,21 +62,6 @@ def load_results(paths: Sequence[Path]) -> list[tuple[str, dict[str, Any]]]:
     return loaded
 
 
-def _png(figure: Any) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
-def _figure(title: str, width: float = 7.5, height: float = 3.6) -> tuple[Any, Any]:
-    figure, axes = plt.subplots(figsize=(width, height))
-    axes.set_title(title, fontsize=11, loc="left")
-    axes.spines[["top", "right"]].set_visible(False)
-    axes.grid(axis="y", alpha=0.3)
-    return figure, axes
-
-
 def plot_by_k(results: list[tuple[str, dict[str, Any]]]) -> str:
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     for (label, document), colour in zip(results, PALETTE * 4, strict=False):
@@ -99,7 +78,7 @@ def plot_by_k(results: list[tuple[str, dict[str, Any]]]) -> str:
         axes.grid(alpha=0.3)
         axes.spines[["top", "right"]].set_visible(False)
     right.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
-    return _png(figure)
+    return png_of(figure)
 
 
 def plot_side_by_side(results: list[tuple[str, dict[str, Any]]], dataset: str) -> str:
@@ -109,7 +88,7 @@ def plot_side_by_side(results: list[tuple[str, dict[str, Any]]], dataset: str) -
     ]
     rows += [(name, hr, ndcg, False) for name, (hr, ndcg) in PUBLISHED.get(dataset, {}).items()]
     rows.sort(key=lambda r: r[2])
-    figure, axes = _figure(
+    figure, axes = new_figure(
         f"NDCG@10 on {dataset}: semrec (purple) and published numbers (grey)", 8, 0.5 + 0.32 * len(rows)
     )
     axes.grid(axis="x", alpha=0.3)
@@ -120,7 +99,7 @@ def plot_side_by_side(results: list[tuple[str, dict[str, Any]]], dataset: str) -
         axes.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {row[2]:.4f} (HR {row[1]:.3f})",
                   va="center", fontsize=8)  # fmt: skip
     axes.set_xlim(0, max(max(r[2] for r in rows), 1e-3) * 1.35)
-    return _png(figure)
+    return png_of(figure)
 
 
 def plot_before_after(results: list[tuple[str, dict[str, Any]]]) -> str | None:
@@ -133,7 +112,7 @@ def plot_before_after(results: list[tuple[str, dict[str, Any]]]) -> str | None:
     if not before or not after:
         return None
     chosen = [before[0], *after]
-    figure, axes = _figure("Before and after fine-tuning on the shop's behaviour (test split)")
+    figure, axes = new_figure("Before and after fine-tuning on the shop's behaviour (test split)")
     metrics = ("hr@10", "ndcg@10", "hr@20", "ndcg@20")
     width = 0.8 / len(chosen)
     for i, ((label, document), colour) in enumerate(zip(chosen, PALETTE, strict=False)):
@@ -141,7 +120,7 @@ def plot_before_after(results: list[tuple[str, dict[str, Any]]]) -> str | None:
         axes.bar([x + i * width for x in range(len(metrics))], values, width, label=label, color=colour)
     axes.set_xticks([x + 0.4 - width / 2 for x in range(len(metrics))], [m.upper() for m in metrics])
     axes.legend(fontsize=8, frameon=False)
-    return _png(figure)
+    return png_of(figure)
 
 
 def plot_segments(results: list[tuple[str, dict[str, Any]]], segment: str, title: str) -> str | None:
@@ -149,7 +128,7 @@ def plot_segments(results: list[tuple[str, dict[str, Any]]], segment: str, title
     if not usable:
         return None
     groups = list(usable[0][1]["segments"][segment])
-    figure, axes = _figure(title)
+    figure, axes = new_figure(title)
     width = 0.8 / len(usable)
     for i, ((label, document), colour) in enumerate(zip(usable, PALETTE * 4, strict=False)):
         values = [document["segments"][segment].get(g, {}).get("ndcg@10", 0.0) for g in groups]
@@ -161,14 +140,14 @@ def plot_segments(results: list[tuple[str, dict[str, Any]]], segment: str, title
     )
     axes.set_ylabel("NDCG@10")
     axes.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
-    return _png(figure)
+    return png_of(figure)
 
 
 def plot_cold(results: list[tuple[str, dict[str, Any]]]) -> str | None:
     cold = [(name, d) for name, d in results if d.get("protocol", "").startswith("cold")]
     if not cold:
         return None
-    figure, axes = _figure("Item cold start: HR@10 when the target was never seen in training")
+    figure, axes = new_figure("Item cold start: HR@10 when the target was never seen in training")
     labels = [name.replace(" (cold-items)", "") for name, _ in cold]
     values = [d["metrics"].get("hr@10", 0.0) for _, d in cold]
     bars = axes.bar(labels, values, color=[PALETTE[i % len(PALETTE)] for i in range(len(cold))])
@@ -177,7 +156,7 @@ def plot_cold(results: list[tuple[str, dict[str, Any]]]) -> str | None:
             bar.get_x() + bar.get_width() / 2, value, f"{value:.4f}", ha="center", va="bottom", fontsize=8
         )
     plt.setp(axes.get_xticklabels(), rotation=20, ha="right")
-    return _png(figure)
+    return png_of(figure)
 
 
 def plot_reliability(results: list[tuple[str, dict[str, Any]]]) -> str | None:
@@ -185,7 +164,7 @@ def plot_reliability(results: list[tuple[str, dict[str, Any]]]) -> str | None:
     usable = [(name, d) for name, d in results if d.get("calibration", {}).get("reliability")]
     if not usable:
         return None
-    figure, axes = _figure("Ranking stage: predicted p(next item) against how often it was", 6.0, 4.2)
+    figure, axes = new_figure("Ranking stage: predicted p(next item) against how often it was", 6.0, 4.2)
     low = 1.0
     for (name, document), colour in zip(usable, PALETTE, strict=False):
         info = document["calibration"]
@@ -201,117 +180,7 @@ def plot_reliability(results: list[tuple[str, dict[str, Any]]]) -> str | None:
     axes.set_xlabel("predicted probability (bin mean)")
     axes.set_ylabel("observed share of next items")
     axes.legend(fontsize=7, frameon=False, loc="upper left")
-    return _png(figure)
-
-
-def plot_latency(benchmark: dict[str, Any]) -> str | None:
-    routes = {name: data for name, data in benchmark.get("http", {}).items() if "histogram" in data}
-    if not routes:
-        return None
-    figure, axes = _figure("Server latency under load (open loop, loopback HTTP)")
-    for (name, data), colour in zip(routes.items(), PALETTE, strict=False):
-        edges, counts = data["histogram"]["edges_ms"], data["histogram"]["counts"]
-        axes.stairs(
-            counts,
-            edges,
-            label=f"{name}: p50 {data['p50_ms']} ms, p99 {data['p99_ms']} ms @ {data['target_rps']:g}/s",
-            color=colour,
-        )
-    axes.set_xscale("log")
-    axes.set_xlabel("latency (ms)")
-    axes.set_ylabel("requests")
-    axes.legend(fontsize=8, frameon=False)
-    return _png(figure)
-
-
-def plot_replay(benchmark: dict[str, Any]) -> str | None:
-    """NDCG@10 of each day's next events for the static, continual and fully retrained models
-    (``benchmarks/replay.py``), with each arm's training compute in its label."""
-    days = benchmark.get("days") or []
-    if benchmark.get("benchmark") != "replay" or not days:
-        return None
-    figure, axes = _figure("Replay on time order: each day's events scored before they are learned")
-    labels = [str(day["day"])[5:] for day in days]
-    seconds = {
-        "static": float(benchmark.get("static_train_seconds", 0.0)),
-        "continual": sum(float(day.get("continual_seconds", 0.0)) for day in days),
-        "full": sum(float(day.get("full_seconds", 0.0)) for day in days),
-    }
-    names = {
-        "static": "static (trained once)",
-        "continual": "continual (daily, gated)",
-        "full": "full retrain (daily)",
-    }
-    for (arm, name), colour in zip(names.items(), PALETTE, strict=False):
-        values = [day[arm]["ndcg@10"] for day in days]
-        axes.plot(
-            labels, values, marker="o", color=colour, label=f"{name}: {seconds[arm] / 60:.1f} min of training"
-        )
-    refused = [i for i, day in enumerate(days) if not day.get("gate", {}).get("promoted", True)]
-    if refused:  # the evening's candidate was refused: the next day keeps the live model
-        axes.scatter(
-            [labels[i] for i in refused],
-            [days[i]["continual"]["ndcg@10"] for i in refused],
-            marker="x",
-            color="#1d2330",
-            zorder=3,
-            label="candidate refused by the gate that evening",
-        )
-    axes.set_xlabel("day")
-    axes.set_ylabel("NDCG@10 of the day's events")
-    axes.legend(fontsize=7, frameon=False)
-    return _png(figure)
-
-
-def plot_exposure(benchmark: dict[str, Any]) -> str | None:
-    """NDCG@10 against the item-exposure Gini of the top 10, one point per ``exposure_boost``, on
-    validation and test (``benchmarks/exposure.py``), the boost chosen on validation marked."""
-    curves = benchmark.get("curves") or {}
-    if benchmark.get("benchmark") != "exposure" or not curves:
-        return None
-    figure, axes = _figure("Fair exposure: accuracy against the concentration of the top 10")
-    chosen = benchmark.get("summary", {}).get("chosen_on_validation")
-    for (split, rows), colour in zip(curves.items(), PALETTE, strict=False):
-        gini = [row["gini@10"] for row in rows]
-        ndcg = [row["ndcg@10"] for row in rows]
-        axes.plot(gini, ndcg, marker="o", color=colour, label=f"{split} split")
-        for row in rows:
-            axes.annotate(f"{row['boost']:g}", (row["gini@10"], row["ndcg@10"]), fontsize=6)
-            if chosen is not None and row["boost"] == chosen:
-                point = ([row["gini@10"]], [row["ndcg@10"]])
-                axes.scatter(*point, s=90, facecolors="none", edgecolors="#1d2330")
-    axes.set_xlabel("item-exposure Gini of the top 10 (lower: exposure spread wider)")
-    axes.set_ylabel("NDCG@10")
-    axes.legend(fontsize=7, frameon=False, title="labels: exposure_boost; circled: chosen on validation")
-    return _png(figure)
-
-
-def plot_soak(benchmark: dict[str, Any]) -> str | None:
-    """p50 and p99 latency of each minute of a soak run, and the server's resident memory
-    (``benchmarks/soak.py``)."""
-    minutes = benchmark.get("minutes") or []
-    if benchmark.get("benchmark") != "soak" or not minutes:
-        return None
-    figure, axes = _figure("Soak: each minute's latency, and the server's memory")
-    index = [m["minute"] for m in minutes]
-    for key, colour in zip(("p50_ms", "p99_ms"), PALETTE, strict=False):
-        axes.plot(index, [m[key] for m in minutes], marker="o", color=colour, label=key.replace("_ms", ""))
-    axes.set_xlabel("minute")
-    axes.set_ylabel("latency (ms)")
-    memory = axes.twinx()
-    memory.plot(index, [m["rss_mib"] for m in minutes], color="#8a8f99", linestyle="--", label="RSS (MiB)")
-    memory.set_ylabel("resident memory (MiB)")
-    axes.legend(fontsize=7, frameon=False, loc="upper left")
-    memory.legend(fontsize=7, frameon=False, loc="upper right")
-    return _png(figure)
-
-
-# benchmark files drawn with their summary: kind -> (section title, plot)
-SUMMARISED: dict[str, tuple[str, Callable[[dict[str, Any]], str | None]]] = {
-    "soak": ("Soak", plot_soak),
-    "exposure": ("Fair exposure ({split} splits, {protocol})", plot_exposure),
-    "replay": ("Continual training ({split}, {protocol})", plot_replay),
-}
+    return png_of(figure)
 
 
 def scope(results: Sequence[tuple[str, dict[str, Any]]]) -> str:
