@@ -27,10 +27,15 @@ from semrec.evaluation.runner import RunSpec, load_trained, prepare, write_resul
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def ranks(model: Any, cases: EvalCases, offset: float, exclude: np.ndarray | None) -> np.ndarray:
-    """1-based rank of each case's (first) target under ``model`` with the cold offset ``offset``."""
+def ranks(
+    model: Any, cases: EvalCases, offset: float, exclude: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """1-based rank of each case's (first) target under ``model`` with the cold offset ``offset``,
+    and per case the share of its top 10 that are new products (items with no training events)."""
     model.cold_offset = offset
+    new = model.counts == 0
     out = np.empty(len(cases.users), dtype=np.int64)
+    share = np.empty(len(cases.users))
     for start in range(0, len(cases.users), 1024):
         histories = cases.histories[start : start + 1024]
         scores = model.score(histories)
@@ -41,12 +46,18 @@ def ranks(model: Any, cases: EvalCases, offset: float, exclude: np.ndarray | Non
         targets = np.array([t[0] for t in cases.targets[start : start + 1024]])
         value = scores[np.arange(len(targets)), targets]
         out[start : start + len(targets)] = (scores > value[:, None]).sum(axis=1) + 1
-    return out
+        top = np.argpartition(-scores, 10, axis=1)[:, :10]
+        share[start : start + len(targets)] = new[top].mean(axis=1)
+    return out, share
 
 
-def summary(rank: np.ndarray) -> dict[str, float]:
+def summary(rank: np.ndarray, share: np.ndarray) -> dict[str, float]:
     gain = np.where(rank <= 10, 1 / np.log2(rank + 1), 0.0)
-    return {"hr@10": round(float((rank <= 10).mean()), 4), "ndcg@10": round(float(gain.mean()), 4)}
+    return {
+        "hr@10": round(float((rank <= 10).mean()), 4),
+        "ndcg@10": round(float(gain.mean()), 4),
+        "new_share@10": round(float(share.mean()), 4),  # new products' share of the top-10 slots
+    }
 
 
 def main() -> None:
@@ -68,15 +79,15 @@ def main() -> None:
     rows = []
     for offset in sorted({float(o) for o in args.offsets.split(",")} | {fitted}):
         # validation never has the test's hidden items as targets: they leave its candidates
-        valid = ranks(model, split.valid, offset, split.cold_items)
-        test = ranks(model, split.test, offset, None)
+        valid, valid_share = ranks(model, split.valid, offset, split.cold_items)
+        test, test_share = ranks(model, split.test, offset, None)
         row = {
             "cold_offset": offset,
             "fitted": offset == fitted,
-            "valid_all": summary(valid),
-            "valid_seen_targets": summary(valid[~new_targets]),
-            "valid_new_targets": summary(valid[new_targets]),
-            "test_new_targets": summary(test),
+            "valid_all": summary(valid, valid_share),
+            "valid_seen_targets": summary(valid[~new_targets], valid_share[~new_targets]),
+            "valid_new_targets": summary(valid[new_targets], valid_share[new_targets]),
+            "test_new_targets": summary(test, test_share),
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -89,6 +100,10 @@ def main() -> None:
             "blend": {"prior": model.weights.prior, "text": model.weights.text},  # type: ignore[attr-defined]
             "valid_cases": len(split.valid.users),
             "valid_new_target_cases": int(new_targets.sum()),
+            # validation targets with no training events (the share the fitted offset matches)
+            "valid_untrained_target_share": round(
+                float(np.mean([model.counts[t[0]] == 0 for t in split.valid.targets])), 4
+            ),
             "test_cases": len(split.test.users),
             "rows": rows,
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},

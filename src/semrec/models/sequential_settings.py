@@ -131,8 +131,7 @@ class LMRecConfig(SequentialConfig):
     calibrate_cold: bool = setting(
         True,
         "Fit cold_offset on the validation split (maximum likelihood) when it holds 50 or more "
-        "targets with no training events, and with 500 or more also those items' weight for each "
-        "part of the score (false: cold_offset as given, the other items' weights).",
+        "targets with no training events (false: cold_offset as given).",
     )
     cooccurrence_weight: float = setting(-1.0, COOCCURRENCE_HELP)
     text_weight: float = setting(
