@@ -23,6 +23,7 @@ import numpy as np
 from semrec.artifacts import load_artifacts
 from semrec.data.splits import EvalCases
 from semrec.evaluation.runner import RunSpec, load_trained, prepare, write_results
+from semrec.models.base import top_k
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,8 +47,8 @@ def ranks(
         targets = np.array([t[0] for t in cases.targets[start : start + 1024]])
         value = scores[np.arange(len(targets)), targets]
         out[start : start + len(targets)] = (scores > value[:, None]).sum(axis=1) + 1
-        top = np.argpartition(-scores, 10, axis=1)[:, :10]
-        share[start : start + len(targets)] = new[top].mean(axis=1)
+        top = top_k(scores, 10)  # the lists evaluate ranks, ties included; -1 marks an empty slot
+        share[start : start + len(targets)] = (new[top] & (top >= 0)).sum(axis=1) / 10
     return out, share
 
 
