@@ -77,6 +77,7 @@ def main() -> None:
     assert split.valid_cold_items is not None
     new_targets = np.isin([t[0] for t in split.valid.targets], split.valid_cold_items)
     fitted = float(getattr(model, "cold_offset", 0.0))
+    untrained = prepared.data.item_counts() == 0
     rows = []
     for offset in sorted({float(o) for o in args.offsets.split(",")} | {fitted}):
         # validation never has the test's hidden items as targets: they leave its candidates
@@ -103,7 +104,7 @@ def main() -> None:
             "valid_new_target_cases": int(new_targets.sum()),
             # validation targets with no training events (the share the fitted offset matches)
             "valid_untrained_target_share": round(
-                float(np.mean([model.counts[t[0]] == 0 for t in split.valid.targets])), 4
+                float(np.mean([untrained[t[0]] for t in split.valid.targets])), 4
             ),
             "test_cases": len(split.test.users),
             "rows": rows,
