@@ -133,7 +133,8 @@ def write_arms_config(shop_artifacts: dict[str, Path], tmp_path: Path) -> Path:
     config = write_config(shop_artifacts, tmp_path)
     arms = "[[arms]]\nname = 'A'\nshare = 0.3\n[[arms]]\nname = 'B'\nshare = 0.7\n"
     arms += f"artifacts = '{shop_artifacts['text-zeroshot']}'\n"
-    config.write_text('experiment = "spring"\n' + config.read_text() + arms)  # top-level keys first
+    # top-level keys first; 10,000 requests from one key would outrun the default read limit
+    config.write_text('experiment = "spring"\nrate_limits = {}\n' + config.read_text() + arms)
     return config
 
 
@@ -145,7 +146,9 @@ def test_arms_and_attribution_end_to_end(shop_artifacts: dict[str, Path], tmp_pa
         shown = Counter[tuple[str, str]]()  # items each (arm, list) showed
 
         def get(url: str) -> dict[str, Any]:
-            body: dict[str, Any] = client.get(url).json()
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code, response.text)
+            body: dict[str, Any] = response.json()
             shown[(body["arm"], body["request_id"].split(".")[0])] += len(body["items"])
             return body
 
