@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from semrec.data.splits import EvalCases
@@ -165,3 +166,70 @@ def test_the_cold_offset_is_the_maximum_likelihood_one() -> None:
     # items the cases can never have as targets (the test's hidden ones) stay out of the softmax
     left_out = fit_cold_offset(cases, parts, {}, cold, exclude=np.arange(25, 30))
     assert left_out is not None and left_out[0] == pytest.approx(float(np.log(0.3 / 0.7 * 24 / 10)), abs=1e-3)
+
+
+def test_the_exposure_offset_gives_new_items_their_share_of_the_top_slots() -> None:
+    from semrec.evaluation.evaluator import fit_cold_offset
+    from semrec.models.base import top_k
+
+    # 60 items, 15 of them new and scored lower; 20% of the targets are new: at the fitted offset
+    # new items fill 20% of the top-10 slots, averaged over the cases (history and excluded items
+    # never count), and a little less offset gives them fewer slots
+    n_items, n_cases = 60, 300
+    cold = np.zeros(n_items, dtype=bool)
+    cold[45:] = True
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(n_cases, n_items)) - 2.0 * cold
+    targets = [np.array([45 + n % 5 if n % 5 == 0 else n % 40]) for n in range(n_cases)]
+    histories = [rng.choice(60, size=int(rng.integers(1, 6)), replace=False) for _ in range(n_cases)]
+    cases = EvalCases(np.arange(n_cases), histories, targets)
+    exclude = np.array([40, 41, 58])
+
+    def parts(batch: Any) -> dict[str, np.ndarray]:
+        return {"network": base[[int(np.flatnonzero([h is b for h in histories])[0]) for b in batch]]}
+
+    def share_at(offset: float) -> float:
+        scores = base + offset * cold
+        for row, history in enumerate(histories):
+            scores[row, history] = -np.inf
+        scores[:, exclude] = -np.inf
+        top = top_k(scores, 10)
+        return float(cold[top].mean())
+
+    fitted = fit_cold_offset(cases, parts, {}, cold, exclude=exclude, rule="exposure")
+    assert fitted is not None and fitted[1] == 60
+    assert share_at(fitted[0]) == pytest.approx(0.2, abs=1 / (10 * n_cases))
+    assert share_at(fitted[0] - 0.2) < 0.19
+    # the likelihood rule answers differently on the same cases
+    likelihood = fit_cold_offset(cases, parts, {}, cold, exclude=exclude)
+    assert likelihood is not None and abs(likelihood[0] - fitted[0]) > 0.05
+    allowed = "unknown cold calibration rule 'equal'; allowed: likelihood, exposure"
+    with pytest.raises(ValueError, match=allowed):
+        fit_cold_offset(cases, parts, {}, cold, rule="equal")
+
+
+def test_training_fits_the_cold_offset_by_the_rule_its_settings_name() -> None:
+    from types import SimpleNamespace
+
+    from semrec.training.fitting import calibrate_cold
+
+    asked: list[str] = []
+
+    def calibrator(parts: Any, blend: Any, cold: np.ndarray, rule: str) -> tuple[float, int]:
+        asked.append(rule)
+        assert blend == {"prior": 0.3, "text": 3.0} and cold.tolist() == [False, True]
+        return (1.25, 70)
+
+    data = TrainingData(sequences=[], items=pd.DataFrame(), cold_calibrator=calibrator)
+    for rule in ("exposure", "likelihood"):
+        model = SimpleNamespace(
+            config=SimpleNamespace(calibrate_cold=True, cold_rule=rule),
+            counts=np.array([3, 0]),
+            weights=SimpleNamespace(prior=0.3, text=3.0),
+            score_parts=None,
+            cold_offset=0.0,
+        )
+        calibrate_cold(model, data)  # type: ignore[arg-type]
+        assert model.cold_offset == 1.25
+        assert model.cold_calibration == {"offset": 1.25, "validation_targets": 70, "rule": rule}
+    assert asked == ["exposure", "likelihood"]

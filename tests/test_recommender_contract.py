@@ -87,6 +87,10 @@ def test_unknown_model_and_setting_name_the_options() -> None:
         create_model("itemknn", {"foo": "1"})
     with pytest.raises(ValueError, match=r"takes a number \(float\)"):
         create_model("itemknn", {"decay": "high"})
+    rules = r"cold_rule 'equal' is not allowed; choose one of \['likelihood', 'exposure'\]"
+    with pytest.raises(ValueError, match=rules):
+        create_model("lmrec", {"cold_rule": "equal"})
+    assert create_model("lmrec", {"cold_rule": "exposure"}).settings()["cold_rule"] == "exposure"
 
 
 def test_bad_encoder_path_is_a_clear_error(tmp_path: Path) -> None:

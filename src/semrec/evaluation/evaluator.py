@@ -13,6 +13,7 @@ from semrec.data.splits import EvalCases
 from semrec.evaluation.exposure import exposure, gini
 from semrec.evaluation.metrics import KS, hit_matrix, per_user_metrics
 from semrec.models.base import Recommender
+from semrec.models.sequential_settings import COLD_RULES
 from semrec.progress import track
 
 DEPTH = max(KS)  # ranked items kept per user (and written to predictions)
@@ -173,20 +174,33 @@ def fit_cold_offset(
     exclude: np.ndarray | None = None,
     min_targets: int = 50,
     batch_size: int = 2048,
+    rule: str = "likelihood",
+    k: int = 10,
 ) -> tuple[float, int] | None:
-    """The maximum-likelihood offset ``b`` for items with no training events (``cold``), treating the
-    blended scores (``sum(blend.get(name, 1.0) * part)``, plus ``b`` on cold items) as the logits of
-    a softmax over the items a case can have as its target (history and ``exclude`` left out).
+    """The offset ``b`` for items with no training events (``cold``), added to their blended scores
+    (``sum(blend.get(name, 1.0) * part)``) over the items a case can have as its target (history
+    and ``exclude`` left out), fitted so that new products get the share of the cases whose target
+    is cold (one number that puts new products on the same scale as the rest):
 
-    At the optimum the probability the model gives cold items as a group, averaged over the cases,
-    equals the share of cases whose target is cold: one number that puts new products on the same
-    scale as the rest. Returns (offset, cold targets), or None with fewer than ``min_targets``.
+    - ``rule="likelihood"``: the maximum-likelihood ``b``, the scores read as the logits of a
+      softmax; at the optimum the probability the model gives cold items as a group, averaged over
+      the cases, equals that share;
+    - ``rule="exposure"``: the ``b`` at which cold items fill that share of the top-``k`` slots,
+      averaged over the cases (equal exposure for equal demand).
+
+    Returns (offset, cold targets), or None with fewer than ``min_targets``.
     """
+    if rule not in COLD_RULES:
+        raise ValueError(f"unknown cold calibration rule {rule!r}; allowed: {', '.join(COLD_RULES)}")
     cold = np.asarray(cold, dtype=bool)
     targets = np.array([bool(cold[t].any()) for t in cases.targets], dtype=bool)
     if int(targets.sum()) < min_targets or cold.all():
         return None
+    share = float(targets.mean())
     gaps = np.empty(len(cases.users))  # per case: logsumexp(cold) - logsumexp(warm) at b = 0
+    # per case and slot j: the offset above which the j-th best cold item beats the (k+1-j)-th
+    # best warm one, i.e. holds one of the top-k slots
+    thresholds = np.empty((len(cases.users), k))
     for start in range(0, len(cases.users), batch_size):
         histories = cases.histories[start : start + batch_size]
         matrices = parts(histories)
@@ -198,8 +212,13 @@ def fit_cold_offset(
         scores[rows, cols] = -np.inf
         if exclude is not None and len(exclude):
             scores[:, exclude] = -np.inf
-        gaps[start : start + len(histories)] = _logsumexp(scores[:, cold]) - _logsumexp(scores[:, ~cold])
-    share = float(targets.mean())
+        rows_out = slice(start, start + len(histories))
+        if rule == "exposure":
+            thresholds[rows_out] = _slot_thresholds(scores[:, ~cold], scores[:, cold], k)
+        else:
+            gaps[rows_out] = _logsumexp(scores[:, cold]) - _logsumexp(scores[:, ~cold])
+    if rule == "exposure":
+        return _exposure_offset(thresholds.ravel(), share), int(targets.sum())
     gaps = np.nan_to_num(gaps, nan=-np.inf)
     low, high = -50.0, 50.0
     for _ in range(80):  # the cold mass grows with b: bisect to the observed share
@@ -207,6 +226,41 @@ def fit_cold_offset(
         mass = float((1.0 / (1.0 + np.exp(-(gaps + middle)))).mean())
         low, high = (middle, high) if mass < share else (low, middle)
     return round((low + high) / 2, 4), int(targets.sum())
+
+
+def _best(scores: np.ndarray, k: int) -> np.ndarray:
+    """Each row's ``k`` largest values, in descending order; -inf pads rows shorter than ``k``."""
+    padded = np.full((scores.shape[0], max(k, scores.shape[1])), -np.inf)
+    padded[:, : scores.shape[1]] = scores
+    top = -np.partition(-padded, k - 1, axis=1)[:, :k]
+    return -np.sort(-top, axis=1)
+
+
+def _slot_thresholds(warm: np.ndarray, cold: np.ndarray, k: int) -> np.ndarray:
+    """(cases, k): the j-th best cold item is in the top ``k`` exactly when the offset exceeds the
+    j-th threshold (it then beats the (k+1-j)-th best warm item); +inf when it never is."""
+    w, c = _best(warm, k), _best(cold, k)
+    with np.errstate(invalid="ignore"):
+        out = w[:, ::-1] - c  # slot j: warm item k+1-j against cold item j
+    out[~np.isfinite(c)] = np.inf  # no j-th cold item: never a slot
+    out[np.isfinite(c) & ~np.isfinite(w[:, ::-1])] = -np.inf  # too few warm items: always one
+    return out
+
+
+def _exposure_offset(thresholds: np.ndarray, share: float) -> float:
+    """The offset at which the given share of all (case, slot) thresholds lies below it: cold items
+    then hold that share of the top-k slots, averaged over the cases. Halfway between neighbouring
+    thresholds, so a nearby re-scoring lands on the same count."""
+    ordered = np.sort(thresholds)
+    m = round(share * len(ordered))
+    if m <= 0:
+        low = ordered[0] - 1.0 if np.isfinite(ordered[0]) else -50.0
+        return round(float(low), 4)
+    below, above = ordered[m - 1], ordered[m] if m < len(ordered) else np.inf
+    if not np.isfinite(below):
+        below = -50.0
+    value = below + 1e-3 if not np.isfinite(above) else (below + above) / 2
+    return round(float(np.clip(value, -50.0, 50.0)), 4)
 
 
 def _logsumexp(scores: np.ndarray) -> np.ndarray:

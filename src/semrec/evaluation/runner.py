@@ -75,10 +75,10 @@ def prepare(spec: RunSpec, checkpoint: Path | None = None) -> Prepared:
         return blend_ndcg(split.valid, parts, blends)
 
     def calibrate(
-        parts: PartScores, blend: Mapping[str, float], cold: np.ndarray
+        parts: PartScores, blend: Mapping[str, float], cold: np.ndarray, rule: str
     ) -> tuple[float, int] | None:
-        # the test's hidden items are never validation targets: left out of the softmax
-        return fit_cold_offset(split.valid, parts, blend, cold, exclude=split.cold_items)
+        # the test's hidden items are never validation targets: left out of the candidates
+        return fit_cold_offset(split.valid, parts, blend, cold, exclude=split.cold_items, rule=rule)
 
     def train_ranker(model: Recommender, n: int) -> tuple[Any, dict[str, Any]]:
         from semrec.models.ranker import fit_ranker

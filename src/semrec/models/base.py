@@ -26,10 +26,11 @@ class TrainingData:
     validator: Callable[[Recommender], float] | None = None
     # validation NDCG@10 of many weighted sums of a model's score parts at once (see ``PartScores``)
     blend_validator: Callable[[PartScores, Sequence[Mapping[str, float]]], list[float]] | None = None
-    # the maximum-likelihood offset of items with no training events, fitted on validation:
-    # (parts, blend weights, cold mask) -> (offset, cold targets), None when validation has too few
+    # the offset of items with no training events, fitted on validation: (parts, blend weights,
+    # cold mask, rule) -> (offset, cold targets), None when validation has too few (see
+    # ``semrec.evaluation.evaluator.fit_cold_offset`` for the rules)
     cold_calibrator: (
-        Callable[[PartScores, Mapping[str, float], np.ndarray], tuple[float, int] | None] | None
+        Callable[[PartScores, Mapping[str, float], np.ndarray, str], tuple[float, int] | None] | None
     ) = None
     # fits a ranking stage over a model's top n candidates on validation: (model, n) -> (ranker, info)
     ranker_trainer: Callable[[Recommender, int], tuple[Any, dict[str, Any]]] | None = None

@@ -31,7 +31,7 @@ from semrec.models.blend import (
 from semrec.models.exported import load_scoring_state
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.sequence_net import ItemTable, NetworkEnsemble, SequenceNet, left_pad
-from semrec.models.sequential_settings import LMRecConfig, SequentialConfig
+from semrec.models.sequential_settings import COLD_RULES, LMRecConfig, SequentialConfig
 
 if TYPE_CHECKING:
     from semrec.models.ranker import Ranker
@@ -320,6 +320,10 @@ class LMRecRecommender(SequentialRecommender):
         super().__init__(config)
         if self.config.mode not in MODES:
             raise ValueError(f"mode {self.config.mode!r} is not allowed; choose one of {list(MODES)}")
+        if self.config.cold_rule not in COLD_RULES:
+            raise ValueError(
+                f"cold_rule {self.config.cold_rule!r} is not allowed; choose one of {list(COLD_RULES)}"
+            )
         self.uses_ids = self.config.hybrid
         self.encoder_log: dict[str, float] = {}
         self.adapted_encoder: TextEncoder | None = None  # lora / full: the encoder after adaptation

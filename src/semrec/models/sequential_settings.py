@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from semrec.models.settings import setting
 
+# how calibrate_cold fits the new products' offset (semrec.evaluation.evaluator.fit_cold_offset)
+COLD_RULES = ("likelihood", "exposure")
 COOCCURRENCE_HELP = (
     "Weight of the co-occurrence prior (the log of an item-kNN score fitted on the same training "
     "sequences) added to the network's log-softmax: 0 = off, -1 (any negative value) = chosen on the "
@@ -130,8 +132,14 @@ class LMRecConfig(SequentialConfig):
     )
     calibrate_cold: bool = setting(
         True,
-        "Fit cold_offset on the validation split (maximum likelihood) when it holds 50 or more "
+        "Fit cold_offset on the validation split (by cold_rule) when it holds 50 or more "
         "targets with no training events (false: cold_offset as given).",
+    )
+    cold_rule: str = setting(
+        "likelihood",
+        "How calibrate_cold fits cold_offset so that new products get the share of validation "
+        "targets that are new: 'likelihood' (that share of the softmax probability, the maximum-"
+        "likelihood offset) or 'exposure' (that share of the top-10 slots, averaged over shoppers).",
     )
     cooccurrence_weight: float = setting(-1.0, COOCCURRENCE_HELP)
     text_weight: float = setting(

@@ -160,22 +160,28 @@ def fit_blend(model: SequentialRecommender, data: TrainingData) -> None:
 
 
 def calibrate_cold(model: SequentialRecommender, data: TrainingData) -> None:
-    """Fits the offset of items with no training events on validation (maximum likelihood, see
-    :func:`~semrec.evaluation.evaluator.fit_cold_offset`), when the setting asks for it and
-    validation holds enough new products; otherwise the ``cold_offset`` setting stays."""
+    """Fits the offset of items with no training events on validation by the ``cold_rule`` setting
+    (see :func:`~semrec.evaluation.evaluator.fit_cold_offset`), when ``calibrate_cold`` asks for it
+    and validation holds enough new products; otherwise the ``cold_offset`` setting stays."""
     if not bool(getattr(model.config, "calibrate_cold", False)) or data.cold_calibrator is None:
         return
     cold = model.counts == 0
     if not cold.any():
         return
     blend = {"prior": model.weights.prior, "text": model.weights.text}
-    fitted = data.cold_calibrator(model.score_parts, blend, cold)
+    rule = str(getattr(model.config, "cold_rule", "likelihood"))
+    fitted = data.cold_calibrator(model.score_parts, blend, cold, rule)
     if fitted is None:
         log.info("cold offset %.2f (validation holds too few new products to fit it)", model.cold_offset)
         return
     model.cold_offset, targets = fitted
-    model.cold_calibration = {"offset": model.cold_offset, "validation_targets": targets}
-    log.info("cold offset %.3f fitted on %d validation targets never seen in training", *fitted)
+    model.cold_calibration = {"offset": model.cold_offset, "validation_targets": targets, "rule": rule}
+    log.info(
+        "cold offset %.3f fitted (%s) on %d validation targets never seen in training",
+        model.cold_offset,
+        rule,
+        targets,
+    )
 
 
 def text_vectors(model: SequentialRecommender, data: TrainingData) -> np.ndarray | None:
