@@ -5,8 +5,9 @@ the catalog's own proportion) and on the test's new-product shoppers.
 usage: python benchmarks/cold_tradeoff.py --artifacts A [--data ../shared/datasets/amazon-beauty]
        [--offsets -1,0,0.5,...] [--out results.json]
 
-A diagnostic, not a way to choose: the model's own offset is fitted on validation by maximum
-likelihood at training time (`calibrate_cold`); this table shows where other offsets would land.
+A diagnostic, not a way to choose: the model's own offset is fitted on validation at training time
+(`calibrate_cold`, by its `cold_rule`); this table shows where other offsets would land, the one
+`cold_rule=exposure` fits on the same validation among them.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import numpy as np
 
 from semrec.artifacts import load_artifacts
 from semrec.data.splits import EvalCases
+from semrec.evaluation.evaluator import fit_cold_offset
 from semrec.evaluation.runner import RunSpec, load_trained, prepare, write_results
 from semrec.models.base import top_k
+from semrec.models.sequential import SequentialRecommender
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,20 +75,36 @@ def main() -> None:
     spec = RunSpec(data=args.data, artifacts=args.artifacts, protocol="cold-items")
     prepared = prepare(spec)
     model = load_trained(spec, prepared.dataset)  # refuses artifacts of another protocol or dataset
+    if not isinstance(model, SequentialRecommender):
+        raise SystemExit(f"--artifacts holds {model.name}: the cold offset belongs to lmrec and sasrec")
     _, _, config = load_artifacts(args.artifacts)
     split = prepared.split
     assert split.valid_cold_items is not None
     new_targets = np.isin([t[0] for t in split.valid.targets], split.valid_cold_items)
     fitted = float(getattr(model, "cold_offset", 0.0))
     untrained = prepared.data.item_counts() == 0
+    blend = {"prior": model.weights.prior, "text": model.weights.text}
+    # the offset cold_rule=exposure fits: new products hold validation's share of new targets
+    # among the top-10 slots (computed as calibrate_cold does, the test's hidden items excluded)
+    exposure = fit_cold_offset(
+        split.valid,
+        model.score_parts,
+        blend,
+        model.counts == 0,
+        exclude=split.cold_items,
+        rule="exposure",
+    )
+    exposure_offset = None if exposure is None else exposure[0]
+    grid = {float(o) for o in args.offsets.split(",")} | {fitted}
     rows = []
-    for offset in sorted({float(o) for o in args.offsets.split(",")} | {fitted}):
+    for offset in sorted(grid | ({exposure_offset} if exposure_offset is not None else set())):
         # validation never has the test's hidden items as targets: they leave its candidates
         valid, valid_share = ranks(model, split.valid, offset, split.cold_items)
         test, test_share = ranks(model, split.test, offset, None)
         row = {
             "cold_offset": offset,
             "fitted": offset == fitted,
+            "exposure_rule": offset == exposure_offset,
             "valid_all": summary(valid, valid_share),
             "valid_seen_targets": summary(valid[~new_targets], valid_share[~new_targets]),
             "valid_new_targets": summary(valid[new_targets], valid_share[new_targets]),
@@ -99,7 +118,8 @@ def main() -> None:
             "protocol": "cold-items",
             "artifacts": str(args.artifacts.resolve()),
             "artifacts_created": config.get("created"),
-            "blend": {"prior": model.weights.prior, "text": model.weights.text},  # type: ignore[attr-defined]
+            "blend": blend,
+            "exposure_offset": exposure_offset,
             "valid_cases": len(split.valid.users),
             "valid_new_target_cases": int(new_targets.sum()),
             # validation targets with no training events (the share the fitted offset matches)
