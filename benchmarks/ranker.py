@@ -6,13 +6,19 @@ boosting and fit the calibration; under cold-items the test's hidden products ar
 then both orders are scored by full ranking on the test split, and the ranker's probabilities are
 scored for calibration on every test shopper's candidates.
 
+`--cold-rule likelihood|exposure` first refits the new products' offset on validation by that rule,
+as `semrec train --param cold_rule=...` does after the blend, then fits the ranker on it: the
+networks and the blend are the artifacts', so this measures the rule without training again.
+
 usage: python benchmarks/ranker.py --artifacts A [--data ../shared/datasets/amazon-beauty]
-       [--protocol loo|time|cold-items] [--candidates 100] [--fresh 0] [--refit] [--out results.json]
+       [--protocol loo|time|cold-items] [--candidates 100] [--fresh 0] [--refit]
+       [--cold-rule likelihood|exposure] [--out results.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -22,6 +28,8 @@ from semrec.artifacts import read_config
 from semrec.evaluation.evaluator import evaluate
 from semrec.evaluation.runner import load_sequential, publish_test_results, ranker_calibration
 from semrec.models.ranker import fit_ranker
+from semrec.models.sequential_settings import COLD_RULES
+from semrec.training.fitting import calibrate_cold
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +42,9 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=100, help="when the ranker is fitted here")
     parser.add_argument("--fresh", type=int, default=0, help="new products added to the candidates")
     parser.add_argument("--refit", action="store_true", help="fit a ranker even if the artifacts carry one")
+    parser.add_argument(
+        "--cold-rule", choices=COLD_RULES, help="refit the cold offset by this rule, then the ranker"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     os.environ.setdefault("SEMREC_PROGRESS", "0")
@@ -44,7 +55,16 @@ def main() -> None:
     counts = prepared.data.item_counts()
     started = time.perf_counter()
     ranker = model.ranker
-    if ranker is None or args.refit:
+    offset = {"cold_offset_of_the_artifacts": model.cold_offset}
+    if args.cold_rule is not None:
+        if not hasattr(model.config, "cold_rule"):
+            raise SystemExit(f"--cold-rule: {model.name} has no cold offset to fit (lmrec has)")
+        model.config = dataclasses.replace(model.config, cold_rule=args.cold_rule, calibrate_cold=True)
+        calibrate_cold(model, prepared.data)
+        offset["cold_offset"] = model.cold_offset
+        offset["cold_calibration"] = getattr(model, "cold_calibration", None)
+        print("cold offset", offset, flush=True)
+    if ranker is None or args.refit or args.cold_rule is not None:
         ranker, info = fit_ranker(
             model, prepared.split.valid, args.candidates, never=prepared.split.cold_items, fresh=args.fresh
         )
@@ -68,6 +88,7 @@ def main() -> None:
         "candidates": ranker.n_candidates,
         "fresh_candidates": ranker.fresh,
         "ranker": {**info, "trained_on": "validation split"},
+        "cold": offset,
         "metrics": rows,
         "ndcg@10_ratio": round(ratio, 4),
         "calibration_test": calibrated,
