@@ -23,7 +23,6 @@ import numpy as np
 
 from semrec.artifacts import load_artifacts
 from semrec.data.splits import EvalCases
-from semrec.evaluation.evaluator import fit_cold_offset
 from semrec.evaluation.runner import RunSpec, load_trained, prepare, write_results
 from semrec.models.base import top_k
 from semrec.models.sequential import SequentialRecommender
@@ -85,15 +84,9 @@ def main() -> None:
     untrained = prepared.data.item_counts() == 0
     blend = {"prior": model.weights.prior, "text": model.weights.text}
     # the offset cold_rule=exposure fits: new products hold validation's share of new targets
-    # among the top-10 slots (computed as calibrate_cold does, the test's hidden items excluded)
-    exposure = fit_cold_offset(
-        split.valid,
-        model.score_parts,
-        blend,
-        model.counts == 0,
-        exclude=split.cold_items,
-        rule="exposure",
-    )
+    # among the top-10 slots (training's own calibrator, the test's hidden items excluded)
+    assert prepared.data.cold_calibrator is not None
+    exposure = prepared.data.cold_calibrator(model.score_parts, blend, model.counts == 0, "exposure")
     exposure_offset = None if exposure is None else exposure[0]
     grid = {float(o) for o in args.offsets.split(",")} | {fitted}
     rows = []

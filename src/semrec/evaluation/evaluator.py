@@ -197,10 +197,9 @@ def fit_cold_offset(
     if int(targets.sum()) < min_targets or cold.all():
         return None
     share = float(targets.mean())
-    gaps = np.empty(len(cases.users))  # per case: logsumexp(cold) - logsumexp(warm) at b = 0
-    # per case and slot j: the offset above which the j-th best cold item beats the (k+1-j)-th
-    # best warm one, i.e. holds one of the top-k slots
-    thresholds = np.empty((len(cases.users), k))
+    # likelihood, per case: logsumexp(cold) - logsumexp(warm) at b = 0; exposure, per case and slot
+    # j: the offset above which the j-th best cold item beats the (k+1-j)-th best warm one
+    found = np.empty((len(cases.users), k)) if rule == "exposure" else np.empty(len(cases.users))
     for start in range(0, len(cases.users), batch_size):
         histories = cases.histories[start : start + batch_size]
         matrices = parts(histories)
@@ -212,14 +211,14 @@ def fit_cold_offset(
         scores[rows, cols] = -np.inf
         if exclude is not None and len(exclude):
             scores[:, exclude] = -np.inf
-        rows_out = slice(start, start + len(histories))
+        warm_scores, cold_scores = scores[:, ~cold], scores[:, cold]
         if rule == "exposure":
-            thresholds[rows_out] = _slot_thresholds(scores[:, ~cold], scores[:, cold], k)
+            found[start : start + len(histories)] = _slot_thresholds(warm_scores, cold_scores, k)
         else:
-            gaps[rows_out] = _logsumexp(scores[:, cold]) - _logsumexp(scores[:, ~cold])
+            found[start : start + len(histories)] = _logsumexp(cold_scores) - _logsumexp(warm_scores)
     if rule == "exposure":
-        return _exposure_offset(thresholds.ravel(), share), int(targets.sum())
-    gaps = np.nan_to_num(gaps, nan=-np.inf)
+        return _exposure_offset(found.ravel(), share), int(targets.sum())
+    gaps = np.nan_to_num(found, nan=-np.inf)
     low, high = -50.0, 50.0
     for _ in range(80):  # the cold mass grows with b: bisect to the observed share
         middle = (low + high) / 2
@@ -230,10 +229,12 @@ def fit_cold_offset(
 
 def _best(scores: np.ndarray, k: int) -> np.ndarray:
     """Each row's ``k`` largest values, in descending order; -inf pads rows shorter than ``k``."""
-    padded = np.full((scores.shape[0], max(k, scores.shape[1])), -np.inf)
-    padded[:, : scores.shape[1]] = scores
-    top = -np.partition(-padded, k - 1, axis=1)[:, :k]
-    return -np.sort(-top, axis=1)
+    width = scores.shape[1]
+    if width < k:
+        scores = np.concatenate([scores, np.full((scores.shape[0], k - width), -np.inf)], axis=1)
+        width = k
+    top = np.partition(scores, width - k, axis=1)[:, width - k :]  # no copy of the whole row besides
+    return np.sort(top, axis=1)[:, ::-1]
 
 
 def _slot_thresholds(warm: np.ndarray, cold: np.ndarray, k: int) -> np.ndarray:
