@@ -39,11 +39,20 @@ class BlendWeights:
         return self.prior > 0 or self.text > 0 or self.cold != 0
 
 
-def text_affinity(histories: Sequence[np.ndarray], unit_text: np.ndarray, decay: float) -> np.ndarray:
+def text_affinity(
+    histories: Sequence[np.ndarray], unit_text: np.ndarray, decay: float, metric: np.ndarray | None = None
+) -> np.ndarray:
     """(shoppers, items) cosine between each item's text vector and the shopper's text profile: the
     recency-weighted (``decay`` per step back) mean of their items' unit text vectors. It knows every
-    item with a title, so it ranks a product nobody has bought yet on the same footing as the rest."""
-    return recency_profiles(histories, unit_text, decay) @ unit_text.T
+    item with a title, so it ranks a product nobody has bought yet on the same footing as the rest.
+    With a learned ``metric`` (dim, dim; :mod:`semrec.models.text_metric`): profile @ metric @ text."""
+    return shopper_taste(recency_profiles(histories, unit_text, decay), metric) @ unit_text.T
+
+
+def shopper_taste(profiles: np.ndarray, metric: np.ndarray | None) -> np.ndarray:
+    """(shoppers, dim) what the text-affinity term multiplies item text vectors by: the unit text
+    profiles, through the learned metric when there is one."""
+    return profiles if metric is None else (profiles @ metric).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ class SequentialRecommender(Recommender):
     prior_weight = 0.0
     affinity: np.ndarray | None = None  # unit text vectors for the text-affinity term
     affinity_decay = 0.3
+    text_metric: np.ndarray | None = None  # learned metric of the text-affinity term (None: cosine)
     text_weight = 0.0
     cold_offset = 0.0
     donors: Donors | None = None  # text neighbours each item borrows an ID part and co-occurrence from
@@ -178,7 +179,7 @@ class SequentialRecommender(Recommender):
                 raw[:, cold] = borrowed_prior(raw[:, donors], self.donors.weights[cold])
             parts["prior"] = prior_term(raw)
         if self.affinity is not None:
-            parts["text"] = text_affinity(histories, self.affinity, self.affinity_decay)
+            parts["text"] = text_affinity(histories, self.affinity, self.affinity_decay, self.text_metric)
         return parts
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
