@@ -87,9 +87,29 @@ def serve_with_twin(artifacts: Path, tmp_path: Path, replace_original: bool = Fa
 def test_served_scores_equal_offline_scores_on_a_shortlist_with_new_items(
     parity_artifacts: Path, tmp_path: Path
 ) -> None:
-    client = serve_with_twin(parity_artifacts, tmp_path)
+    assert_parity(parity_artifacts, tmp_path)
+
+
+def test_served_scores_equal_offline_scores_through_a_learned_text_metric(
+    parity_artifacts: Path, tmp_path: Path
+) -> None:
+    # the artifacts with a text metric far from the identity, as `text_metric_epochs` would save one
+    artifacts = tmp_path / "metric"
+    shutil.copytree(parity_artifacts, artifacts)
+    dim = np.load(artifacts / "text_vectors.npy").shape[1]
+    metric = np.eye(dim, dtype=np.float32) + np.random.default_rng(0).normal(0, 0.2, (dim, dim))
+    np.save(artifacts / "text_metric.npy", metric.astype(np.float32))
+    model, item_ids, _ = load_artifacts(artifacts)
+    plain, _, _ = load_artifacts(parity_artifacts)
+    history = [np.array([item_ids.index("lip-1"), item_ids.index("nail-1")])]
+    assert not np.allclose(model.score(history), plain.score(history), atol=1e-3)  # the metric counts
+    assert_parity(artifacts, tmp_path)
+
+
+def assert_parity(artifacts: Path, tmp_path: Path) -> None:
+    client = serve_with_twin(artifacts, tmp_path)
     histories = HISTORIES
-    model, item_ids, _ = load_artifacts(parity_artifacts)
+    model, item_ids, _ = load_artifacts(artifacts)
     index = {item_id: i for i, item_id in enumerate(item_ids)}
     for user, items in histories.items():
         offline_history = np.array([index["nail-3" if i == "nail-new" else i] for i in items])

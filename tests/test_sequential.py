@@ -15,6 +15,7 @@ from semrec.artifacts import load_artifacts, save_artifacts
 from semrec.cli import app
 from semrec.data import leave_one_out, load_dataset
 from semrec.models import TrainingData, create_model, sequence_net
+from semrec.models.blend import text_affinity
 from semrec.models.sequence_net import ItemTable, SequenceNet
 from semrec.training import trainer
 
@@ -433,3 +434,22 @@ def test_prefix_trained_sasrec_learns_the_journeys() -> None:
     journeys = [np.array([2, 3]), np.array([5, 0]), np.array([5, 0, 1])]
     for history, expected in zip(journeys, (4, 1, 6), strict=True):
         assert model.recommend([history], k=1, exclude=[history])[0, 0] == expected
+
+
+def test_a_learned_text_metric_is_fitted_before_the_blend_and_kept_with_the_artifacts(tmp_path: Path) -> None:
+    params = {**SMALL, "epochs": "2", "text_weight": "5", "text_metric_epochs": "3"}
+    model: Any = create_model("lmrec", params).fit(TrainingData(SEQUENCES, ITEMS))
+    dim = model.affinity.shape[1]
+    assert model.text_metric is not None and model.text_metric.shape == (dim, dim)
+    assert not np.allclose(model.text_metric, np.eye(dim))  # it learned something from the sequences
+    histories = [np.array([0, 1]), np.array([2, 3])]
+    parts = model.score_parts(histories)
+    expected = text_affinity(histories, model.affinity, model.affinity_decay, model.text_metric)
+    np.testing.assert_allclose(parts["text"], expected, rtol=1e-5, atol=1e-6)
+    save_artifacts(model, list(ITEMS["item_id"]), tmp_path / "art", {"name": "fixture"})
+    loaded: Any = load_artifacts(tmp_path / "art")[0]
+    np.testing.assert_array_equal(loaded.text_metric, model.text_metric)
+    np.testing.assert_allclose(loaded.score(histories), model.score(histories), rtol=1e-5, atol=1e-6)
+    plain: Any = create_model("lmrec", {**params, "text_metric_epochs": "0"})
+    plain.fit(TrainingData(SEQUENCES, ITEMS))
+    assert plain.text_metric is None  # the default: the plain cosine

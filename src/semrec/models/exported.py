@@ -17,6 +17,7 @@ from semrec.models.ranker import Ranker
 EXPORT_FOLDER = "serving"  # under the artifacts; config.json names it as "serving_export"
 TOWER_FILE = "tower.onnx"
 NEW_ITEMS_FILE = "new_items.onnx"
+METRIC_FILE = "text_metric.npy"  # the learned metric of the text-affinity term, when training fitted one
 
 
 def load_scoring_state(directory: Path) -> tuple[ItemKNNRecommender | None, dict[str, float], Ranker | None]:
@@ -58,6 +59,8 @@ class ExportedSequential:
         self.neighbours = int(settings.get("cold_neighbours", 0))  # 0 when trained before borrowing
         self.temperature = float(settings.get("cold_temperature", 0.05))
         self.affinity_decay = float(settings.get("text_decay", 0.3))
+        metric = directory / METRIC_FILE
+        self.text_metric = np.load(metric) if metric.exists() else None
         reads_raw_text = int(settings.get("text_components", 0)) == 0
         self.donors: Donors | None = None
         self.donor_text = self.donor_items = None

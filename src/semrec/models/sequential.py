@@ -28,7 +28,7 @@ from semrec.models.blend import (
     text_affinity,
     text_neighbours,
 )
-from semrec.models.exported import load_scoring_state
+from semrec.models.exported import METRIC_FILE, load_scoring_state
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.sequence_net import ItemTable, NetworkEnsemble, SequenceNet, left_pad
 from semrec.models.sequential_settings import COLD_RULES, LMRecConfig, SequentialConfig
@@ -270,6 +270,8 @@ class SequentialRecommender(Recommender):
         np.save(directory / "item_vectors.npy", self.item_vectors())
         if self.text_vectors is not None:
             np.save(directory / "text_vectors.npy", self.text_vectors)
+        if self.text_metric is not None:
+            np.save(directory / METRIC_FILE, self.text_metric)
         if self.prior is not None:
             (directory / "prior").mkdir()
             self.prior.save_state(directory / "prior")
@@ -293,6 +295,8 @@ class SequentialRecommender(Recommender):
         self.prior, blend, self.ranker = load_scoring_state(directory)
         self.prior_weight, self.text_weight = blend["cooccurrence_weight"], blend["text_weight"]
         self.cold_offset = blend["cold_offset"]
+        metric = directory / METRIC_FILE
+        self.text_metric = np.load(metric) if metric.exists() else None
 
 
 class SASRecRecommender(SequentialRecommender):

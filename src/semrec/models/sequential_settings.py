@@ -154,6 +154,12 @@ class LMRecConfig(SequentialConfig):
         "Text affinity: recency weight per step back in the shopper's history (0 to 1): the most "
         "recent item weighs 1, the one before it text_decay, then text_decay^2, ...",
     )
+    text_metric_epochs: int = setting(
+        0,
+        "Text affinity through a learned metric: passes over the training sequences' (history, next "
+        "item) pairs that fit it (profile M text instead of the cosine, M near the identity; it reads "
+        "text only, so new products are scored by it like the rest). 0: the plain cosine.",
+    )
     time_budget_minutes: float = setting(40.0, TIME_BUDGET_HELP)
     # on validation (amazon-beauty, cold-items: the held-out 20% of validation shoppers) the stage
     # lifts NDCG@10 from 0.0732 to 0.0759 (benchmarks/accuracy.md)

@@ -24,7 +24,7 @@ from semrec.encoders.factory import load_encoder
 from semrec.encoders.protocol import Encoder
 from semrec.hardware import cpu_info
 from semrec.models.base import recency_profiles
-from semrec.models.blend import BlendWeights, Donors, blend, borrowed_prior, prior_term
+from semrec.models.blend import BlendWeights, Donors, blend, borrowed_prior, prior_term, shopper_taste
 from semrec.models.exported import ExportedSequential
 from semrec.models.ranker import Ranker, pair_term
 from semrec.models.ranker import features as ranker_features
@@ -101,6 +101,7 @@ class ModelRuntime:
         weights = getattr(model, "weights", None)
         self.weights: BlendWeights = weights if isinstance(weights, BlendWeights) else BlendWeights()
         self.text_decay = float(getattr(model, "affinity_decay", 0.3))
+        self.text_metric: np.ndarray | None = getattr(model, "text_metric", None)
         # the ranking stage re-scores the shortlist's head (when the artifacts carry one)
         self.ranker: Ranker | None = getattr(model, "ranker", None) if ranker else None
         # donors of products added since training, found once (when they are embedded), by text vector
@@ -215,8 +216,10 @@ class ModelRuntime:
         return out
 
     def taste(self, text_vectors: np.ndarray) -> np.ndarray:
-        """The shopper's unit text profile from their history's unit text vectors (oldest first)."""
-        return recency_profiles([np.arange(len(text_vectors))], text_vectors, self.text_decay)[0]
+        """What the text-affinity term multiplies candidates' unit text vectors by: the shopper's unit
+        text profile from their history's (oldest first), through the learned metric when there is one."""
+        profile = recency_profiles([np.arange(len(text_vectors))], text_vectors, self.text_decay)
+        return shopper_taste(profile, self.text_metric)[0]
 
     def rescore(
         self,

@@ -208,6 +208,7 @@ def with_catalog(
         model.cold_offset,
     )
     copy.affinity_decay = model.affinity_decay
+    copy.text_metric = model.text_metric
     copy.ranker = model.ranker
     for name in ("adapted_encoder", "encoder_path", "encoder_log"):
         if hasattr(model, name):

@@ -15,6 +15,7 @@ from semrec.encoders.transformer import TextEncoder
 from semrec.encoders.whitening import whiten
 from semrec.models.base import TrainingData
 from semrec.models.itemknn import ItemKNNRecommender
+from semrec.models.text_metric import MetricSettings, fit_text_metric
 from semrec.training.text_finetune import finetune_encoder
 from semrec.training.trainer import train_loop
 
@@ -117,6 +118,11 @@ def fit_blend(model: SequentialRecommender, data: TrainingData) -> None:
         model.prior = ItemKNNRecommender().fit(TrainingData(data.sequences, data.items))
     if model.affinity is None:
         text_setting = 0.0
+    model.text_metric = None
+    metric_epochs = int(getattr(model.config, "text_metric_epochs", 0))
+    if model.affinity is not None and text_setting != 0.0 and metric_epochs > 0:
+        settings = MetricSettings(epochs=metric_epochs, seed=int(model.config.seed))
+        model.text_metric = fit_text_metric(data.sequences, model.affinity, model.affinity_decay, settings)
     prior_grid = PRIOR_WEIGHTS if prior_setting < 0 else (prior_setting,)
     text_grid = TEXT_WEIGHTS if text_setting < 0 else (text_setting,)
     if data.validator is None and data.blend_validator is None:  # nothing to choose on
