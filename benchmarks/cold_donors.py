@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ import torch
 from scipy.special import logsumexp
 from sklearn.metrics import roc_auc_score
 
-from cold_tradeoff import ranks, summary
+from cold_tradeoff import at_offset, document_head
 from semrec.artifacts import load_artifacts
 from semrec.data.splits import EvalCases
 from semrec.evaluation.runner import RunSpec, load_trained, prepare, write_results
@@ -101,33 +99,25 @@ def main() -> None:
         )
         fitted = prepared.data.cold_calibrator(model.score_parts, blend, model.counts == 0, "likelihood")
         assert fitted is not None
-        valid, valid_share = ranks(model, split.valid, fitted[0], split.cold_items)
-        test, test_share = ranks(model, split.test, fitted[0], None)
         row = {
             "cold_neighbours": neighbours,
             "cold_temperature": temperature,
             "trained_with": neighbours == int(config["settings"].get("cold_neighbours", 0))
             and temperature == float(config["settings"].get("cold_temperature", 0.05)),
             "cold_offset": round(fitted[0], 4),
-            "valid_all": summary(valid, valid_share),
-            "valid_new_targets": summary(valid[new_targets], valid_share[new_targets]),
-            "test_new_targets": summary(test, test_share),
+            **at_offset(model, split, fitted[0], new_targets),
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
     if args.out is not None:
         document = {
-            "dataset": str(args.data.resolve()),
-            "protocol": "cold-items",
-            "artifacts": str(args.artifacts.resolve()),
-            "artifacts_created": config.get("created"),
+            **document_head(args.data, args.artifacts, config, "cold-items"),
             "blend": blend,
             "valid_cases": len(split.valid.users),
             "valid_new_target_cases": int(new_targets.sum()),
             "valid_new_target_auc": auc,
             "test_cases": len(split.test.users),
             "rows": rows,
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         }
         write_results(document, args.out)
 

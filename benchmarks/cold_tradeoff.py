@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from semrec.artifacts import load_artifacts
-from semrec.data.splits import EvalCases
+from semrec.data.splits import EvalCases, Split
 from semrec.evaluation.runner import RunSpec, load_trained, prepare, write_results
+from semrec.hardware import cpu_info
 from semrec.models.base import top_k
 from semrec.models.sequential import SequentialRecommender
 
@@ -63,6 +64,31 @@ def summary(rank: np.ndarray, share: np.ndarray) -> dict[str, float]:
     }
 
 
+def at_offset(model: Any, split: Split, offset: float, new_targets: np.ndarray) -> dict[str, Any]:
+    """The model at cold offset ``offset`` on validation (all its shoppers, then those whose target
+    was seen in training or is new; the test's hidden items leave its candidates, as they are never
+    its targets) and on the test's new-product shoppers."""
+    valid, valid_share = ranks(model, split.valid, offset, split.cold_items)
+    test, test_share = ranks(model, split.test, offset, None)
+    return {
+        "valid_all": summary(valid, valid_share),
+        "valid_seen_targets": summary(valid[~new_targets], valid_share[~new_targets]),
+        "valid_new_targets": summary(valid[new_targets], valid_share[new_targets]),
+        "test_new_targets": summary(test, test_share),
+    }
+
+
+def document_head(data: Path, artifacts: Path, config: dict[str, Any], protocol: str) -> dict[str, Any]:
+    """What every results file of these benchmarks opens with: the data, the artifacts, the machine."""
+    return {
+        "dataset": str(data.resolve()),
+        "protocol": protocol,
+        "artifacts": str(artifacts.resolve()),
+        "artifacts_created": config.get("created"),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "cpu": cpu_info()},
+    }
+
+
 def main() -> None:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
@@ -91,26 +117,17 @@ def main() -> None:
     grid = {float(o) for o in args.offsets.split(",")} | {fitted}
     rows = []
     for offset in sorted(grid | ({exposure_offset} if exposure_offset is not None else set())):
-        # validation never has the test's hidden items as targets: they leave its candidates
-        valid, valid_share = ranks(model, split.valid, offset, split.cold_items)
-        test, test_share = ranks(model, split.test, offset, None)
         row = {
             "cold_offset": offset,
             "fitted": offset == fitted,
             "exposure_rule": offset == exposure_offset,
-            "valid_all": summary(valid, valid_share),
-            "valid_seen_targets": summary(valid[~new_targets], valid_share[~new_targets]),
-            "valid_new_targets": summary(valid[new_targets], valid_share[new_targets]),
-            "test_new_targets": summary(test, test_share),
+            **at_offset(model, split, offset, new_targets),
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
     if args.out is not None:
         document = {
-            "dataset": str(args.data.resolve()),
-            "protocol": "cold-items",
-            "artifacts": str(args.artifacts.resolve()),
-            "artifacts_created": config.get("created"),
+            **document_head(args.data, args.artifacts, config, "cold-items"),
             "blend": blend,
             "exposure_offset": exposure_offset,
             "valid_cases": len(split.valid.users),
@@ -121,7 +138,6 @@ def main() -> None:
             ),
             "test_cases": len(split.test.users),
             "rows": rows,
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         }
         write_results(document, args.out)
 

@@ -16,19 +16,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cold_tradeoff import ranks, summary
+from cold_tradeoff import at_offset, document_head
 from semrec.artifacts import load_artifacts
 from semrec.evaluation.evaluator import evaluate
 from semrec.evaluation.runner import RunSpec, load_trained, prepare, write_results
-from semrec.hardware import cpu_info
 from semrec.models.sequential import SequentialRecommender
 from semrec.models.text_metric import MetricSettings
 from semrec.training.fitting import fit_blend, fit_ranking_stage
@@ -72,13 +69,7 @@ def main() -> None:
             "valid_blend_ndcg@10": max((model.blend_validation or {"": 0.0}).values()),
         }
         if new_targets is not None:
-            valid, valid_share = ranks(model, split.valid, model.cold_offset, split.cold_items)
-            test, test_share = ranks(model, split.test, model.cold_offset, None)
-            row["retrieval"] = {
-                "valid_all": summary(valid, valid_share),
-                "valid_new_targets": summary(valid[new_targets], valid_share[new_targets]),
-                "test_new_targets": summary(test, test_share),
-            }
+            row["retrieval"] = at_offset(model, split, model.cold_offset, new_targets)
         fit_ranking_stage(model, data)
         row["ranker_validation"] = model.ranker_info
         result = evaluate(model, split.test, counts, progress=False)
@@ -87,15 +78,11 @@ def main() -> None:
         print(json.dumps(row, default=str), flush=True)
     if args.out is not None:
         document = {
-            "dataset": str(args.data.resolve()),
-            "protocol": args.protocol,
+            **document_head(args.data, args.artifacts, config, args.protocol),
             "split": "test (choices on validation)",
-            "artifacts": str(args.artifacts.resolve()),
-            "artifacts_created": config.get("created"),
             "metric": dataclasses.asdict(MetricSettings(epochs=args.epochs)),
             "test_cases": len(split.test.users),
             "rows": rows,
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "cpu": cpu_info()},
         }
         write_results(document, args.out)
 

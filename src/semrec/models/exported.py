@@ -40,6 +40,12 @@ def load_scoring_state(directory: Path) -> tuple[ItemKNNRecommender | None, dict
     return prior, weights, ranker
 
 
+def load_text_metric(directory: Path) -> np.ndarray | None:
+    """The learned metric of the text-affinity term training saved, or None (the plain cosine)."""
+    path = directory / METRIC_FILE
+    return np.load(path) if path.exists() else None
+
+
 class ExportedSequential:
     """What the server reads of a sequential model: item vectors, training counts, donors of items
     without an ID of their own, the blend and the ranking stage, and the graphs' files."""
@@ -59,8 +65,7 @@ class ExportedSequential:
         self.neighbours = int(settings.get("cold_neighbours", 0))  # 0 when trained before borrowing
         self.temperature = float(settings.get("cold_temperature", 0.05))
         self.affinity_decay = float(settings.get("text_decay", 0.3))
-        metric = directory / METRIC_FILE
-        self.text_metric = np.load(metric) if metric.exists() else None
+        self.text_metric = load_text_metric(directory)
         reads_raw_text = int(settings.get("text_components", 0)) == 0
         self.donors: Donors | None = None
         self.donor_text = self.donor_items = None

@@ -28,7 +28,7 @@ from semrec.models.blend import (
     text_affinity,
     text_neighbours,
 )
-from semrec.models.exported import METRIC_FILE, load_scoring_state
+from semrec.models.exported import METRIC_FILE, load_scoring_state, load_text_metric
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.sequence_net import ItemTable, NetworkEnsemble, SequenceNet, left_pad
 from semrec.models.sequential_settings import COLD_RULES, LMRecConfig, SequentialConfig
@@ -295,8 +295,7 @@ class SequentialRecommender(Recommender):
         self.prior, blend, self.ranker = load_scoring_state(directory)
         self.prior_weight, self.text_weight = blend["cooccurrence_weight"], blend["text_weight"]
         self.cold_offset = blend["cold_offset"]
-        metric = directory / METRIC_FILE
-        self.text_metric = np.load(metric) if metric.exists() else None
+        self.text_metric = load_text_metric(directory)
 
 
 class SASRecRecommender(SequentialRecommender):

@@ -71,7 +71,6 @@ def fit_text_metric(
     shift = torch.zeros(dim, dim, requires_grad=True)
     optimiser = torch.optim.Adam([shift], lr=settings.lr)
     eye = torch.eye(dim)
-    loss_sum = 0.0
     for _ in range(settings.epochs):
         order = torch.randperm(len(labels), generator=generator)
         loss_sum = 0.0
