@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from semrec.api.app import create_app
 from semrec.settings import ServerSettings
 from tests.conftest import synthetic_ranker
-from tests.test_serving_e2e import Server, write_config
+from tests.test_serving_e2e import Server, workers_up, write_config
 
 KEYS = [
     {"name": "writer", "key": "w-secret", "scopes": ["read", "write"]},
@@ -188,6 +188,7 @@ def test_parallel_requests_to_two_workers_never_overspend_a_small_budget(
     running = Server(config, "--workers", "2")
     running.start()
     try:
+        assert len(workers_up(running)) == 2  # both processes serve before the clients start
         with httpx.Client(base_url=running.url, timeout=30) as one:
             body = {"items": UNSEEN, "bid_per_click": 0.5, "daily_budget": 0.05}
             assert one.put("/v1/campaigns/small", json=body).status_code == 401

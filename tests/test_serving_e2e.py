@@ -211,14 +211,21 @@ def fresh(server: Server, path: str, headers: dict[str, str] | None = None) -> h
     return httpx.get(f"{server.url}{path}", headers=headers or READER, timeout=30)
 
 
+def workers_up(server: Server, count: int = 2, seconds: float = 120) -> set[int]:
+    """The worker processes that answer /readyz on new connections, asked until ``count`` have (a
+    worker still loading its model accepts nothing, so the first answers may all come from one)."""
+    workers: set[int] = set()
+    deadline = time.monotonic() + seconds
+    while len(workers) < count and time.monotonic() < deadline:
+        workers.add(fresh(server, "/readyz").json()["worker"])
+    return workers
+
+
 def test_two_worker_processes_answer_as_one(shop_artifacts: dict[str, Path], tmp_path: Path) -> None:
     running = Server(write_config(shop_artifacts, tmp_path), "--workers", "2")
     running.start()
     try:
-        workers: set[int] = set()
-        deadline = time.monotonic() + 120
-        while len(workers) < 2 and time.monotonic() < deadline:
-            workers.add(fresh(running, "/readyz").json()["worker"])  # until both are up
+        workers = workers_up(running)
         assert len(workers) == 2
 
         def everywhere(path: str) -> list[list[str]]:
