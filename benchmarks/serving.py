@@ -405,7 +405,7 @@ def in_process_benchmark(args: argparse.Namespace, ranker: bool = True) -> dict[
     started = time.perf_counter()
     engine._index("rec")
     build_seconds = time.perf_counter() - started
-    if settings.text_shortlist and runtime.text_weight > 0:
+    if settings.text_shortlist and runtime.uses_text:
         engine._index("text")  # built before timing, as a server builds its indexes at start-up
     settle()  # as the server does once its engine is built
     # shoppers: real histories from the dataset
@@ -479,7 +479,7 @@ def in_process_benchmark(args: argparse.Namespace, ranker: bool = True) -> dict[
         "items": items,
         "model": runtime.version,
         "dim": runtime.dim,
-        "text_shortlist": settings.text_shortlist and runtime.text_weight > 0,
+        "text_shortlist": settings.text_shortlist and runtime.uses_text,
         "grow_seconds": round(grow_seconds, 1),
         "hnsw_build_seconds": round(build_seconds, 1),
         "recommend": percentiles(latencies),

@@ -211,13 +211,21 @@ def test_the_exposure_offset_gives_new_items_their_share_of_the_top_slots() -> N
 def test_training_fits_the_cold_offset_by_the_rule_its_settings_name() -> None:
     from types import SimpleNamespace
 
+    from semrec.models.blend import BlendWeights
     from semrec.training.fitting import calibrate_cold
 
     asked: list[str] = []
 
+    def score_parts(histories: Any) -> dict[str, np.ndarray]:
+        shape = (len(histories), 2)
+        return {"network": np.ones(shape), "prior": np.full(shape, 2.0), "text": np.full(shape, 0.5)}
+
     def calibrator(parts: Any, blend: Any, cold: np.ndarray, rule: str) -> tuple[float, int]:
         asked.append(rule)
-        assert blend == {"prior": 0.3, "text": 3.0} and cold.tolist() == [False, True]
+        assert blend == {"blend": 1.0} and cold.tolist() == [False, True]
+        # fitted on the blend as scored, new products with their own weights, before any offset
+        warm, new = 1 + 0.3 * 2 + 3.0 * 0.5, 1 + 1.0 * 2 + 10.0 * 0.5
+        np.testing.assert_allclose(parts([np.array([0])])["blend"], [[warm, new]])
         return (1.25, 70)
 
     data = TrainingData(sequences=[], items=pd.DataFrame(), cold_calibrator=calibrator)
@@ -225,11 +233,45 @@ def test_training_fits_the_cold_offset_by_the_rule_its_settings_name() -> None:
         model = SimpleNamespace(
             config=SimpleNamespace(calibrate_cold=True, cold_rule=rule),
             counts=np.array([3, 0]),
-            weights=SimpleNamespace(prior=0.3, text=3.0),
-            score_parts=None,
-            cold_offset=0.0,
+            weights=BlendWeights(prior=0.3, text=3.0, cold=0.7, cold_prior=1.0, cold_text=10.0),
+            score_parts=score_parts,
+            cold_offset=0.7,
         )
         calibrate_cold(model, data)  # type: ignore[arg-type]
         assert model.cold_offset == 1.25
         assert model.cold_calibration == {"offset": 1.25, "validation_targets": 70, "rule": rule}
     assert asked == ["exposure", "likelihood"]
+
+
+def test_new_item_blend_ndcg_ranks_only_new_products_for_the_shoppers_who_chose_one() -> None:
+    from semrec.evaluation.evaluator import blend_ndcg, new_item_blend_ndcg
+
+    rng = np.random.default_rng(5)
+    n_users, n_items = 60, 80
+    parts = {"network": rng.normal(size=(n_users, n_items)), "text": rng.normal(size=(n_users, n_items))}
+    parts["network"][:, :60] += 100.0  # trained items outscore every new one in the whole catalog
+    cold = np.arange(n_items) >= 60
+    exclude = np.array([78, 79])  # new, but never a candidate (the test's hidden products)
+    # PartSums reads each shopper's row from their first history item
+    histories = [np.array([u, 60 + u % 10]) for u in range(n_users)]
+    targets = [np.array([(u + 1) % 60 if u % 4 == 0 else 70 + u % 8]) for u in range(n_users)]
+    targets[1] = np.array([78])  # an excluded target: not a case
+    cases = EvalCases(users=np.arange(n_users), histories=histories, targets=targets)
+    reference = PartSums(parts, {})
+    blends = [{"text": 0.0}, {"text": 1.0}, {"text": 4.0}]
+    found = new_item_blend_ndcg(cases, reference.parts_for, blends, cold, exclude=exclude, min_targets=44)
+    assert found is not None
+    ndcgs, count = found
+    rows = [u for u in range(n_users) if u % 4 != 0 and u != 1]
+    assert count == len(rows)
+    # by hand: the same blends with every other item out of the running, over those shoppers only
+    candidates = cold & ~np.isin(np.arange(n_items), exclude)
+    only_new = {name: np.where(candidates, m, -np.inf) for name, m in parts.items()}
+    chosen = EvalCases(np.array(rows), [histories[r] for r in rows], [targets[r] for r in rows])
+    expected = blend_ndcg(chosen, PartSums(only_new, {}).parts_for, blends)
+    assert ndcgs == pytest.approx(expected, abs=1e-9)
+    assert len(set(ndcgs)) == 3 and min(ndcgs) > 0
+    # in the whole catalog the same shoppers' new targets never reach a top 10
+    assert blend_ndcg(chosen, reference.parts_for, blends) == [0.0, 0.0, 0.0]
+    too_few = new_item_blend_ndcg(cases, reference.parts_for, blends, cold, exclude=exclude, min_targets=45)
+    assert too_few is None

@@ -453,3 +453,50 @@ def test_a_learned_text_metric_is_fitted_before_the_blend_and_kept_with_the_arti
     plain: Any = create_model("lmrec", {**params, "text_metric_epochs": "0"})
     plain.fit(TrainingData(SEQUENCES, ITEMS))
     assert plain.text_metric is None  # the default: the plain cosine
+
+
+def test_new_products_get_blend_weights_of_their_own_chosen_on_validation(tmp_path: Path) -> None:
+    balm = pd.DataFrame({"item_id": ["i8"], "title": ["rose lip balm"]})  # in no training sequence
+    items = pd.concat([ITEMS, balm], ignore_index=True)
+    asked: list[dict[str, float]] = []
+
+    def blend_validator(parts: Any, blends: Any) -> list[float]:
+        return [-abs(b["prior"] - 0.3) - abs(b["text"] - 5.0) for b in blends]
+
+    def new_item_validator(parts: Any, blends: Any, cold: np.ndarray) -> tuple[list[float], int]:
+        assert cold.tolist() == [False] * 8 + [True]
+        asked.extend(blends)
+        # among new products, validation likes more co-occurrence and text
+        return [-abs(b["prior"] - 1.0) - abs(b["text"] - 15.0) for b in blends], 60
+
+    def validator(model: Any) -> float:
+        return 0.0
+
+    data = TrainingData(
+        SEQUENCES,
+        items,
+        validator=validator,
+        blend_validator=blend_validator,
+        new_item_blend_validator=new_item_validator,
+    )
+    model: Any = create_model("lmrec", {**SMALL, "epochs": "2"}).fit(data)
+    assert (model.prior_weight, model.text_weight) == (0.3, 5.0)
+    assert (model.cold_prior_weight, model.cold_text_weight) == (1.0, 15.0)
+    assert {"prior": 0.0, "text": 0.0} in asked and {"prior": 5.0, "text": 30.0} in asked
+    assert model.training_summary()["new_product_weights"]["text"] == 15.0
+    histories = [np.array([0, 1]), np.array([2])]
+    parts = model.score_parts(histories)
+    expected = parts["network"] + 0.3 * parts["prior"] + 5.0 * parts["text"]
+    expected[:, 8] = parts["network"][:, 8] + 1.0 * parts["prior"][:, 8] + 15.0 * parts["text"][:, 8]
+    np.testing.assert_allclose(model.score(histories), expected, rtol=1e-5, atol=1e-5)
+    save_artifacts(model, list(items["item_id"]), tmp_path / "art", {"name": "fixture"})
+    loaded: Any = load_artifacts(tmp_path / "art")[0]
+    assert (loaded.cold_prior_weight, loaded.cold_text_weight) == (1.0, 15.0)
+    np.testing.assert_allclose(loaded.score(histories), model.score(histories), rtol=1e-5, atol=1e-6)
+
+    asked.clear()
+    same: Any = create_model("lmrec", {**SMALL, "epochs": "2", "cold_weights": "false"}).fit(data)
+    assert asked == [] and same.cold_prior_weight is None and same.cold_text_weight is None
+    parts = same.score_parts(histories)
+    expected = parts["network"] + 0.3 * parts["prior"] + 5.0 * parts["text"]
+    np.testing.assert_allclose(same.score(histories), expected, rtol=1e-5, atol=1e-5)

@@ -166,6 +166,36 @@ def blend_ndcg(
     return [float(t / max(len(cases.users), 1)) for t in totals]
 
 
+def new_item_blend_ndcg(
+    cases: EvalCases,
+    parts: Callable[[Sequence[np.ndarray]], dict[str, np.ndarray]],
+    blends: Sequence[Mapping[str, float]],
+    cold: np.ndarray,
+    exclude: np.ndarray | None = None,
+    min_targets: int = 50,
+) -> tuple[list[float], int] | None:
+    """How well each blend orders new products among themselves: NDCG@10 (:func:`blend_ndcg`) over
+    the cases whose target has no training events (``cold``), each ranking only the cold items
+    (less ``exclude`` and its history). How many new products a blend lets into a list is the
+    offset's business (:func:`fit_cold_offset`), not this one's. Returns (NDCGs, cases), or None
+    with fewer than ``min_targets`` such cases."""
+    candidates = np.asarray(cold, dtype=bool).copy()
+    if exclude is not None and len(exclude):
+        candidates[exclude] = False
+    rows = [r for r, t in enumerate(cases.targets) if bool(candidates[t].any())]
+    if len(rows) < min_targets:
+        return None
+    targets = [cases.targets[r][candidates[cases.targets[r]]] for r in rows]
+    chosen = EvalCases(cases.users[rows], [cases.histories[r] for r in rows], targets)
+    barrier = np.where(candidates, 0.0, -np.inf).astype(np.float32)  # added with weight 1 by blend_ndcg
+
+    def among_new(histories: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        shape = (len(histories), len(barrier))
+        return {**parts(histories), "among new products": np.broadcast_to(barrier, shape)}
+
+    return blend_ndcg(chosen, among_new, blends), len(rows)
+
+
 def fit_cold_offset(
     cases: EvalCases,
     parts: Callable[[Sequence[np.ndarray]], dict[str, np.ndarray]],

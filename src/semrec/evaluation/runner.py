@@ -17,7 +17,13 @@ import semrec
 from semrec.data.dataset import Dataset
 from semrec.data.loader import load_dataset
 from semrec.data.splits import Split, SplitName, cold_item_split, leave_one_out, time_split
-from semrec.evaluation.evaluator import EvaluationResult, blend_ndcg, evaluate, fit_cold_offset
+from semrec.evaluation.evaluator import (
+    EvaluationResult,
+    blend_ndcg,
+    evaluate,
+    fit_cold_offset,
+    new_item_blend_ndcg,
+)
 from semrec.models.base import PartScores, Recommender, TrainingData
 from semrec.models.ranker import without_ranker
 from semrec.models.registry import create_model
@@ -80,6 +86,12 @@ def prepare(spec: RunSpec, checkpoint: Path | None = None) -> Prepared:
         # the test's hidden items are never validation targets: left out of the candidates
         return fit_cold_offset(split.valid, parts, blend, cold, exclude=split.cold_items, rule=rule)
 
+    def validate_new_item_blends(
+        parts: PartScores, blends: Sequence[Mapping[str, float]], cold: np.ndarray
+    ) -> tuple[list[float], int] | None:
+        # the test's hidden new products are never validation targets: no candidates either
+        return new_item_blend_ndcg(split.valid, parts, blends, cold, exclude=split.cold_items)
+
     def train_ranker(model: Recommender, n: int) -> tuple[Any, dict[str, Any]]:
         from semrec.models.ranker import fit_ranker
         from semrec.models.sequential import SequentialRecommender
@@ -97,6 +109,7 @@ def prepare(spec: RunSpec, checkpoint: Path | None = None) -> Prepared:
         validator=validate,
         blend_validator=validate_blends,
         cold_calibrator=calibrate,
+        new_item_blend_validator=validate_new_item_blends,
         ranker_trainer=train_ranker,
         checkpoint=checkpoint,
     )

@@ -32,6 +32,13 @@ class TrainingData:
     cold_calibrator: (
         Callable[[PartScores, Mapping[str, float], np.ndarray, str], tuple[float, int] | None] | None
     ) = None
+    # how well each blend orders new products among themselves on validation: (parts, blends, cold
+    # mask) -> (NDCG@10 per blend, cases), None when validation has too few new-product targets
+    # (``semrec.evaluation.evaluator.new_item_blend_ndcg``)
+    new_item_blend_validator: (
+        Callable[[PartScores, Sequence[Mapping[str, float]], np.ndarray], tuple[list[float], int] | None]
+        | None
+    ) = None
     # fits a ranking stage over a model's top n candidates on validation: (model, n) -> (ranker, info)
     ranker_trainer: Callable[[Recommender, int], tuple[Any, dict[str, Any]]] | None = None
     checkpoint: Path | None = None  # where a trainable model keeps a resumable checkpoint

@@ -3,11 +3,17 @@
     score = network logit + prior weight * co-occurrence term + text weight * text affinity
             (+ cold offset, for an item with no training events of its own)
 
+An item with no training events may weigh its co-occurrence and text terms by weights of its own
+(``cold_prior``, ``cold_text``), chosen on validation's shoppers whose next item was new.
+
 - network logit: the shopper's query vector times the item's vector (for an item with no ID of its
   own, the adapted text plus the ID part it borrows from its text neighbours);
 - co-occurrence term: ``log(item-kNN score + floor)``; an item nobody bought in training has no
   co-occurrence of its own and takes the mean item-kNN score of the same text neighbours;
 - text affinity: the cosine of the item's text to the shopper's recent titles;
+- new products' own weights: how new products are ordered among themselves, chosen by ranking
+  validation's new products for the shoppers who chose one (text tells new products apart better
+  than the ID part they borrow, so it may deserve more weight there than among trained items);
 - cold offset: one number fitted by maximum likelihood on validation (when validation holds new
   products), so that the probability the blend gives new products as a group matches how often
   validation shoppers chose one: new products are scored on the same scale as the rest.
@@ -33,10 +39,29 @@ class BlendWeights:
     prior: float = 0.0  # co-occurrence term
     text: float = 0.0  # text affinity
     cold: float = 0.0  # added to items with no training events of their own
+    # the co-occurrence and text weights of items with no training events (None: prior, text)
+    cold_prior: float | None = None
+    cold_text: float | None = None
+
+    @property
+    def new_prior(self) -> float:
+        return self.prior if self.cold_prior is None else self.cold_prior
+
+    @property
+    def new_text(self) -> float:
+        return self.text if self.cold_text is None else self.cold_text
+
+    @property
+    def uses_prior(self) -> bool:
+        return self.prior > 0 or self.new_prior > 0
+
+    @property
+    def uses_text(self) -> bool:
+        return self.text > 0 or self.new_text > 0
 
     @property
     def active(self) -> bool:
-        return self.prior > 0 or self.text > 0 or self.cold != 0
+        return self.uses_prior or self.uses_text or self.cold != 0
 
 
 def text_affinity(
@@ -116,12 +141,17 @@ def blend(
     cold: np.ndarray | None = None,
 ) -> np.ndarray:
     """(shoppers, items) final scores from the network logits and the unweighted parts (a part that is
-    None, or weighted 0, adds nothing); ``cold`` (items,) marks items with no training events."""
+    None, or weighted 0, adds nothing); ``cold`` (items,) marks items with no training events, which
+    take the new products' weights."""
     out = network.astype(np.float32, copy=True)
-    if prior is not None and weights.prior > 0:
-        out += weights.prior * prior
-    if text is not None and weights.text > 0:
-        out += weights.text * text
+    terms = ((prior, weights.prior, weights.new_prior), (text, weights.text, weights.new_text))
+    for part, warm, new in terms:
+        if part is None or (warm <= 0 and new <= 0):
+            continue
+        if cold is None or warm == new:
+            out += np.float32(warm) * part
+        else:  # one weight per item: the new products' where cold
+            out += np.where(cold, np.float32(max(new, 0.0)), np.float32(max(warm, 0.0))) * part
     if cold is not None and weights.cold != 0:
         out += np.float32(weights.cold) * cold
     return out

@@ -20,17 +20,26 @@ NEW_ITEMS_FILE = "new_items.onnx"
 METRIC_FILE = "text_metric.npy"  # the learned metric of the text-affinity term, when training fitted one
 
 
-def load_scoring_state(directory: Path) -> tuple[ItemKNNRecommender | None, dict[str, float], Ranker | None]:
+def load_scoring_state(
+    directory: Path,
+) -> tuple[ItemKNNRecommender | None, dict[str, float | None], Ranker | None]:
     """What a sequential model adds to its networks' scores, as training saved it: the co-occurrence
-    prior, the blend weights (co-occurrence, text, new products' offset) and the ranking stage."""
+    prior, the blend weights (co-occurrence, text, new products' offset and their own weights, None
+    where they take the others') and the ranking stage."""
     prior = None
     if (directory / "prior").is_dir():
         prior = ItemKNNRecommender()
         prior.load_state(directory / "prior")
-    weights = {"cooccurrence_weight": 0.0, "text_weight": 0.0, "cold_offset": 0.0}
+    weights: dict[str, float | None] = {
+        "cooccurrence_weight": 0.0,
+        "text_weight": 0.0,
+        "cold_offset": 0.0,
+        "cold_cooccurrence_weight": None,  # artifacts written before new products had weights of their own
+        "cold_text_weight": None,
+    }
     blend = directory / "blend.json"
     if blend.exists():
-        weights.update({k: float(v) for k, v in json.loads(blend.read_text()).items()})
+        weights.update({k: None if v is None else float(v) for k, v in json.loads(blend.read_text()).items()})
     elif prior is not None:  # artifacts written before blend.json
         saved = json.loads((directory / "prior" / "weight.json").read_text())
         weights["cooccurrence_weight"] = float(saved["weight"])
@@ -78,9 +87,11 @@ class ExportedSequential:
         self.prior, blend, self.ranker = load_scoring_state(directory)
         has_text = text_vectors is not None and reads_raw_text
         self.weights = BlendWeights(
-            blend["cooccurrence_weight"] if self.prior is not None else 0.0,
-            blend["text_weight"] if has_text else 0.0,
-            blend["cold_offset"],
+            float(blend["cooccurrence_weight"] or 0.0) if self.prior is not None else 0.0,
+            float(blend["text_weight"] or 0.0) if has_text else 0.0,
+            float(blend["cold_offset"] or 0.0),
+            blend["cold_cooccurrence_weight"] if self.prior is not None else None,
+            blend["cold_text_weight"] if has_text else None,
         )
         adapted = directory / "encoder"
         configured = str(settings.get("encoder", ""))

@@ -50,6 +50,7 @@ class SequentialRecommender(Recommender):
     ensemble_validation: float | None = None
     blend_validation: dict[str, float] | None = None  # "co-occurrence weight,text weight" -> NDCG@10
     cold_calibration: dict[str, Any] | None = None
+    cold_weights_validation: dict[str, Any] | None = None  # how new products' own weights were chosen
     net: SequenceNet | NetworkEnsemble
     uses_ids = True
     prior: ItemKNNRecommender | None = None
@@ -59,6 +60,9 @@ class SequentialRecommender(Recommender):
     text_metric: np.ndarray | None = None  # learned metric of the text-affinity term (None: cosine)
     text_weight = 0.0
     cold_offset = 0.0
+    # new products' own co-occurrence and text weights, chosen on validation (None: the others')
+    cold_prior_weight: float | None = None
+    cold_text_weight: float | None = None
     donors: Donors | None = None  # text neighbours each item borrows an ID part and co-occurrence from
     donor_text: np.ndarray | None = None  # unit text vectors of the seen items (new items' donors)
     donor_items: np.ndarray | None = None
@@ -137,10 +141,13 @@ class SequentialRecommender(Recommender):
 
     @property
     def weights(self) -> BlendWeights:
+        has_prior, has_text = self.prior is not None, self.affinity is not None
         return BlendWeights(
-            self.prior_weight if self.prior is not None else 0.0,
-            self.text_weight if self.affinity is not None else 0.0,
+            self.prior_weight if has_prior else 0.0,
+            self.text_weight if has_text else 0.0,
             self.cold_offset,
+            self.cold_prior_weight if has_prior else None,
+            self.cold_text_weight if has_text else None,
         )
 
     def members(self) -> list[SequenceNet]:
@@ -257,6 +264,12 @@ class SequentialRecommender(Recommender):
             summary["text_weight"] = self.text_weight
         if self.blend_validation is not None:
             summary["blend_validation_ndcg@10"] = self.blend_validation
+        if self.cold_prior_weight is not None or self.cold_text_weight is not None:
+            summary["new_product_weights"] = {
+                "cooccurrence": self.cold_prior_weight,
+                "text": self.cold_text_weight,
+                **(self.cold_weights_validation or {}),
+            }
         summary["cold_offset"] = self.cold_offset
         if self.cold_calibration is not None:
             summary["cold_calibration"] = self.cold_calibration
@@ -281,6 +294,8 @@ class SequentialRecommender(Recommender):
                     "cooccurrence_weight": self.prior_weight,
                     "text_weight": self.text_weight,
                     "cold_offset": self.cold_offset,
+                    "cold_cooccurrence_weight": self.cold_prior_weight,
+                    "cold_text_weight": self.cold_text_weight,
                 }
             )
         )
@@ -293,8 +308,11 @@ class SequentialRecommender(Recommender):
         self.net.load_state_dict(torch.load(directory / "weights.pt", map_location=self.device))
         self.net.eval()
         self.prior, blend, self.ranker = load_scoring_state(directory)
-        self.prior_weight, self.text_weight = blend["cooccurrence_weight"], blend["text_weight"]
-        self.cold_offset = blend["cold_offset"]
+        self.prior_weight = float(blend["cooccurrence_weight"] or 0.0)
+        self.text_weight = float(blend["text_weight"] or 0.0)
+        self.cold_offset = float(blend["cold_offset"] or 0.0)
+        self.cold_prior_weight = blend["cold_cooccurrence_weight"]
+        self.cold_text_weight = blend["cold_text_weight"]
         self.text_metric = load_text_metric(directory)
 
 

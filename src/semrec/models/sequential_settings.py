@@ -125,6 +125,13 @@ class LMRecConfig(SequentialConfig):
         "Temperature of the softmax over the donors' text cosines (cold_neighbours): smaller gives "
         "the closest donors more weight (0 or less: no borrowing).",
     )
+    cold_weights: bool = setting(
+        True,
+        "Give items with no training events co-occurrence and text weights of their own, chosen from "
+        "the blend's grids by how well they order validation's new products for the validation "
+        "shoppers whose next item was one (needs 50 such shoppers; false: the blend's weights). "
+        "calibrate_cold then fits their offset under these weights.",
+    )
     cold_offset: float = setting(
         0.0,
         "Added to the score of items with no training events (negative: new products rank lower); "

@@ -252,7 +252,7 @@ class Engine(Writes):
         accept = self._acceptor(seen, category, True, verified)
         candidates, scores = self._candidates("rec", query, pool, accept, excluded=len(seen))
         affinity = None
-        if runtime.text_weight > 0:
+        if runtime.uses_text:
             taste = runtime.taste(catalog.text.array[usable])
             if self.settings.text_shortlist:  # the items closest to the text taste join the shortlist
                 close, _ = self._candidates("text", taste, pool, accept, excluded=len(seen))

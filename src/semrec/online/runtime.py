@@ -129,8 +129,9 @@ class ModelRuntime:
             self.new_items = new_items
 
     @property
-    def text_weight(self) -> float:
-        return self.weights.text
+    def uses_text(self) -> bool:
+        """Whether candidates' scores read the shopper's text affinity (for some items at least)."""
+        return self.weights.uses_text
 
     @property
     def rescores(self) -> bool:
@@ -251,7 +252,7 @@ class ModelRuntime:
         warm = candidates >= 0
         warm[warm] = counts[candidates[warm]] > 0
         parts = {"network": scores, "new": ~warm}
-        if self.prior is not None and (self.weights.prior > 0 or self.ranker is not None):
+        if self.prior is not None and (self.weights.uses_prior or self.ranker is not None):
             raw = np.zeros(len(candidates), dtype=np.float32)
             raw[warm] = self.prior.score_items(history, candidates[warm])
             cold = np.flatnonzero(~warm)

@@ -207,6 +207,7 @@ def with_catalog(
         model.text_weight,
         model.cold_offset,
     )
+    copy.cold_prior_weight, copy.cold_text_weight = model.cold_prior_weight, model.cold_text_weight
     copy.affinity_decay = model.affinity_decay
     copy.text_metric = model.text_metric
     copy.ranker = model.ranker

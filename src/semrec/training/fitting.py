@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,6 +16,7 @@ from semrec.encoders.factory import is_exported
 from semrec.encoders.transformer import TextEncoder
 from semrec.encoders.whitening import whiten
 from semrec.models.base import TrainingData
+from semrec.models.blend import blend
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.text_metric import MetricSettings, fit_text_metric
 from semrec.training.text_finetune import finetune_encoder
@@ -113,6 +116,7 @@ def fit_blend(model: SequentialRecommender, data: TrainingData) -> None:
     prior_setting = float(model.config.cooccurrence_weight)
     text_setting = float(getattr(model.config, "text_weight", 0.0))
     model.prior, model.prior_weight, model.text_weight = None, 0.0, 0.0
+    model.cold_prior_weight = model.cold_text_weight = None
     model.cold_offset = float(getattr(model.config, "cold_offset", 0.0))
     if prior_setting != 0.0:
         model.prior = ItemKNNRecommender().fit(TrainingData(data.sequences, data.items))
@@ -131,7 +135,7 @@ def fit_blend(model: SequentialRecommender, data: TrainingData) -> None:
     grid = [(p, t) for p in prior_grid for t in text_grid]
     if len(grid) == 1:
         model.prior_weight, model.text_weight = grid[0]
-        calibrate_cold(model, data)
+        fit_new_products(model, data)
         return
     if data.blend_validator is not None:  # every blend from one pass over the validation shoppers
         blends = [{"prior": p, "text": t} for p, t in grid]
@@ -151,7 +155,7 @@ def fit_blend(model: SequentialRecommender, data: TrainingData) -> None:
         scores[(model.prior_weight, model.text_weight)],
     )
     model.blend_validation = {f"{p:g},{t:g}": round(v, 6) for (p, t), v in scores.items()}
-    calibrate_cold(model, data)
+    fit_new_products(model, data)
     for name, value, options in (
         ("co-occurrence", model.prior_weight, prior_grid),
         ("text", model.text_weight, text_grid),
@@ -165,6 +169,58 @@ def fit_blend(model: SequentialRecommender, data: TrainingData) -> None:
             )
 
 
+def fit_new_products(model: SequentialRecommender, data: TrainingData) -> None:
+    """New products' own blend weights (how they are ordered among themselves), then their offset
+    (how many of them reach a list), both on validation."""
+    fit_new_item_weights(model, data)
+    calibrate_cold(model, data)
+
+
+def fit_new_item_weights(model: SequentialRecommender, data: TrainingData) -> None:
+    """Chooses the co-occurrence and text weights of items with no training events, when the
+    ``cold_weights`` setting asks for it, from the blend's grids: the pair under which validation's
+    new products, ranked among themselves, best foresee the next item of the validation shoppers
+    who chose one. A new product's ID part is borrowed from its text neighbours, so its text may
+    tell more than among trained items. The network keeps weight 1, so its scale stays shared."""
+    model.cold_prior_weight = model.cold_text_weight = None
+    cold = model.counts == 0
+    if not bool(getattr(model.config, "cold_weights", False)) or data.new_item_blend_validator is None:
+        return
+    weights = model.weights
+    prior_grid = PRIOR_WEIGHTS if weights.prior > 0 else (0.0,)  # a term the blend leaves out stays out
+    text_grid = TEXT_WEIGHTS if weights.text > 0 else (0.0,)
+    if not cold.any() or len(prior_grid) * len(text_grid) == 1:
+        return
+    grid = [(p, t) for p in prior_grid for t in text_grid]
+    found = data.new_item_blend_validator(model.score_parts, [{"prior": p, "text": t} for p, t in grid], cold)
+    if found is None:
+        log.info("new products keep the blend's weights (validation holds too few new products to choose)")
+        return
+    ndcgs, cases = found
+    scores = dict(zip(grid, ndcgs, strict=True))
+    own = (weights.prior, weights.text)
+    # the best; among equals the blend's own weights, then the smallest
+    best = max(scores, key=lambda w: (scores[w], w == own, -w[0], -w[1]))
+    model.cold_prior_weight, model.cold_text_weight = best
+    model.cold_weights_validation = {
+        "cases": cases,
+        "ndcg_among_new": round(scores[best], 6),
+        "ndcg_among_new_with_blend_weights": round(scores[own], 6) if own in scores else None,
+    }
+    log.info(
+        "new products: co-occurrence weight %.2f, text weight %.2f chosen on %d validation shoppers "
+        "whose next item was new (NDCG@10 among new products %.4f; %s with the blend's)",
+        best[0],
+        best[1],
+        cases,
+        scores[best],
+        f"{scores[own]:.4f}" if own in scores else "not on the grid",
+    )
+    for name, value, options in (("co-occurrence", best[0], prior_grid), ("text", best[1], text_grid)):
+        if len(options) > 1 and value == max(options):
+            log.warning("new products' %s weight %.2f is the largest the grid offers", name, value)
+
+
 def calibrate_cold(model: SequentialRecommender, data: TrainingData) -> None:
     """Fits the offset of items with no training events on validation by the ``cold_rule`` setting
     (see :func:`~semrec.evaluation.evaluator.fit_cold_offset`), when ``calibrate_cold`` asks for it
@@ -174,9 +230,14 @@ def calibrate_cold(model: SequentialRecommender, data: TrainingData) -> None:
     cold = model.counts == 0
     if not cold.any():
         return
-    blend = {"prior": model.weights.prior, "text": model.weights.text}
+    weights = replace(model.weights, cold=0.0)
+
+    def blended(histories: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        parts = model.score_parts(histories)  # with new products' own weights, without an offset
+        return {"blend": blend(parts["network"], weights, parts.get("prior"), parts.get("text"), cold)}
+
     rule = str(getattr(model.config, "cold_rule", "likelihood"))
-    fitted = data.cold_calibrator(model.score_parts, blend, cold, rule)
+    fitted = data.cold_calibrator(blended, {"blend": 1.0}, cold, rule)
     if fitted is None:
         log.info("cold offset %.2f (validation holds too few new products to fit it)", model.cold_offset)
         return

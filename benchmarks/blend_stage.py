@@ -1,0 +1,72 @@
+"""What the benchmarks that compare variants of lmrec's blend stage share: trained artifacts loaded
+under their protocol, and one variant refitted (blend weights, new products' weights and offset,
+ranking stage, all on validation, as `semrec train` does after the networks) and scored on the test.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cold_tradeoff import at_offset
+from semrec.artifacts import load_artifacts
+from semrec.data.splits import Split
+from semrec.evaluation.evaluator import evaluate
+from semrec.evaluation.runner import RunSpec, load_trained, prepare
+from semrec.models.base import TrainingData
+from semrec.models.sequential import SequentialRecommender
+from semrec.training.fitting import fit_blend, fit_ranking_stage
+
+
+@dataclass
+class Loaded:
+    model: SequentialRecommender
+    config: dict[str, Any]
+    split: Split
+    data: TrainingData
+    counts: np.ndarray
+    new_targets: np.ndarray | None  # cold-items: which validation cases' target is a new product
+
+
+def load(data: Path, artifacts: Path, protocol: str) -> Loaded:
+    """lmrec artifacts with their data split as trained (refused under another protocol or dataset)."""
+    spec = RunSpec(data=data, artifacts=artifacts, protocol=protocol)
+    prepared = prepare(spec)
+    model = load_trained(spec, prepared.dataset)
+    if not isinstance(model, SequentialRecommender) or model.affinity is None:
+        raise SystemExit("--artifacts must hold an lmrec model with the text-affinity term")
+    _, _, config = load_artifacts(artifacts)
+    split = prepared.split
+    new_targets = None
+    if split.valid_cold_items is not None:
+        new_targets = np.isin([t[0] for t in split.valid.targets], split.valid_cold_items)
+    return Loaded(model, config, split, prepared.data, prepared.data.item_counts(), new_targets)
+
+
+def refit_and_score(loaded: Loaded) -> dict[str, Any]:
+    """The blend stage refitted on validation under the model's current settings, then the test."""
+    model, split = loaded.model, loaded.split
+    started = time.perf_counter()
+    fit_blend(model, loaded.data)  # weights, new products' weights and offset, chosen on validation
+    weights = model.weights
+    row: dict[str, Any] = {
+        "blend_seconds": round(time.perf_counter() - started, 1),
+        "cooccurrence_weight": weights.prior,
+        "text_weight": weights.text,
+        "new_product_cooccurrence_weight": weights.new_prior,
+        "new_product_text_weight": weights.new_text,
+        "new_product_weights_validation": model.cold_weights_validation,
+        "cold_offset": round(model.cold_offset, 4),
+        "valid_blend_ndcg@10": max((model.blend_validation or {"": 0.0}).values()),
+    }
+    if loaded.new_targets is not None:
+        row["retrieval"] = at_offset(model, split, model.cold_offset, loaded.new_targets)
+    fit_ranking_stage(model, loaded.data)
+    row["ranker_validation"] = model.ranker_info
+    result = evaluate(model, split.test, loaded.counts, progress=False)
+    row["test"] = {k: round(result.metrics[k], 4) for k in ("hr@10", "ndcg@10", "hr@20", "ndcg@20")}
+    return row
