@@ -16,7 +16,7 @@ from cold_tradeoff import at_offset
 from semrec.artifacts import load_artifacts
 from semrec.data.splits import Split
 from semrec.evaluation.evaluator import evaluate
-from semrec.evaluation.runner import RunSpec, load_trained, prepare
+from semrec.evaluation.runner import Protocol, RunSpec, load_trained, prepare
 from semrec.models.base import TrainingData
 from semrec.models.sequential import SequentialRecommender
 from semrec.training.fitting import fit_blend, fit_ranking_stage
@@ -32,7 +32,7 @@ class Loaded:
     new_targets: np.ndarray | None  # cold-items: which validation cases' target is a new product
 
 
-def load(data: Path, artifacts: Path, protocol: str) -> Loaded:
+def load(data: Path, artifacts: Path, protocol: Protocol) -> Loaded:
     """lmrec artifacts with their data split as trained (refused under another protocol or dataset)."""
     spec = RunSpec(data=data, artifacts=artifacts, protocol=protocol)
     prepared = prepare(spec)

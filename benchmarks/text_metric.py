@@ -16,19 +16,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from cold_tradeoff import at_offset, document_head
-from semrec.artifacts import load_artifacts
-from semrec.evaluation.evaluator import evaluate
-from semrec.evaluation.runner import RunSpec, load_trained, prepare, write_results
-from semrec.models.sequential import SequentialRecommender
+from blend_stage import load, refit_and_score
+from cold_tradeoff import document_head
+from semrec.evaluation.runner import write_results
 from semrec.models.text_metric import MetricSettings
-from semrec.training.fitting import fit_blend, fit_ranking_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,46 +36,24 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=MetricSettings.epochs, help="text_metric_epochs")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    spec = RunSpec(data=args.data, artifacts=args.artifacts, protocol=args.protocol)
-    prepared = prepare(spec)
-    model = load_trained(spec, prepared.dataset)  # refuses artifacts of another protocol or dataset
-    if not isinstance(model, SequentialRecommender) or model.affinity is None:
-        raise SystemExit("--artifacts must hold an lmrec model with the text-affinity term")
-    _, _, config = load_artifacts(args.artifacts)
-    split, data = prepared.split, prepared.data
-    counts = data.item_counts()
-    new_targets = None
-    if split.valid_cold_items is not None:
-        new_targets = np.isin([t[0] for t in split.valid.targets], split.valid_cold_items)
+    loaded = load(args.data, args.artifacts, args.protocol)
     rows: list[dict[str, Any]] = []
     for epochs in (0, args.epochs):
         # as `semrec train --param text_metric_epochs=E` fits it: before the blend weights
-        model.config = dataclasses.replace(model.config, text_metric_epochs=epochs)
-        started = time.perf_counter()
-        fit_blend(model, data)  # the metric, then weights and cold offset chosen on validation
-        row: dict[str, Any] = {
+        loaded.model.config = dataclasses.replace(loaded.model.config, text_metric_epochs=epochs)
+        row = {
             "text_term": "learned metric" if epochs else "cosine (as trained)",
             "text_metric_epochs": epochs,
-            "blend_seconds": round(time.perf_counter() - started, 1),
-            "cooccurrence_weight": model.prior_weight,
-            "text_weight": model.text_weight,
-            "cold_offset": round(model.cold_offset, 4),
-            "valid_blend_ndcg@10": max((model.blend_validation or {"": 0.0}).values()),
+            **refit_and_score(loaded),
         }
-        if new_targets is not None:
-            row["retrieval"] = at_offset(model, split, model.cold_offset, new_targets)
-        fit_ranking_stage(model, data)
-        row["ranker_validation"] = model.ranker_info
-        result = evaluate(model, split.test, counts, progress=False)
-        row["test"] = {k: round(result.metrics[k], 4) for k in ("hr@10", "ndcg@10", "hr@20", "ndcg@20")}
         rows.append(row)
         print(json.dumps(row, default=str), flush=True)
     if args.out is not None:
         document = {
-            **document_head(args.data, args.artifacts, config, args.protocol),
+            **document_head(args.data, args.artifacts, loaded.config, args.protocol),
             "split": "test (choices on validation)",
             "metric": dataclasses.asdict(MetricSettings(epochs=args.epochs)),
-            "test_cases": len(split.test.users),
+            "test_cases": len(loaded.split.test.users),
             "rows": rows,
         }
         write_results(document, args.out)
