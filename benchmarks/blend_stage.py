@@ -18,6 +18,7 @@ from semrec.data.splits import Split
 from semrec.evaluation.evaluator import evaluate
 from semrec.evaluation.runner import Protocol, RunSpec, load_trained, prepare
 from semrec.models.base import TrainingData
+from semrec.models.ranker import fit_ranker
 from semrec.models.sequential import SequentialRecommender
 from semrec.training.fitting import fit_blend, fit_ranking_stage
 
@@ -47,8 +48,11 @@ def load(data: Path, artifacts: Path, protocol: Protocol) -> Loaded:
     return Loaded(model, config, split, prepared.data, prepared.data.item_counts(), new_targets)
 
 
-def refit_and_score(loaded: Loaded) -> dict[str, Any]:
-    """The blend stage refitted on validation under the model's current settings, then the test."""
+def refit_and_score(loaded: Loaded, ranker_splits: int = 0) -> dict[str, Any]:
+    """The blend stage refitted on validation under the model's current settings, then the test.
+    With ``ranker_splits``, the ranking stage is also refitted on that many other random splits of
+    validation into fitting and held-out shoppers (seeds 1, 2, ...), and each held-out NDCG@10 is
+    reported: how much of a difference between variants one split's figure can carry."""
     model, split = loaded.model, loaded.split
     started = time.perf_counter()
     fit_blend(model, loaded.data)  # weights, new products' weights and offset, chosen on validation
@@ -67,6 +71,13 @@ def refit_and_score(loaded: Loaded) -> dict[str, Any]:
         row["retrieval"] = at_offset(model, split, model.cold_offset, loaded.new_targets)
     fit_ranking_stage(model, loaded.data)
     row["ranker_validation"] = model.ranker_info
+    if model.ranker is not None and ranker_splits > 0:
+        n, fresh = model.ranker.n_candidates, model.ranker.fresh
+        refits = [
+            fit_ranker(model, split.valid, n, seed=seed, never=split.cold_items, fresh=fresh)[1]
+            for seed in range(1, ranker_splits + 1)
+        ]
+        row["ranker_holdout_ndcg@10_by_split"] = [info["holdout_ndcg@10"] for info in refits]
     result = evaluate(model, split.test, loaded.counts, progress=False)
     row["test"] = {k: round(result.metrics[k], 4) for k in ("hr@10", "ndcg@10", "hr@20", "ndcg@20")}
     return row

@@ -6,7 +6,7 @@ offset and the ranking stage are fitted on validation as `semrec train` does aft
 then both are scored on the test.
 
 usage: python benchmarks/new_product_weights.py --artifacts A [--protocol cold-items|loo]
-       [--data ../shared/datasets/amazon-beauty] [--out results.json]
+       [--data ../shared/datasets/amazon-beauty] [--ranker-splits 4] [--out results.json]
 
 The networks are the trained ones in both rows: this measures the blend stage and what follows it.
 cold-items also reports, in retrieval order, validation's and the test's new-product targets.
@@ -33,13 +33,17 @@ def main() -> None:
     parser.add_argument("--artifacts", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "amazon-beauty")
     parser.add_argument("--protocol", default="cold-items", choices=["cold-items", "loo"])
+    parser.add_argument(
+        "--ranker-splits", type=int, default=4, help="other validation splits to refit the ranking stage on"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     loaded = load(args.data, args.artifacts, args.protocol)
     rows: list[dict[str, Any]] = []
     for own in (False, True):
         loaded.model.config = dataclasses.replace(loaded.model.config, cold_weights=own)
-        row = {"new_products": "own weights" if own else "the blend's weights", **refit_and_score(loaded)}
+        name = "own weights" if own else "the blend's weights"
+        row = {"new_products": name, **refit_and_score(loaded, args.ranker_splits)}
         rows.append(row)
         print(json.dumps(row, default=str), flush=True)
     if args.out is not None:

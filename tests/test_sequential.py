@@ -479,7 +479,7 @@ def test_new_products_get_blend_weights_of_their_own_chosen_on_validation(tmp_pa
         blend_validator=blend_validator,
         new_item_blend_validator=new_item_validator,
     )
-    model: Any = create_model("lmrec", {**SMALL, "epochs": "2"}).fit(data)
+    model: Any = create_model("lmrec", {**SMALL, "epochs": "2", "cold_weights": "true"}).fit(data)
     assert (model.prior_weight, model.text_weight) == (0.3, 5.0)
     assert (model.cold_prior_weight, model.cold_text_weight) == (1.0, 15.0)
     assert {"prior": 0.0, "text": 0.0} in asked and {"prior": 5.0, "text": 30.0} in asked
@@ -495,7 +495,7 @@ def test_new_products_get_blend_weights_of_their_own_chosen_on_validation(tmp_pa
     np.testing.assert_allclose(loaded.score(histories), model.score(histories), rtol=1e-5, atol=1e-6)
 
     asked.clear()
-    same: Any = create_model("lmrec", {**SMALL, "epochs": "2", "cold_weights": "false"}).fit(data)
+    same: Any = create_model("lmrec", {**SMALL, "epochs": "2"}).fit(data)  # off by default
     assert asked == [] and same.cold_prior_weight is None and same.cold_text_weight is None
     parts = same.score_parts(histories)
     expected = parts["network"] + 0.3 * parts["prior"] + 5.0 * parts["text"]

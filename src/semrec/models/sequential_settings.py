@@ -125,11 +125,13 @@ class LMRecConfig(SequentialConfig):
         "Temperature of the softmax over the donors' text cosines (cold_neighbours): smaller gives "
         "the closest donors more weight (0 or less: no borrowing).",
     )
+    # off: on amazon-beauty (cold-items) the ranking stage's held-out validation shoppers scored
+    # NDCG@10 1.4% lower with them, in 4 of 5 splits (benchmarks/accuracy.md)
     cold_weights: bool = setting(
-        True,
+        False,
         "Give items with no training events co-occurrence and text weights of their own, chosen from "
         "the blend's grids by how well they order validation's new products for the validation "
-        "shoppers whose next item was one (needs 50 such shoppers; false: the blend's weights). "
+        "shoppers whose next item was one (needs 200 such shoppers; false: the blend's weights). "
         "calibrate_cold then fits their offset under these weights.",
     )
     cold_offset: float = setting(
