@@ -182,7 +182,7 @@ def fit_new_item_weights(model: SequentialRecommender, data: TrainingData) -> No
     new products, ranked among themselves, best foresee the next item of the validation shoppers
     who chose one. A new product's ID part is borrowed from its text neighbours, so its text may
     tell more than among trained items. The network keeps weight 1, so its scale stays shared."""
-    model.cold_prior_weight = model.cold_text_weight = None
+    model.cold_prior_weight = model.cold_text_weight = model.cold_weights_validation = None
     cold = model.counts == 0
     if not bool(getattr(model.config, "cold_weights", False)) or data.new_item_blend_validator is None:
         return
