@@ -31,6 +31,7 @@ from semrec.data.splits import EvalCases
 from semrec.evaluation.runner import RunSpec, load_trained, prepare, write_results
 from semrec.models.blend import Donors, text_neighbours
 from semrec.models.sequential import SequentialRecommender
+from semrec.training.fitting import offset_free_blend
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,7 +83,14 @@ def main() -> None:
     assert split.valid_cold_items is not None and split.cold_items is not None
     assert prepared.data.cold_calibrator is not None
     new_targets = np.isin([t[0] for t in split.valid.targets], split.valid_cold_items)
-    blend = {"prior": model.weights.prior, "text": model.weights.text}
+    weights = model.weights
+    # the weights the offsets are fitted under (new products' own, when the model has them)
+    blend = {
+        "prior": weights.prior,
+        "text": weights.text,
+        "new_prior": weights.new_prior,
+        "new_text": weights.new_text,
+    }
     unit = model.text_vectors / np.maximum(np.linalg.norm(model.text_vectors, axis=1, keepdims=True), 1e-12)
     seen = model.counts > 0
     odds = new_log_odds(model, split.valid, split.cold_items)
@@ -97,7 +105,9 @@ def main() -> None:
                 unit, unit[seen], np.flatnonzero(seen), neighbours, temperature, np.arange(len(seen))
             ),
         )
-        fitted = prepared.data.cold_calibrator(model.score_parts, blend, model.counts == 0, "likelihood")
+        fitted = prepared.data.cold_calibrator(
+            offset_free_blend(model), {"blend": 1.0}, model.counts == 0, "likelihood"
+        )
         assert fitted is not None
         row = {
             "cold_neighbours": neighbours,

@@ -27,6 +27,7 @@ from semrec.evaluation.runner import RunSpec, load_trained, prepare, write_resul
 from semrec.hardware import cpu_info
 from semrec.models.base import top_k
 from semrec.models.sequential import SequentialRecommender
+from semrec.training.fitting import offset_free_blend
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,11 +109,20 @@ def main() -> None:
     new_targets = np.isin([t[0] for t in split.valid.targets], split.valid_cold_items)
     fitted = float(getattr(model, "cold_offset", 0.0))
     untrained = prepared.data.item_counts() == 0
-    blend = {"prior": model.weights.prior, "text": model.weights.text}
+    weights = model.weights
+    # the weights the offsets are fitted under (new products' own, when the model has them)
+    blend = {
+        "prior": weights.prior,
+        "text": weights.text,
+        "new_prior": weights.new_prior,
+        "new_text": weights.new_text,
+    }
     # the offset cold_rule=exposure fits: new products hold validation's share of new targets
     # among the top-10 slots (training's own calibrator, the test's hidden items excluded)
     assert prepared.data.cold_calibrator is not None
-    exposure = prepared.data.cold_calibrator(model.score_parts, blend, model.counts == 0, "exposure")
+    exposure = prepared.data.cold_calibrator(
+        offset_free_blend(model), {"blend": 1.0}, model.counts == 0, "exposure"
+    )
     exposure_offset = None if exposure is None else exposure[0]
     grid = {float(o) for o in args.offsets.split(",")} | {fitted}
     rows = []

@@ -107,21 +107,30 @@ def test_served_scores_equal_offline_scores_through_a_learned_text_metric(
     assert_parity(artifacts, tmp_path)
 
 
+@pytest.mark.parametrize(
+    "own",
+    [
+        {"cold_cooccurrence_weight": 0.2, "cold_text_weight": 12.0},
+        # text only for new products: the server must still compute the text affinity
+        {"text_weight": 0.0, "cold_text_weight": 12.0},
+    ],
+)
 def test_served_scores_equal_offline_scores_with_new_products_own_weights(
-    parity_artifacts: Path, tmp_path: Path
+    parity_artifacts: Path, tmp_path: Path, own: dict[str, float]
 ) -> None:
     # the artifacts with new products' own co-occurrence and text weights, as `cold_weights` saves them
     artifacts = tmp_path / "own"
     shutil.copytree(parity_artifacts, artifacts)
     blend = json.loads((artifacts / "blend.json").read_text())
-    blend.update(cold_cooccurrence_weight=0.2, cold_text_weight=12.0)
-    (artifacts / "blend.json").write_text(json.dumps(blend))
+    assert "cold_text_weight" not in blend  # not chosen: not written, so older readers still load it
+    (artifacts / "blend.json").write_text(json.dumps({**blend, **own}))
     model, item_ids, _ = load_artifacts(artifacts)
     plain, _, _ = load_artifacts(parity_artifacts)
     history = [np.array([item_ids.index("lip-1"), item_ids.index("nail-1")])]
     new, seen = item_ids.index("nail-3"), item_ids.index("lip-2")
     assert model.score(history)[0, new] != pytest.approx(plain.score(history)[0, new], abs=1e-3)
-    assert model.score(history)[0, seen] == plain.score(history)[0, seen]  # trained items: as before
+    if "text_weight" not in own:
+        assert model.score(history)[0, seen] == plain.score(history)[0, seen]  # trained items: as before
     assert_parity(artifacts, tmp_path)
 
 

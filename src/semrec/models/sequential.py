@@ -294,8 +294,13 @@ class SequentialRecommender(Recommender):
                     "cooccurrence_weight": self.prior_weight,
                     "text_weight": self.text_weight,
                     "cold_offset": self.cold_offset,
-                    "cold_cooccurrence_weight": self.cold_prior_weight,
-                    "cold_text_weight": self.cold_text_weight,
+                    # only when chosen: older readers take every value as a number
+                    **(
+                        {}
+                        if self.cold_prior_weight is None
+                        else {"cold_cooccurrence_weight": self.cold_prior_weight}
+                    ),
+                    **({} if self.cold_text_weight is None else {"cold_text_weight": self.cold_text_weight}),
                 }
             )
         )

@@ -208,6 +208,7 @@ def with_catalog(
         model.cold_offset,
     )
     copy.cold_prior_weight, copy.cold_text_weight = model.cold_prior_weight, model.cold_text_weight
+    copy.cold_weights_validation = model.cold_weights_validation
     copy.affinity_decay = model.affinity_decay
     copy.text_metric = model.text_metric
     copy.ranker = model.ranker

@@ -15,7 +15,7 @@ from semrec.data.text import catalog_texts
 from semrec.encoders.factory import is_exported
 from semrec.encoders.transformer import TextEncoder
 from semrec.encoders.whitening import whiten
-from semrec.models.base import TrainingData
+from semrec.models.base import PartScores, TrainingData
 from semrec.models.blend import blend
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.text_metric import MetricSettings, fit_text_metric
@@ -186,6 +186,12 @@ def fit_new_item_weights(model: SequentialRecommender, data: TrainingData) -> No
     cold = model.counts == 0
     if not bool(getattr(model.config, "cold_weights", False)) or data.new_item_blend_validator is None:
         return
+    if not bool(getattr(model.config, "calibrate_cold", False)):
+        # a fixed offset was set for the blend's scale: new weights would change what it means
+        log.warning(
+            "cold_weights needs calibrate_cold (the offset is fitted under the new weights): left off"
+        )
+        return
     weights = model.weights
     prior_grid = PRIOR_WEIGHTS if weights.prior > 0 else (0.0,)  # a term the blend leaves out stays out
     text_grid = TEXT_WEIGHTS if weights.text > 0 else (0.0,)
@@ -221,6 +227,18 @@ def fit_new_item_weights(model: SequentialRecommender, data: TrainingData) -> No
             log.warning("new products' %s weight %.2f is the largest the grid offers", name, value)
 
 
+def offset_free_blend(model: SequentialRecommender) -> PartScores:
+    """Part scores of one part, 'blend': the model's blend as it scores (new products with their own
+    weights) without the cold offset, which is what an offset is fitted on."""
+    weights, cold = replace(model.weights, cold=0.0), model.counts == 0
+
+    def blended(histories: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        parts = model.score_parts(histories)
+        return {"blend": blend(parts["network"], weights, parts.get("prior"), parts.get("text"), cold)}
+
+    return blended
+
+
 def calibrate_cold(model: SequentialRecommender, data: TrainingData) -> None:
     """Fits the offset of items with no training events on validation by the ``cold_rule`` setting
     (see :func:`~semrec.evaluation.evaluator.fit_cold_offset`), when ``calibrate_cold`` asks for it
@@ -230,14 +248,8 @@ def calibrate_cold(model: SequentialRecommender, data: TrainingData) -> None:
     cold = model.counts == 0
     if not cold.any():
         return
-    weights = replace(model.weights, cold=0.0)
-
-    def blended(histories: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-        parts = model.score_parts(histories)  # with new products' own weights, without an offset
-        return {"blend": blend(parts["network"], weights, parts.get("prior"), parts.get("text"), cold)}
-
     rule = str(getattr(model.config, "cold_rule", "likelihood"))
-    fitted = data.cold_calibrator(blended, {"blend": 1.0}, cold, rule)
+    fitted = data.cold_calibrator(offset_free_blend(model), {"blend": 1.0}, cold, rule)
     if fitted is None:
         log.info("cold offset %.2f (validation holds too few new products to fit it)", model.cold_offset)
         return
