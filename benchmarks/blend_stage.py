@@ -5,22 +5,28 @@ ranking stage, all on validation, as `semrec train` does after the networks) and
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cold_tradeoff import at_offset
+from cold_tradeoff import at_offset, document_head
 from semrec.artifacts import load_artifacts
 from semrec.data.splits import Split
 from semrec.evaluation.evaluator import evaluate
-from semrec.evaluation.runner import Protocol, RunSpec, load_trained, prepare
+from semrec.evaluation.runner import Protocol, RunSpec, load_trained, prepare, write_results
 from semrec.models.base import TrainingData
 from semrec.models.ranker import fit_ranker
 from semrec.models.sequential import SequentialRecommender
 from semrec.training.fitting import fit_blend, fit_ranking_stage
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "amazon-beauty"
 
 
 @dataclass
@@ -81,3 +87,39 @@ def refit_and_score(loaded: Loaded, ranker_splits: int = 0) -> dict[str, Any]:
     result = evaluate(model, split.test, loaded.counts, progress=False)
     row["test"] = {k: round(result.metrics[k], 4) for k in ("hr@10", "ndcg@10", "hr@20", "ndcg@20")}
     return row
+
+
+def arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The options every blend-stage comparison takes (a benchmark adds its own)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--artifacts", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--protocol", default="cold-items", choices=["cold-items", "loo"])
+    parser.add_argument("--out", type=Path)
+    return parser
+
+
+def compare(
+    args: argparse.Namespace,
+    variants: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+    about: Mapping[str, Any] | None = None,
+    ranker_splits: int = 0,
+) -> None:
+    """Each variant, (what its row says of it, the settings it replaces), refitted and scored side
+    by side on the same artifacts; the rows printed and, with ``--out``, written with ``about``."""
+    loaded = load(args.data, args.artifacts, args.protocol)
+    rows: list[dict[str, Any]] = []
+    for label, settings in variants:
+        loaded.model.config = dataclasses.replace(loaded.model.config, **settings)
+        row = {**label, **refit_and_score(loaded, ranker_splits)}
+        rows.append(row)
+        print(json.dumps(row, default=str), flush=True)
+    if args.out is not None:
+        document = {
+            **document_head(args.data, args.artifacts, loaded.config, args.protocol),
+            "split": "test (choices on validation)",
+            **(about or {}),
+            "test_cases": len(loaded.split.test.users),
+            "rows": rows,
+        }
+        write_results(document, args.out)

@@ -16,6 +16,7 @@ blend's log-odds of a new next item (the softmax mass of new products against th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -83,14 +84,8 @@ def main() -> None:
     assert split.valid_cold_items is not None and split.cold_items is not None
     assert prepared.data.cold_calibrator is not None
     new_targets = np.isin([t[0] for t in split.valid.targets], split.valid_cold_items)
-    weights = model.weights
     # the weights the offsets are fitted under (new products' own, when the model has them)
-    blend = {
-        "prior": weights.prior,
-        "text": weights.text,
-        "new_prior": weights.new_prior,
-        "new_text": weights.new_text,
-    }
+    blend = dataclasses.asdict(model.weights)
     unit = model.text_vectors / np.maximum(np.linalg.norm(model.text_vectors, axis=1, keepdims=True), 1e-12)
     seen = model.counts > 0
     odds = new_log_odds(model, split.valid, split.cold_items)

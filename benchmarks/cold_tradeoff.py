@@ -13,6 +13,7 @@ A diagnostic, not a way to choose: the model's own offset is fitted on validatio
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -109,14 +110,8 @@ def main() -> None:
     new_targets = np.isin([t[0] for t in split.valid.targets], split.valid_cold_items)
     fitted = float(getattr(model, "cold_offset", 0.0))
     untrained = prepared.data.item_counts() == 0
-    weights = model.weights
     # the weights the offsets are fitted under (new products' own, when the model has them)
-    blend = {
-        "prior": weights.prior,
-        "text": weights.text,
-        "new_prior": weights.new_prior,
-        "new_text": weights.new_text,
-    }
+    blend = dataclasses.asdict(model.weights)
     # the offset cold_rule=exposure fits: new products hold validation's share of new targets
     # among the top-10 slots (training's own calibrator, the test's hidden items excluded)
     assert prepared.data.cold_calibrator is not None

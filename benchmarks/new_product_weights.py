@@ -14,46 +14,20 @@ cold-items also reports, in retrieval order, validation's and the test's new-pro
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
-from pathlib import Path
-from typing import Any
-
-from blend_stage import load, refit_and_score
-from cold_tradeoff import document_head
-from semrec.evaluation.runner import write_results
-
-ROOT = Path(__file__).resolve().parents[1]
+from blend_stage import arguments, compare
 
 
 def main() -> None:
-    raw = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
-    parser.add_argument("--artifacts", type=Path, required=True)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "amazon-beauty")
-    parser.add_argument("--protocol", default="cold-items", choices=["cold-items", "loo"])
+    parser = arguments(__doc__)
     parser.add_argument(
         "--ranker-splits", type=int, default=4, help="other validation splits to refit the ranking stage on"
     )
-    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    loaded = load(args.data, args.artifacts, args.protocol)
-    rows: list[dict[str, Any]] = []
-    for own in (False, True):
-        loaded.model.config = dataclasses.replace(loaded.model.config, cold_weights=own)
-        name = "own weights" if own else "the blend's weights"
-        row = {"new_products": name, **refit_and_score(loaded, args.ranker_splits)}
-        rows.append(row)
-        print(json.dumps(row, default=str), flush=True)
-    if args.out is not None:
-        document = {
-            **document_head(args.data, args.artifacts, loaded.config, args.protocol),
-            "split": "test (choices on validation)",
-            "test_cases": len(loaded.split.test.users),
-            "rows": rows,
-        }
-        write_results(document, args.out)
+    variants = [
+        ({"new_products": "the blend's weights"}, {"cold_weights": False}),
+        ({"new_products": "own weights"}, {"cold_weights": True}),
+    ]
+    compare(args, variants, ranker_splits=args.ranker_splits)
 
 
 if __name__ == "__main__":

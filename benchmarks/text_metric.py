@@ -13,50 +13,25 @@ cold-items also reports, in retrieval order, validation's and the test's new-pro
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
-from pathlib import Path
-from typing import Any
 
-from blend_stage import load, refit_and_score
-from cold_tradeoff import document_head
-from semrec.evaluation.runner import write_results
+from blend_stage import arguments, compare
 from semrec.models.text_metric import MetricSettings
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    raw = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
-    parser.add_argument("--artifacts", type=Path, required=True)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "amazon-beauty")
-    parser.add_argument("--protocol", default="cold-items", choices=["cold-items", "loo"])
+    parser = arguments(__doc__)
     parser.add_argument("--epochs", type=int, default=MetricSettings.epochs, help="text_metric_epochs")
-    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    loaded = load(args.data, args.artifacts, args.protocol)
-    rows: list[dict[str, Any]] = []
-    for epochs in (0, args.epochs):
-        # as `semrec train --param text_metric_epochs=E` fits it: before the blend weights
-        loaded.model.config = dataclasses.replace(loaded.model.config, text_metric_epochs=epochs)
-        row = {
-            "text_term": "learned metric" if epochs else "cosine (as trained)",
-            "text_metric_epochs": epochs,
-            **refit_and_score(loaded),
-        }
-        rows.append(row)
-        print(json.dumps(row, default=str), flush=True)
-    if args.out is not None:
-        document = {
-            **document_head(args.data, args.artifacts, loaded.config, args.protocol),
-            "split": "test (choices on validation)",
-            "metric": dataclasses.asdict(MetricSettings(epochs=args.epochs)),
-            "test_cases": len(loaded.split.test.users),
-            "rows": rows,
-        }
-        write_results(document, args.out)
+    # as `semrec train --param text_metric_epochs=E` fits it: before the blend weights
+    variants = [
+        ({"text_term": "cosine (as trained)", "text_metric_epochs": 0}, {"text_metric_epochs": 0}),
+        (
+            {"text_term": "learned metric", "text_metric_epochs": args.epochs},
+            {"text_metric_epochs": args.epochs},
+        ),
+    ]
+    compare(args, variants, {"metric": dataclasses.asdict(MetricSettings(epochs=args.epochs))})
 
 
 if __name__ == "__main__":
