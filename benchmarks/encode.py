@@ -24,83 +24,188 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 
 from semrec.data.loader import load_dataset
 from semrec.data.text import catalog_texts
+from semrec.encoders.batching import encode_by_length
 from semrec.encoders.onnx_export import export_encoder
 from semrec.encoders.onnx_runtime import OnnxTextEncoder
 from semrec.encoders.protocol import Encoder
 from semrec.encoders.transformer import TextEncoder
 from semrec.hardware import cpu_info
+from serving import cpu_counters, steal_share
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def speed(encoder: Encoder, texts: list[str], singles: list[str]) -> dict[str, float]:
-    encoder.encode(texts[:64])  # warm-up
-    started = time.perf_counter()
-    encoder.encode(texts)
-    rate = len(texts) / (time.perf_counter() - started)
+def settle() -> None:
+    """Lets the thread pools of the last backend timed stop spinning (PyTorch's OpenMP threads and
+    ONNX Runtime's spin a while after each call): on 2 cores they would slow the next one down."""
+    time.sleep(0.3)
+
+
+def latency(encoder: Encoder, singles: list[str]) -> dict[str, float]:
+    """Batch-1 latency (a search query, a new product) over ``singles``, one text at a time."""
+    settle()
+    encoder.encode(singles[:8])  # warm-up
     latencies = []
     for text in singles:
         begin = time.perf_counter()
         encoder.encode([text])
         latencies.append((time.perf_counter() - begin) * 1000)
     return {
-        "texts_per_s_batch64": round(rate, 1),
         "batch1_p50_ms": round(float(np.percentile(latencies, 50)), 2),
         "batch1_p99_ms": round(float(np.percentile(latencies, 99)), 2),
     }
 
 
-def matmul_ceiling(dim: int, ffn: int, rows: int = 1280, reps: int = 50) -> dict[str, Any]:
-    """What this CPU's int8 matrix products allow: ONNX Runtime's fp32 MatMul against the same
-    product quantised as the int8 export quantises it (dynamic activations, per-channel int8
-    weights), at the encoder's shapes (``rows`` tokens: a batch of 64 texts of ~20 tokens); and the
-    ratio for one transformer layer (4 products dim x dim, then dim x ffn and ffn x dim)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def token_rows(encoder: OnnxTextEncoder, texts: list[str]) -> list[int]:
+    """The token rows (texts x padded length) of each batch the encoder runs for ``texts``: the
+    rows every weight matrix product of every layer multiplies."""
+    rows: list[int] = []
 
-    folder = Path(tempfile.mkdtemp(prefix="semrec-matmul-"))
-    rng = np.random.default_rng(0)
-    shapes = {"dim_dim": (dim, dim), "dim_ffn": (dim, ffn), "ffn_dim": (ffn, dim)}
-    out: dict[str, Any] = {}
-    for name, (k, n) in shapes.items():
-        weight = numpy_helper.from_array((rng.normal(size=(k, n)) * 0.05).astype(np.float32), "W")
-        graph = helper.make_graph(
-            [helper.make_node("MatMul", ["X", "W"], ["Y"])],
-            name,
-            [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["rows", k])],
-            [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["rows", n])],
-            [weight],
-        )
-        fp32, int8 = folder / f"{name}.onnx", folder / f"{name}-int8.onnx"
-        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), fp32)
-        quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8)
-        feed = {"X": rng.normal(size=(rows, k)).astype(np.float32)}
-        times = {}
-        for label, path in (("fp32", fp32), ("int8", int8)):
-            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            for _ in range(5):
-                session.run(None, feed)
-            started = time.perf_counter()
-            for _ in range(reps):
-                session.run(None, feed)
-            times[label] = (time.perf_counter() - started) / reps * 1000
-        out[name] = {
-            "fp32_ms": round(times["fp32"], 3),
-            "int8_ms": round(times["int8"], 3),
-            "speedup": round(times["fp32"] / times["int8"], 2),
+    def run(chunk: list[str]) -> np.ndarray:
+        batch = encoder.tokenizer.encode_batch(chunk)
+        rows.append(len(batch) * len(batch[0].ids))
+        return np.zeros((len(chunk), encoder.dim), dtype=np.float32)
+
+    encode_by_length(texts, encoder.dim, encoder.batch_size, run)
+    return rows
+
+
+class MatrixProducts:
+    """The encoder's weight matrix products alone on ONNX Runtime: fp32 MatMul against the same
+    product quantised as the int8 export quantises it (dynamic activations, per-channel int8
+    weights), at the encoder's shapes (dim x dim for the four attention projections, dim x ffn and
+    ffn x dim for the feed-forward part)."""
+
+    SHAPES = ("dim_dim", "dim_ffn", "ffn_dim")
+
+    def __init__(self, dim: int, ffn: int, layers: int) -> None:
+        from onnx import TensorProto, helper, numpy_helper
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        folder = Path(tempfile.mkdtemp(prefix="semrec-matmul-"))
+        self.rng = np.random.default_rng(0)
+        self.layers = layers
+        self.inner = {"dim_dim": dim, "dim_ffn": dim, "ffn_dim": ffn}
+        self.sessions: dict[tuple[str, str], ort.InferenceSession] = {}
+        for name, (k, n) in {"dim_dim": (dim, dim), "dim_ffn": (dim, ffn), "ffn_dim": (ffn, dim)}.items():
+            weight = numpy_helper.from_array((self.rng.normal(size=(k, n)) * 0.05).astype(np.float32), "W")
+            graph = helper.make_graph(
+                [helper.make_node("MatMul", ["X", "W"], ["Y"])],
+                name,
+                [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["rows", k])],
+                [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["rows", n])],
+                [weight],
+            )
+            fp32, int8 = folder / f"{name}.onnx", folder / f"{name}-int8.onnx"
+            onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), fp32)
+            quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8)
+            for label, path in (("fp32", fp32), ("int8", int8)):
+                self.sessions[(name, label)] = ort.InferenceSession(
+                    str(path), providers=["CPUExecutionProvider"]
+                )
+
+    def product_ms(self, name: str, label: str, rows: int, reps: int) -> float:
+        """Mean milliseconds of one product of ``rows`` token rows."""
+        session = self.sessions[(name, label)]
+        feed = {"X": self.rng.normal(size=(rows, self.inner[name])).astype(np.float32)}
+        session.run(None, feed)
+        started = time.perf_counter()
+        for _ in range(reps):
+            session.run(None, feed)
+        return (time.perf_counter() - started) / reps * 1000
+
+    def bare(self, rows: int = 1280, reps: int = 50) -> dict[str, Any]:
+        """Each product's int8 speed-up at ``rows`` token rows (a batch of 64 texts of ~20 tokens),
+        and that of one transformer layer (four dim x dim products, then dim x ffn and ffn x dim)."""
+        out: dict[str, Any] = {}
+        for name in self.SHAPES:
+            fp32, int8 = (self.product_ms(name, label, rows, reps) for label in ("fp32", "int8"))
+            out[name] = {
+                "fp32_ms": round(fp32, 3),
+                "int8_ms": round(int8, 3),
+                "speedup": round(fp32 / int8, 2),
+            }
+        layer = {
+            label: 4 * out["dim_dim"][label] + out["dim_ffn"][label] + out["ffn_dim"][label]
+            for label in ("fp32_ms", "int8_ms")
         }
-    layer = {
-        label: 4 * out["dim_dim"][label] + out["dim_ffn"][label] + out["ffn_dim"][label]
-        for label in ("fp32_ms", "int8_ms")
+        out["layer_speedup"] = round(layer["fp32_ms"] / layer["int8_ms"], 2)
+        return out
+
+    def encoder_ms(self, batches: list[int], label: str, reps: int = 10) -> float:
+        """Milliseconds the encoder's weight products take over ``batches`` (token rows of each)."""
+        settle()
+        per_layer = 0.0
+        for rows in batches:
+            per_layer += 4 * self.product_ms("dim_dim", label, rows, reps)
+            per_layer += self.product_ms("dim_ffn", label, rows, reps)
+            per_layer += self.product_ms("ffn_dim", label, rows, reps)
+        return per_layer * self.layers
+
+
+def throughput(
+    encoders: dict[str, Encoder],
+    sample: list[str],
+    products: MatrixProducts,
+    rows: OnnxTextEncoder,
+    rounds: int,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Texts/s at batch 64 of every backend, in interleaved rounds (each round every backend encodes
+    the same slice of ``sample``, so a slow spell of a shared machine hits all of them alike), with
+    each backend's speed-up over torch fp32 as the median of the rounds' ratios; and, in the same
+    rounds, what the CPU's int8 matrix products allow: the encoder's weight products (every layer's,
+    at the token rows of that round's batches) timed alone in fp32 and in int8."""
+    slices = [sample[i::rounds] for i in range(rounds)]
+    seconds: dict[str, list[float]] = {name: [] for name in encoders}
+    allowed: list[float] = []
+    product_share: list[float] = []
+    steals: list[float | None] = []
+    for chunk in slices:
+        before = cpu_counters()
+        for name, encoder in encoders.items():
+            settle()
+            encoder.encode(chunk[:64])  # warm-up (and the same caches for all)
+            started = time.perf_counter()
+            encoder.encode(chunk)
+            seconds[name].append(time.perf_counter() - started)
+        batches = token_rows(rows, chunk)
+        fp32_ms, int8_ms = (products.encoder_ms(batches, label) for label in ("fp32", "int8"))
+        allowed.append(fp32_ms / int8_ms)
+        product_share.append(fp32_ms / (seconds["onnx-fp32"][-1] * 1000))
+        steals.append(steal_share(before, cpu_counters()))
+    rows_out: dict[str, dict[str, Any]] = {}
+    base = np.array(seconds["torch-fp32"])
+    for name, spent in seconds.items():
+        times = np.array(spent)
+        rows_out[name] = {
+            "texts_per_s_batch64": round(len(sample) / float(times.sum()), 1),
+            "speedup_batch64": round(float(np.median(base / times)), 2),
+            "speedup_per_round": [round(float(x), 2) for x in base / times],
+        }
+    int8 = np.array(seconds["onnx-fp32"]) / np.array(seconds["onnx-int8"])
+    share = int8 / np.array(allowed)
+    ceiling = {
+        "rounds": rounds,
+        "products_int8_vs_fp32": round(float(np.median(allowed)), 2),
+        "encoder_int8_vs_onnx_fp32": round(float(np.median(int8)), 2),
+        "share_of_products_speedup": round(float(np.median(share)), 3),
+        # the products timed alone, against the whole fp32 encoder (over 1: alone they run slower
+        # than inside the fused graph, whose attention multiplies one wider matrix)
+        "products_alone_vs_onnx_fp32_time": round(float(np.median(product_share)), 2),
+        "cpu_steal_share_per_round": steals,
+        "per_round": {
+            "products_int8_vs_fp32": [round(x, 2) for x in allowed],
+            "encoder_int8_vs_onnx_fp32": [round(float(x), 2) for x in int8],
+            "share": [round(float(x), 3) for x in share],
+        },
     }
-    out["layer_speedup"] = round(layer["fp32_ms"] / layer["int8_ms"], 2)
-    return out
+    return rows_out, ceiling
 
 
 def zeroshot_ndcg(data: Path, encoder_ref: str, layers: int = 0, precision: str = "fp32") -> float:
@@ -145,6 +250,7 @@ def main() -> None:
     parser.add_argument(
         "--artifacts", type=Path, default=None, help="lmrec artifacts (frozen mode, raw text)"
     )
+    parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds of the speed runs")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -172,18 +278,30 @@ def main() -> None:
     if flags.get("avx512_bf16") or flags.get("amx_bf16"):  # elsewhere bf16 is emulated, and slow
         encoders["torch-bf16"] = (TextEncoder("minilm", device="cpu", precision="bf16"), "minilm", 0)
     reference = torch_encoder.encode(sample)
+    config = torch_encoder.model.config
+    products = MatrixProducts(
+        int(config.hidden_size), int(config.intermediate_size), int(config.num_hidden_layers)
+    )
+    fp32_export = encoders["onnx-fp32"][0]
+    assert isinstance(fp32_export, OnnxTextEncoder)
+    rates, ceiling = throughput(
+        {name: encoder for name, (encoder, _, _) in encoders.items()},
+        sample,
+        products,
+        fp32_export,
+        args.rounds,
+    )
     rows: dict[str, dict[str, Any]] = {}
     for name, (encoder, _, _) in encoders.items():
-        rows[name] = speed(encoder, sample, singles)
         vectors = encoder.encode(sample)
-        rows[name]["mean_cosine_to_torch"] = round(float(np.mean(np.sum(vectors * reference, axis=1))), 5)
+        rows[name] = {
+            **rates[name],
+            **latency(encoder, singles),
+            "mean_cosine_to_torch": round(float(np.mean(np.sum(vectors * reference, axis=1))), 5),
+        }
         print(name, rows[name], file=sys.stderr, flush=True)
-    config = torch_encoder.model.config
-    ceiling = matmul_ceiling(int(config.hidden_size), int(config.intermediate_size))
-    print("matmul", ceiling, file=sys.stderr, flush=True)
-    base = rows["torch-fp32"]["texts_per_s_batch64"]
-    for row in rows.values():
-        row["speedup_batch64"] = round(row["texts_per_s_batch64"] / base, 2)
+    bare = products.bare()
+    print("ceiling", ceiling, "bare products", bare, file=sys.stderr, flush=True)
     if not args.skip_quality:
         for name, (encoder, ref, layers) in encoders.items():
             precision = "bf16" if name == "torch-bf16" else "fp32"
@@ -202,12 +320,17 @@ def main() -> None:
         },
         "texts": args.texts,
         "backends": rows,
-        # int8 against fp32 on ONNX Runtime: the encoder, and the matrix products alone
+        # int8 against fp32 on ONNX Runtime: the encoder, what its matrix products allow it (the
+        # encoder with only its weight products made int8), and the products alone
         "int8_vs_onnx_fp32": {
-            "encoder": round(
-                rows["onnx-int8"]["texts_per_s_batch64"] / rows["onnx-fp32"]["texts_per_s_batch64"], 2
-            ),
-            "matmul": ceiling,
+            "encoder": ceiling["encoder_int8_vs_onnx_fp32"],
+            "ceiling": ceiling,
+            "matmul": {
+                **bare,
+                "share_of_layer_speedup": round(
+                    ceiling["encoder_int8_vs_onnx_fp32"] / bare["layer_speedup"], 3
+                ),
+            },
         },
     }
     print(json.dumps(result, indent=None if args.json else 2))

@@ -1,43 +1,71 @@
 """Which int8 export is fastest here at cosine >= 0.99: the ways of quantising the encoder side by side
-in one run, each against PyTorch fp32 on the same texts.
+in one run, in interleaved rounds, each against PyTorch fp32 and ONNX fp32 on the same texts.
 
 usage: python benchmarks/int8_variants.py [--data ../shared/datasets/amazon-beauty] [--texts 1536]
-       [--out results.json]
+       [--rounds 6] [--only NAME,NAME] [--out results.json]
 
-Variants of ONNX Runtime's dynamic quantisation of the plain exported graph: int8 weights per
-channel or per tensor, with the weights' range reduced to 7 bits or not (reduce_range: safer on CPUs
-without VNNI, whose 8-bit products can saturate), and the session on 1 or 2 threads. The shipped
-export (`semrec export --backend onnx-int8`) is per channel, full range, the machine's threads.
+Variants, all of ONNX Runtime's quantiser:
+- dynamic (activations quantised per batch as they come) of the plain exported graph: int8 weights
+  per channel or per tensor; the weights' range reduced to 7 bits or not (reduce_range: safer on
+  CPUs without VNNI, whose 8-bit products can saturate); uint8 weights (the u8u8 kernels);
+  the session on 1 or 2 threads;
+- dynamic of the fused graph (attention, skip-layer-norm and bias-GELU as single operators):
+  attention quantised too (QAttention), or only the plain matrix products;
+- static (activation ranges calibrated beforehand on 256 other catalog texts, min-max), in the
+  QOperator format (quantised operators) and the QDQ format (quantise-dequantise pairs around
+  fp32 operators, which ONNX Runtime fuses).
+The shipped export (`semrec export --backend onnx-int8`) is dynamic, plain graph, per channel, full
+range, the machine's threads. The speed-ups are medians of the rounds' ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 
 from semrec.data.loader import load_dataset
 from semrec.data.text import catalog_texts
-from semrec.encoders.onnx_export import export_encoder, export_graph
-from semrec.encoders.onnx_runtime import OnnxTextEncoder
+from semrec.encoders.onnx_export import export_encoder, export_fused_graph, export_graph
+from semrec.encoders.onnx_runtime import MODEL_FILES, OnnxTextEncoder
+from semrec.encoders.protocol import Encoder
 from semrec.encoders.transformer import TextEncoder
 from semrec.hardware import cpu_info
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def rate(encoder: Any, texts: list[str]) -> tuple[float, np.ndarray]:
-    encoder.encode(texts[:64])  # warm-up
-    started = time.perf_counter()
-    vectors = encoder.encode(texts)
-    return len(texts) / (time.perf_counter() - started), vectors
+class Calibration:
+    """Batches of tokenised texts for static quantisation (ONNX Runtime's CalibrationDataReader)."""
+
+    def __init__(self, encoder: OnnxTextEncoder, texts: list[str], batch: int = 32) -> None:
+        self.batches = []
+        for start in range(0, len(texts), batch):
+            rows = encoder.tokenizer.encode_batch(texts[start : start + batch])
+            self.batches.append(
+                {
+                    "input_ids": np.array([r.ids for r in rows], dtype=np.int64),
+                    "attention_mask": np.array([r.attention_mask for r in rows], dtype=np.int64),
+                }
+            )
+        self.rewind()
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._iter, None)
+
+    def rewind(self) -> None:
+        self._iter = iter(self.batches)
 
 
 def main() -> None:
@@ -46,59 +74,128 @@ def main() -> None:
     )
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "amazon-beauty")
     parser.add_argument("--texts", type=int, default=1536)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated variant names to build beside the shipped one (default: all)",
+    )
     args = parser.parse_args()
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     texts = catalog_texts(load_dataset(args.data).items)
-    sample = [texts[i] for i in np.random.default_rng(0).choice(len(texts), args.texts, replace=False)]
+    order = np.random.default_rng(0).permutation(len(texts))
+    sample = [texts[i] for i in order[: args.texts]]
+    calibration = [texts[i] for i in order[-256:]]  # never in the sample
     torch.set_num_threads(2)
     reference = TextEncoder("minilm", device="cpu")
-    base, vectors = rate(reference, sample)
     work = Path(tempfile.mkdtemp(prefix="semrec-int8-"))
-    plain = export_encoder(reference, work / "int8", "onnx-int8")  # the shipped variant
-    fp32 = export_encoder(reference, work / "fp32-plain", "onnx")  # (fused) fp32, for the ratio
+    out = args.out.resolve() if args.out is not None else None
+    os.chdir(work)  # the quantiser leaves scratch files in the working directory
+    shipped = export_encoder(reference, work / "int8", "onnx-int8")
+    fp32 = export_encoder(reference, work / "fp32", "onnx")  # (fused) fp32, for the ratio
+    plain, fused = work / "plain.onnx", work / "fused.onnx"
+    export_graph(reference, plain)  # the graph the shipped export quantises
+    export_fused_graph(reference, fused)
+    prepared = work / "plain-prepared.onnx"  # static quantisation wants shapes inferred
+    quant_pre_process(str(plain), str(prepared), skip_symbolic_shape=True)
+    tokenizing = OnnxTextEncoder(shipped)
+    # the fused graph's operators come from ONNX Runtime's own domain, which shape inference
+    # cannot type: the quantiser is told their outputs are float
+    untyped = {"DefaultTensorType": onnx.TensorProto.FLOAT}
+
+    def dynamic(source: Path, **options: Any) -> Callable[[Path], None]:
+        return lambda target: quantize_dynamic(str(source), str(target), **options)
+
+    def static(form: Any) -> Callable[[Path], None]:
+        return lambda target: quantize_static(
+            str(prepared),
+            str(target),
+            Calibration(tokenizing, calibration),  # each quantisation reads the batches afresh
+            quant_format=form,
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+
+    channel = {"per_channel": True, "weight_type": QuantType.QInt8}
+    builders: dict[str, Callable[[Path], None]] = {
+        "dynamic-plain-per-channel-reduced": dynamic(plain, reduce_range=True, **channel),
+        "dynamic-plain-per-tensor": dynamic(plain, per_channel=False, weight_type=QuantType.QInt8),
+        "dynamic-plain-per-channel-uint8-weights": dynamic(
+            plain, per_channel=True, weight_type=QuantType.QUInt8
+        ),
+        "dynamic-fused-qattention": dynamic(
+            fused, op_types_to_quantize=["MatMul", "Attention"], extra_options=untyped, **channel
+        ),
+        "dynamic-fused-matmul-only": dynamic(
+            fused, op_types_to_quantize=["MatMul"], extra_options=untyped, **channel
+        ),
+        "static-qoperator": static(QuantFormat.QOperator),
+        "static-qdq": static(QuantFormat.QDQ),
+    }
+    encoders: dict[str, Encoder] = {
+        "torch-fp32": reference,
+        "onnx-fp32": OnnxTextEncoder(fp32),
+        "dynamic-plain-per-channel (shipped)": OnnxTextEncoder(shipped),
+        "dynamic-plain-per-channel (shipped), 1 thread": OnnxTextEncoder(shipped, threads=1),
+    }
+    wanted = {name.strip() for name in args.only.split(",") if name.strip()}
+    if wanted - set(builders):
+        parser.error(
+            f"--only: unknown variants {sorted(wanted - set(builders))}; choose from {list(builders)}"
+        )
+    for name, build in builders.items():
+        if wanted and name not in wanted:
+            continue
+        folder = work / name
+        shutil.copytree(shipped, folder)  # tokenizer and manifest; the graph is replaced
+        build(folder / MODEL_FILES["onnx-int8"])
+        encoders[name] = OnnxTextEncoder(folder)
+    vectors = reference.encode(sample)
+    cosine = {
+        name: round(float(np.mean(np.sum(encoder.encode(sample) * vectors, axis=1))), 5)
+        for name, encoder in encoders.items()
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in encoders}
+    for chunk in (sample[i :: args.rounds] for i in range(args.rounds)):
+        for name, encoder in encoders.items():
+            time.sleep(0.3)  # the last backend's thread pools stop spinning first (2 cores)
+            encoder.encode(chunk[:64])  # warm-up
+            started = time.perf_counter()
+            encoder.encode(chunk)
+            seconds[name].append(time.perf_counter() - started)
+    torch_s, fp32_s = np.array(seconds["torch-fp32"]), np.array(seconds["onnx-fp32"])
     rows: dict[str, dict[str, Any]] = {}
-    speed, got = rate(OnnxTextEncoder(fp32), sample)
-    rows["onnx-fp32"] = {"texts_per_s": round(speed, 1)}
-    source = work / "unfused.onnx"
-    export_graph(reference, source)  # the plain fp32 graph the int8 export quantises
-    for per_channel in (True, False):
-        for reduce_range in (False, True):
-            name = (
-                f"int8-{'per-channel' if per_channel else 'per-tensor'}{'-reduced' if reduce_range else ''}"
-            )
-            folder = work / name
-            folder.mkdir()
-            for extra in plain.iterdir():
-                if extra.suffix != ".onnx":
-                    (folder / extra.name).write_bytes(extra.read_bytes())
-            quantize_dynamic(
-                str(source),
-                str(folder / "model-int8.onnx"),
-                per_channel=per_channel,
-                reduce_range=reduce_range,
-                weight_type=QuantType.QInt8,
-            )
-            for threads in (2, 1):
-                speed, got = rate(OnnxTextEncoder(folder, threads=threads), sample)
-                rows[f"{name}-threads{threads}"] = {
-                    "texts_per_s": round(speed, 1),
-                    "mean_cosine_to_torch": round(float(np.mean(np.sum(got * vectors, axis=1))), 5),
-                }
-    for row in rows.values():
-        row["vs_torch_fp32"] = round(row["texts_per_s"] / base, 2)
+    for name, spent in seconds.items():
+        times = np.array(spent)
+        rows[name] = {
+            "texts_per_s": round(len(sample) / float(times.sum()), 1),
+            "vs_torch_fp32": round(float(np.median(torch_s / times)), 2),
+            "vs_onnx_fp32": round(float(np.median(fp32_s / times)), 2),
+            "mean_cosine_to_torch": cosine[name],
+        }
     document = {
         "machine": {"cpu": cpu_info(), "torch": torch.__version__, "onnxruntime": ort.__version__},
         "texts": args.texts,
+        "rounds": args.rounds,
         "batch_size": 64,
-        "torch_fp32_texts_per_s": round(base, 1),
         "variants": rows,
     }
     text = json.dumps(document, indent=2)
     print(text)
-    if args.out is not None:
-        args.out.write_text(text + "\n")
+    if out is not None:
+        out.write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -50,24 +50,31 @@ def test_embedding_says_which_backend_and_cpu(caplog: pytest.LogCaptureFixture) 
     assert "embedding with torch-bf16 on " in caplog.text
 
 
-def test_queries_take_int8_where_the_cpu_has_vnni_and_the_products_encoder_elsewhere() -> None:
+def test_queries_take_int8_where_the_cpu_has_vnni_and_onnx_fp32_elsewhere() -> None:
     from semrec.encoders.choice import choose_query_backend
 
     class Torch:
         backend = "torch-fp32"
+        device = "cpu"
+
+    class Gpu(Torch):
+        device = "cuda"
 
     class Exported:
         backend = "onnx-int8"
 
     torch: Any = Torch()
+    gpu: Any = Gpu()
     exported: Any = Exported()
     vnni = {"avx2": True, "avx512_vnni": True}
     plain = {"avx2": True, "avx512_vnni": False, "avx_vnni": False}
     assert choose_query_backend("auto", vnni, torch) == "onnx-int8"
     assert choose_query_backend("auto", {"amx_int8": True}, torch) == "onnx-int8"
-    assert choose_query_backend("auto", plain, torch) == "torch-fp32"
+    assert choose_query_backend("auto", plain, torch) == "onnx-fp32"  # without VNNI: exact, faster
     assert choose_query_backend("auto", {}, torch) == "torch-fp32"  # flags unknown
+    assert choose_query_backend("auto", vnni, gpu) == "torch-fp32"  # a GPU embeds its own queries
     assert choose_query_backend("auto", vnni, exported) == "onnx-int8"
+    assert choose_query_backend("auto", plain, exported) == "onnx-int8"
     assert choose_query_backend("same", vnni, torch) == "torch-fp32"
     assert choose_query_backend("onnx-fp32", plain, torch) == "onnx-fp32"
     with pytest.raises(ValueError, match="choose one of"):

@@ -365,9 +365,9 @@ def test_readiness_names_the_encoder_backend_and_the_cpu(client_for: Factory) ->
     assert encoder["backend"] == "torch-fp32"  # the artifacts carry no export: products take torch
     flags = encoder["cpu"]["flags"]
     assert encoder["cpu"]["model"] and set(flags) >= {"avx2", "avx512_vnni", "avx512_bf16"}
-    # queries take int8 where the CPU has VNNI (made once, cached), the products' encoder elsewhere
+    # queries take int8 where the CPU has VNNI, the fp32 export elsewhere (made once, cached)
     vnni = flags["avx512_vnni"] or flags["avx_vnni"] or flags["amx_int8"]
-    assert encoder["query_backend"] == ("onnx-int8" if vnni else "torch-fp32")
+    assert encoder["query_backend"] == ("onnx-int8" if vnni else "onnx-fp32")
     found = client.get("/v1/search", params={"q": "coral nail polish"}, headers=READER).json()
     assert found["items"][0]["title"] == "Coral Nail Polish"  # int8 queries still find it
 

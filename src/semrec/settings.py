@@ -261,9 +261,10 @@ class ServerSettings(BaseSettings):
     query_encoder: Literal["auto", "same", "onnx-fp32", "onnx-int8"] = Field(
         "auto",
         description="Backend that embeds search queries: same (the encoder that embeds products), "
-        "onnx-fp32 or onnx-int8 (an ONNX export of it, made once and cached), or auto: onnx-int8 on a "
-        "CPU with VNNI (AVX-512 VNNI, AVX-VNNI or AMX-INT8), else same. New products always take the "
-        "products' encoder.",
+        "onnx-fp32 or onnx-int8 (an ONNX export of it, made once and cached), or auto: for a PyTorch "
+        "encoder on the CPU, onnx-int8 on a CPU with VNNI (AVX-512 VNNI, AVX-VNNI or AMX-INT8), else "
+        "onnx-fp32 (the same vectors); same where the CPU's flags are unknown. New products always "
+        "take the products' encoder.",
     )
     shopper_tower: Literal["onnx", "torch"] = Field(
         "onnx", description="Runtime of the shopper tower: onnx (fast) or torch (the reference)."

@@ -25,16 +25,20 @@ VNNI = ("avx512_vnni", "avx_vnni", "amx_int8")  # one instruction per 8-bit dot 
 
 
 def choose_query_backend(setting: str, flags: dict[str, bool], encoder: Encoder) -> str:
-    """The backend for queries: the setting, or for ``auto`` onnx-int8 where the CPU multiplies 8-bit
-    numbers natively (VNNI: measured 3.85x PyTorch fp32 at batch 64 and 6.8x at batch 1, mean
-    cosine 0.992) and the products' own encoder elsewhere (an encoder already exported stays)."""
+    """The backend for queries: the setting, or for ``auto`` from the CPU's flags, for a PyTorch
+    products' encoder: onnx-int8 where the CPU multiplies 8-bit numbers natively (VNNI: measured
+    3.85x PyTorch fp32 at batch 64 and 6.8x at batch 1, mean cosine 0.992); elsewhere onnx-fp32,
+    the same vectors (cosine 1.0) about 3x faster at batch 1, where int8 without VNNI gains little
+    more (benchmarks/README.md, "Text encoder"). Flags unknown, an encoder already exported or one
+    on a GPU: the products' own encoder."""
     if setting not in QUERY_BACKENDS:
         raise ValueError(f"query encoder {setting!r} is not allowed; choose one of {list(QUERY_BACKENDS)}")
     if setting != "auto":
         return encoder.backend if setting == "same" else setting
-    if encoder.backend.startswith("torch") and any(flags.get(flag) for flag in VNNI):
-        return "onnx-int8"
-    return encoder.backend
+    on_cpu = str(getattr(encoder, "device", "cpu")) == "cpu"
+    if not encoder.backend.startswith("torch") or not flags or not on_cpu:
+        return encoder.backend
+    return "onnx-int8" if any(flags.get(flag) for flag in VNNI) else "onnx-fp32"
 
 
 def exported_copy(encoder: Encoder, backend: str) -> Path:

@@ -37,23 +37,13 @@ def export_encoder(encoder: TextEncoder, out: Path, backend: Backend) -> Path:
     staging = out.with_name(f".{out.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    # export restores each module's mode afterwards: the wrapper must be in eval mode too, or the
-    # encoder would be left training (dropout on) for whoever uses it next
     fp32 = staging / MODEL_FILES["onnx"]
-    # fp32: the plain (eager) attention traces to the graph pattern ONNX Runtime fuses into one
-    # operator (the default scaled-dot-product form does not fuse). int8 stays unfused: fused
-    # attention quantises to a graph that measured no faster at batch 64 and lost more accuracy
-    fuse = backend == "onnx"
-    attention = getattr(encoder.model.config, "_attn_implementation", None)
-    if fuse:
-        _set_attention(encoder.model, "eager")
-    try:
+    # int8 quantises the unfused graph: the fused one quantised (attention as QAttention) measured
+    # no faster at batch 64 on a CPU without VNNI (benchmarks/int8_variants.py)
+    if backend == "onnx":
+        export_fused_graph(encoder, fp32)
+    else:
         export_graph(encoder, fp32)
-    finally:
-        if fuse:
-            _set_attention(encoder.model, attention)
-    if fuse:
-        fuse_transformer(fp32, encoder)
     if backend == "onnx-int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -75,6 +65,19 @@ def export_encoder(encoder: TextEncoder, out: Path, backend: Backend) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
     return out
+
+
+def export_fused_graph(encoder: TextEncoder, path: Path) -> bool:
+    """The transformer as an fp32 graph at ``path`` with ONNX Runtime's fused operators where they
+    give the same vectors (returns whether they did): the plain (eager) attention traces to the
+    pattern ONNX Runtime fuses into one operator, the default scaled-dot-product form does not."""
+    attention = getattr(encoder.model.config, "_attn_implementation", None)
+    _set_attention(encoder.model, "eager")
+    try:
+        export_graph(encoder, path)
+    finally:
+        _set_attention(encoder.model, attention)
+    return fuse_transformer(path, encoder)
 
 
 def export_graph(encoder: TextEncoder, path: Path) -> None:
