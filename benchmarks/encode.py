@@ -1,6 +1,6 @@
 """Encoder speed and quality, side by side in one run: torch fp32, torch bf16 (on a CPU with bf16
 arithmetic), ONNX fp32, ONNX int8, pruned; the CPU model and its instruction sets in the JSON, and
-what the CPU's int8 matrix products allow at the encoder's shapes (the ceiling int8 can reach).
+what the CPU's int8 matrix products allow at the encoder's shapes, and how much of it int8 gets.
 
 usage: python benchmarks/encode.py [--data ../shared/datasets/amazon-beauty] [--texts 2048]
        [--singles 300] [--artifacts artifacts/lmrec] [--json]
@@ -79,10 +79,10 @@ def token_rows(encoder: OnnxTextEncoder, texts: list[str]) -> list[int]:
 class MatrixProducts:
     """The encoder's weight matrix products alone on ONNX Runtime: fp32 MatMul against the same
     product quantised as the int8 export quantises it (dynamic activations, per-channel int8
-    weights), at the encoder's shapes (dim x dim for the four attention projections, dim x ffn and
-    ffn x dim for the feed-forward part)."""
-
-    SHAPES = ("dim_dim", "dim_ffn", "ffn_dim")
+    weights), at the encoder's shapes, each in its most efficient form: queries, keys and values
+    as one dim x 3dim product (as the fused fp32 graph multiplies them, one activation
+    quantisation for the three in int8), the attention output dim x dim, the feed-forward part
+    dim x ffn and ffn x dim."""
 
     def __init__(self, dim: int, ffn: int, layers: int) -> None:
         from onnx import TensorProto, helper, numpy_helper
@@ -91,9 +91,9 @@ class MatrixProducts:
         folder = Path(tempfile.mkdtemp(prefix="semrec-matmul-"))
         self.rng = np.random.default_rng(0)
         self.layers = layers
-        self.inner = {"dim_dim": dim, "dim_ffn": dim, "ffn_dim": ffn}
+        self.shapes = {"qkv": (dim, 3 * dim), "out": (dim, dim), "up": (dim, ffn), "down": (ffn, dim)}
         self.sessions: dict[tuple[str, str], ort.InferenceSession] = {}
-        for name, (k, n) in {"dim_dim": (dim, dim), "dim_ffn": (dim, ffn), "ffn_dim": (ffn, dim)}.items():
+        for name, (k, n) in self.shapes.items():
             weight = numpy_helper.from_array((self.rng.normal(size=(k, n)) * 0.05).astype(np.float32), "W")
             graph = helper.make_graph(
                 [helper.make_node("MatMul", ["X", "W"], ["Y"])],
@@ -113,7 +113,7 @@ class MatrixProducts:
     def product_ms(self, name: str, label: str, rows: int, reps: int) -> float:
         """Mean milliseconds of one product of ``rows`` token rows."""
         session = self.sessions[(name, label)]
-        feed = {"X": self.rng.normal(size=(rows, self.inner[name])).astype(np.float32)}
+        feed = {"X": self.rng.normal(size=(rows, self.shapes[name][0])).astype(np.float32)}
         session.run(None, feed)
         started = time.perf_counter()
         for _ in range(reps):
@@ -121,32 +121,29 @@ class MatrixProducts:
         return (time.perf_counter() - started) / reps * 1000
 
     def bare(self, rows: int = 1280, reps: int = 50) -> dict[str, Any]:
-        """Each product's int8 speed-up at ``rows`` token rows (a batch of 64 texts of ~20 tokens),
-        and that of one transformer layer (four dim x dim products, then dim x ffn and ffn x dim)."""
-        out: dict[str, Any] = {}
-        for name in self.SHAPES:
+        """Each product's int8 speed-up at a fixed ``rows`` token rows, and that of one layer."""
+        out: dict[str, Any] = {"rows": rows}
+        for name in self.shapes:
             fp32, int8 = (self.product_ms(name, label, rows, reps) for label in ("fp32", "int8"))
             out[name] = {
                 "fp32_ms": round(fp32, 3),
                 "int8_ms": round(int8, 3),
                 "speedup": round(fp32 / int8, 2),
             }
-        layer = {
-            label: 4 * out["dim_dim"][label] + out["dim_ffn"][label] + out["ffn_dim"][label]
-            for label in ("fp32_ms", "int8_ms")
-        }
+        layer = {label: sum(out[name][label] for name in self.shapes) for label in ("fp32_ms", "int8_ms")}
         out["layer_speedup"] = round(layer["fp32_ms"] / layer["int8_ms"], 2)
         return out
 
-    def encoder_ms(self, batches: list[int], label: str, reps: int = 10) -> float:
-        """Milliseconds the encoder's weight products take over ``batches`` (token rows of each)."""
+    def encoder_ms(self, batches: list[int], reps: int = 10) -> tuple[float, float]:
+        """Milliseconds the encoder's weight products take over ``batches`` (token rows of each),
+        in fp32 and in int8, the two alternating product by product."""
         settle()
-        per_layer = 0.0
+        spent = {"fp32": 0.0, "int8": 0.0}
         for rows in batches:
-            per_layer += 4 * self.product_ms("dim_dim", label, rows, reps)
-            per_layer += self.product_ms("dim_ffn", label, rows, reps)
-            per_layer += self.product_ms("ffn_dim", label, rows, reps)
-        return per_layer * self.layers
+            for name in self.shapes:
+                for label in ("fp32", "int8"):
+                    spent[label] += self.product_ms(name, label, rows, reps)
+        return spent["fp32"] * self.layers, spent["int8"] * self.layers
 
 
 def throughput(
@@ -157,28 +154,32 @@ def throughput(
     rounds: int,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Texts/s at batch 64 of every backend, in interleaved rounds (each round every backend encodes
-    the same slice of ``sample``, so a slow spell of a shared machine hits all of them alike), with
-    each backend's speed-up over torch fp32 as the median of the rounds' ratios; and, in the same
-    rounds, what the CPU's int8 matrix products allow: the encoder's weight products (every layer's,
-    at the token rows of that round's batches) timed alone in fp32 and in int8."""
+    the same slice of ``sample``, in an order that rotates, so a slow spell of a shared machine hits
+    all of them alike), with each backend's speed-up over torch fp32 as the median of the rounds'
+    ratios; and, in the same rounds, what the CPU's int8 matrix products allow: the encoder's
+    weight products (every layer's, at the token rows of that round's batches) timed alone in fp32
+    and in int8."""
     slices = [sample[i::rounds] for i in range(rounds)]
+    names = list(encoders)
     seconds: dict[str, list[float]] = {name: [] for name in encoders}
     allowed: list[float] = []
     product_share: list[float] = []
     steals: list[float | None] = []
-    for chunk in slices:
+    token_rows_seen: list[list[int]] = []
+    for index, chunk in enumerate(slices):
         before = cpu_counters()
-        for name, encoder in encoders.items():
+        for name in names[index % len(names) :] + names[: index % len(names)]:
             settle()
-            encoder.encode(chunk[:64])  # warm-up (and the same caches for all)
+            encoders[name].encode(chunk[:64])  # warm-up (and the same caches for all)
             started = time.perf_counter()
-            encoder.encode(chunk)
+            encoders[name].encode(chunk)
             seconds[name].append(time.perf_counter() - started)
         batches = token_rows(rows, chunk)
-        fp32_ms, int8_ms = (products.encoder_ms(batches, label) for label in ("fp32", "int8"))
+        token_rows_seen.append(batches)
+        fp32_ms, int8_ms = products.encoder_ms(batches)
         allowed.append(fp32_ms / int8_ms)
         product_share.append(fp32_ms / (seconds["onnx-fp32"][-1] * 1000))
-        steals.append(steal_share(before, cpu_counters()))
+        steals.append(steal_share(before, cpu_counters()))  # the pauses count as idle time
     rows_out: dict[str, dict[str, Any]] = {}
     base = np.array(seconds["torch-fp32"])
     for name, spent in seconds.items():
@@ -190,22 +191,27 @@ def throughput(
         }
     int8 = np.array(seconds["onnx-fp32"]) / np.array(seconds["onnx-int8"])
     share = int8 / np.array(allowed)
-    ceiling = {
+    flat = [r for batch in token_rows_seen for r in batch]
+    found = {
         "rounds": rounds,
         "products_int8_vs_fp32": round(float(np.median(allowed)), 2),
         "encoder_int8_vs_onnx_fp32": round(float(np.median(int8)), 2),
+        # the encoder's speed-up over its products', round by round (median), and as the ratio of
+        # the two medians: the single rounds spread widely on a shared machine
         "share_of_products_speedup": round(float(np.median(share)), 3),
-        # the products timed alone, against the whole fp32 encoder (over 1: alone they run slower
-        # than inside the fused graph, whose attention multiplies one wider matrix)
+        "share_of_products_speedup_from_medians": round(float(np.median(int8) / np.median(allowed)), 3),
+        # the fp32 products timed alone, as a share of the whole fp32 encoder's time
         "products_alone_vs_onnx_fp32_time": round(float(np.median(product_share)), 2),
+        "token_rows_per_batch": {"min": min(flat), "mean": round(float(np.mean(flat))), "max": max(flat)},
         "cpu_steal_share_per_round": steals,
         "per_round": {
             "products_int8_vs_fp32": [round(x, 2) for x in allowed],
             "encoder_int8_vs_onnx_fp32": [round(float(x), 2) for x in int8],
             "share": [round(float(x), 3) for x in share],
+            "token_rows": token_rows_seen,
         },
     }
-    return rows_out, ceiling
+    return rows_out, found
 
 
 def zeroshot_ndcg(data: Path, encoder_ref: str, layers: int = 0, precision: str = "fp32") -> float:
@@ -284,7 +290,7 @@ def main() -> None:
     )
     fp32_export = encoders["onnx-fp32"][0]
     assert isinstance(fp32_export, OnnxTextEncoder)
-    rates, ceiling = throughput(
+    rates, allowed = throughput(
         {name: encoder for name, (encoder, _, _) in encoders.items()},
         sample,
         products,
@@ -301,7 +307,7 @@ def main() -> None:
         }
         print(name, rows[name], file=sys.stderr, flush=True)
     bare = products.bare()
-    print("ceiling", ceiling, "bare products", bare, file=sys.stderr, flush=True)
+    print("allowed by the products", allowed, "at fixed rows", bare, file=sys.stderr, flush=True)
     if not args.skip_quality:
         for name, (encoder, ref, layers) in encoders.items():
             precision = "bf16" if name == "torch-bf16" else "fp32"
@@ -320,15 +326,15 @@ def main() -> None:
         },
         "texts": args.texts,
         "backends": rows,
-        # int8 against fp32 on ONNX Runtime: the encoder, what its matrix products allow it (the
-        # encoder with only its weight products made int8), and the products alone
+        # int8 against fp32 on ONNX Runtime: the encoder, what the encoder's weight products allow
+        # (timed alone at the encoder's token rows, in the same rounds), and the products at fixed rows
         "int8_vs_onnx_fp32": {
-            "encoder": ceiling["encoder_int8_vs_onnx_fp32"],
-            "ceiling": ceiling,
+            "encoder": allowed["encoder_int8_vs_onnx_fp32"],
+            "allowed_by_products": allowed,
             "matmul": {
                 **bare,
                 "share_of_layer_speedup": round(
-                    ceiling["encoder_int8_vs_onnx_fp32"] / bare["layer_speedup"], 3
+                    allowed["encoder_int8_vs_onnx_fp32"] / bare["layer_speedup"], 3
                 ),
             },
         },

@@ -111,3 +111,21 @@ def test_the_query_encoders_export_is_made_once_and_shared(
     monkeypatch.setenv("SEMREC_CACHE", str(tmp_path))
     assert exported_copy(TextEncoder(), "onnx-int8") == folder  # the next start reuses it
     assert (folder / "semrec-encoder.json").stat().st_mtime == stamp
+
+
+def test_a_query_export_that_fails_leaves_auto_on_the_products_encoder(
+    shop_artifacts: dict[str, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import semrec.online.runtime as runtime
+
+    def unwritable(encoder: Any, backend: str) -> Path:
+        raise PermissionError("the cache cannot be written")
+
+    monkeypatch.setattr(runtime, "exported_copy", unwritable)
+    monkeypatch.setattr(runtime, "_flags", lambda: {"avx2": True, "avx512_vnni": True})
+    with caplog.at_level(logging.WARNING, logger="semrec.online"):
+        served = runtime.ModelRuntime(shop_artifacts["text-zeroshot"], query_encoder="auto")
+    assert served.query_encoder is served.encoder  # the server starts, queries as before
+    assert "no onnx-int8 export" in caplog.text and "cannot be written" in caplog.text
+    with pytest.raises(PermissionError):  # a backend asked for by name is not silently replaced
+        runtime.ModelRuntime(shop_artifacts["text-zeroshot"], query_encoder="onnx-int8")

@@ -28,7 +28,7 @@ def choose_query_backend(setting: str, flags: dict[str, bool], encoder: Encoder)
     """The backend for queries: the setting, or for ``auto`` from the CPU's flags, for a PyTorch
     products' encoder: onnx-int8 where the CPU multiplies 8-bit numbers natively (VNNI: measured
     3.85x PyTorch fp32 at batch 64 and 6.8x at batch 1, mean cosine 0.992); elsewhere onnx-fp32,
-    the same vectors (cosine 1.0) about 3x faster at batch 1, where int8 without VNNI gains little
+    the same vectors (cosine 1.0) 2.6-3.3x faster at batch 1, where int8 without VNNI gains little
     more (benchmarks/README.md, "Text encoder"). Flags unknown, an encoder already exported or one
     on a GPU: the products' own encoder."""
     if setting not in QUERY_BACKENDS:

@@ -39,7 +39,8 @@ def export_encoder(encoder: TextEncoder, out: Path, backend: Backend) -> Path:
     staging.mkdir(parents=True)
     fp32 = staging / MODEL_FILES["onnx"]
     # int8 quantises the unfused graph: the fused one quantised (attention as QAttention) measured
-    # no faster at batch 64 on a CPU without VNNI (benchmarks/int8_variants.py)
+    # within a few percent of it on a CPU without VNNI, and was not measured with VNNI
+    # (benchmarks/int8_variants.py)
     if backend == "onnx":
         export_fused_graph(encoder, fp32)
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from semrec.models.ranker import features as ranker_features
 from semrec.online.graphs import GraphNewItems, GraphTower, TowerBackend
 
 SERVABLE = ("text-zeroshot", "sasrec", "lmrec")
+
+log = logging.getLogger("semrec.online")
 
 
 class ModelRuntime:
@@ -80,7 +83,7 @@ class ModelRuntime:
         self.query_encoder: Encoder = self.encoder
         backend = choose_query_backend(query_encoder, _flags(), self.encoder)
         if backend != self.encoder.backend:
-            self.query_encoder = load_encoder(str(exported_copy(self.encoder, backend)), batch_size=64)
+            self.query_encoder = self._query_encoder(backend, query_encoder)
         self.net: Any = getattr(model, "net", None)
         self.tower: Any = None  # a GraphTower, or the torch ShopperTower; None: recency profiles
         self.new_items: Any = None  # vectors of products added since training, when it can make them
@@ -106,6 +109,17 @@ class ModelRuntime:
         self.ranker: Ranker | None = getattr(model, "ranker", None) if ranker else None
         # donors of products added since training, found once (when they are embedded), by text vector
         self._found: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _query_encoder(self, backend: str, setting: str) -> Encoder:
+        """The export that embeds queries; chosen by ``auto`` and not to be had (a cache that cannot
+        be written, an export that fails), the products' encoder, which always works, and a warning."""
+        try:
+            return load_encoder(str(exported_copy(self.encoder, backend)), batch_size=64)
+        except Exception as error:
+            if setting != "auto":
+                raise
+            log.warning("search queries keep the products' encoder: no %s export (%s)", backend, error)
+            return self.encoder
 
     def _torch_networks(self, tower: TowerBackend) -> None:
         """The trained networks themselves: the tower exported to a graph at start (or run by
