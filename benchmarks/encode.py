@@ -20,6 +20,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,7 @@ def token_rows(encoder: OnnxTextEncoder, texts: list[str]) -> list[int]:
     rows: list[int] = []
 
     def run(chunk: list[str]) -> np.ndarray:
-        batch = encoder.tokenizer.encode_batch(chunk)
-        rows.append(len(batch) * len(batch[0].ids))
+        rows.append(int(encoder.feed(chunk)["input_ids"].size))
         return np.zeros((len(chunk), encoder.dim), dtype=np.float32)
 
     encode_by_length(texts, encoder.dim, encoder.batch_size, run)
@@ -146,6 +146,48 @@ class MatrixProducts:
         return spent["fp32"] * self.layers, spent["int8"] * self.layers
 
 
+def interleaved(
+    encoders: dict[str, Encoder],
+    sample: list[str],
+    rounds: int,
+    each_round: Callable[[list[str], dict[str, list[float]]], None] | None = None,
+    rotate: bool = True,
+) -> dict[str, list[float]]:
+    """Seconds each backend takes per round: each round every backend encodes the same slice of
+    ``sample`` (in an order that rotates from round to round unless ``rotate`` is off), each after a
+    pause and a warm-up, so a slow spell of a shared machine hits all of them alike; then
+    ``each_round`` runs on that round's slice and the seconds so far."""
+    names = list(encoders)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for index in range(rounds):
+        chunk = sample[index::rounds]
+        turn = index % len(names) if rotate else 0
+        for name in names[turn:] + names[:turn]:
+            settle()
+            encoders[name].encode(chunk[:64])  # warm-up (and the same caches for all)
+            started = time.perf_counter()
+            encoders[name].encode(chunk)
+            seconds[name].append(time.perf_counter() - started)
+        if each_round is not None:
+            each_round(chunk, seconds)
+    return seconds
+
+
+def speedups(seconds: dict[str, list[float]], base: str, texts: int) -> dict[str, dict[str, Any]]:
+    """Each backend's texts/s over all rounds and its speed-up over ``base``, the median of the
+    rounds' ratios."""
+    reference = np.array(seconds[base])
+    out: dict[str, dict[str, Any]] = {}
+    for name, spent in seconds.items():
+        times = np.array(spent)
+        out[name] = {
+            "texts_per_s": round(texts / float(times.sum()), 1),
+            "speedup": round(float(np.median(reference / times)), 2),
+            "speedup_per_round": [round(float(x), 2) for x in reference / times],
+        }
+    return out
+
+
 def throughput(
     encoders: dict[str, Encoder],
     sample: list[str],
@@ -153,42 +195,34 @@ def throughput(
     rows: OnnxTextEncoder,
     rounds: int,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Texts/s at batch 64 of every backend, in interleaved rounds (each round every backend encodes
-    the same slice of ``sample``, in an order that rotates, so a slow spell of a shared machine hits
-    all of them alike), with each backend's speed-up over torch fp32 as the median of the rounds'
-    ratios; and, in the same rounds, what the CPU's int8 matrix products allow: the encoder's
-    weight products (every layer's, at the token rows of that round's batches) timed alone in fp32
-    and in int8."""
-    slices = [sample[i::rounds] for i in range(rounds)]
-    names = list(encoders)
-    seconds: dict[str, list[float]] = {name: [] for name in encoders}
+    """Texts/s at batch 64 of every backend in :func:`interleaved` rounds, with each backend's
+    speed-up over torch fp32 as the median of the rounds' ratios; and, in the same rounds, what the
+    CPU's int8 matrix products allow: the encoder's weight products (every layer's, at the token
+    rows of that round's batches) timed alone in fp32 and in int8."""
     allowed: list[float] = []
     product_share: list[float] = []
     steals: list[float | None] = []
     token_rows_seen: list[list[int]] = []
-    for index, chunk in enumerate(slices):
-        before = cpu_counters()
-        for name in names[index % len(names) :] + names[: index % len(names)]:
-            settle()
-            encoders[name].encode(chunk[:64])  # warm-up (and the same caches for all)
-            started = time.perf_counter()
-            encoders[name].encode(chunk)
-            seconds[name].append(time.perf_counter() - started)
+    counters = [cpu_counters()]  # at the start of each round
+
+    def products_of(chunk: list[str], seconds: dict[str, list[float]]) -> None:
         batches = token_rows(rows, chunk)
         token_rows_seen.append(batches)
         fp32_ms, int8_ms = products.encoder_ms(batches)
         allowed.append(fp32_ms / int8_ms)
         product_share.append(fp32_ms / (seconds["onnx-fp32"][-1] * 1000))
-        steals.append(steal_share(before, cpu_counters()))  # the pauses count as idle time
-    rows_out: dict[str, dict[str, Any]] = {}
-    base = np.array(seconds["torch-fp32"])
-    for name, spent in seconds.items():
-        times = np.array(spent)
-        rows_out[name] = {
-            "texts_per_s_batch64": round(len(sample) / float(times.sum()), 1),
-            "speedup_batch64": round(float(np.median(base / times)), 2),
-            "speedup_per_round": [round(float(x), 2) for x in base / times],
+        steals.append(steal_share(counters[-1], cpu_counters()))  # the pauses count as idle time
+        counters.append(cpu_counters())
+
+    seconds = interleaved(encoders, sample, rounds, products_of)
+    rows_out = {
+        name: {
+            "texts_per_s_batch64": row["texts_per_s"],
+            "speedup_batch64": row["speedup"],
+            "speedup_per_round": row["speedup_per_round"],
         }
+        for name, row in speedups(seconds, "torch-fp32", len(sample)).items()
+    }
     int8 = np.array(seconds["onnx-fp32"]) / np.array(seconds["onnx-int8"])
     share = int8 / np.array(allowed)
     flat = [r for batch in token_rows_seen for r in batch]

@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from encode import interleaved, speedups
 from semrec.data.loader import load_dataset
 from semrec.data.text import catalog_texts
 from semrec.encoders.onnx_export import export_encoder, export_fused_graph, export_graph
@@ -60,15 +60,7 @@ class Calibration:
     """Batches of tokenised texts for static quantisation (ONNX Runtime's CalibrationDataReader)."""
 
     def __init__(self, encoder: OnnxTextEncoder, texts: list[str], batch: int = 32) -> None:
-        self.batches = []
-        for start in range(0, len(texts), batch):
-            rows = encoder.tokenizer.encode_batch(texts[start : start + batch])
-            self.batches.append(
-                {
-                    "input_ids": np.array([r.ids for r in rows], dtype=np.int64),
-                    "attention_mask": np.array([r.attention_mask for r in rows], dtype=np.int64),
-                }
-            )
+        self.batches = [encoder.feed(texts[start : start + batch]) for start in range(0, len(texts), batch)]
         self.rewind()
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -180,24 +172,19 @@ def main() -> None:
         name: round(float(np.mean(np.sum(encoder.encode(sample) * vectors, axis=1))), 5)
         for name, encoder in encoders.items()
     }
-    seconds: dict[str, list[float]] = {name: [] for name in encoders}
-    for chunk in (sample[i :: args.rounds] for i in range(args.rounds)):
-        for name, encoder in encoders.items():
-            time.sleep(0.3)  # the last backend's thread pools stop spinning first (2 cores)
-            encoder.encode(chunk[:64])  # warm-up
-            started = time.perf_counter()
-            encoder.encode(chunk)
-            seconds[name].append(time.perf_counter() - started)
-    torch_s, fp32_s = np.array(seconds["torch-fp32"]), np.array(seconds["onnx-fp32"])
-    rows: dict[str, dict[str, Any]] = {}
-    for name, spent in seconds.items():
-        times = np.array(spent)
-        rows[name] = {
-            "texts_per_s": round(len(sample) / float(times.sum()), 1),
-            "vs_torch_fp32": round(float(np.median(torch_s / times)), 2),
-            "vs_onnx_fp32": round(float(np.median(fp32_s / times)), 2),
+    # one order every round, as when benchmarks/results/encode-int8-variants-*.json were written
+    seconds = interleaved(encoders, sample, args.rounds, rotate=False)
+    over_torch = speedups(seconds, "torch-fp32", len(sample))
+    over_fp32 = speedups(seconds, "onnx-fp32", len(sample))
+    rows = {
+        name: {
+            "texts_per_s": over_torch[name]["texts_per_s"],
+            "vs_torch_fp32": over_torch[name]["speedup"],
+            "vs_onnx_fp32": over_fp32[name]["speedup"],
             "mean_cosine_to_torch": cosine[name],
         }
+        for name in encoders
+    }
     document = {
         "machine": {"cpu": cpu_info(), "torch": torch.__version__, "onnxruntime": ort.__version__},
         "texts": args.texts,

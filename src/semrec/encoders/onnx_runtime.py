@@ -67,13 +67,19 @@ class OnnxTextEncoder:
     def fingerprint(self) -> str:
         return self._fingerprint
 
+    def feed(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The graph's inputs for one batch: token ids and attention mask, padded to its longest text."""
+        batch = self.tokenizer.encode_batch(list(texts))
+        return {
+            "input_ids": np.array([row.ids for row in batch], dtype=np.int64),
+            "attention_mask": np.array([row.attention_mask for row in batch], dtype=np.int64),
+        }
+
     def encode(self, texts: Sequence[str], progress: str | None = None) -> np.ndarray:
         def run(chunk: list[str]) -> np.ndarray:
-            batch = self.tokenizer.encode_batch(chunk)
-            ids = np.array([row.ids for row in batch], dtype=np.int64)
-            mask = np.array([row.attention_mask for row in batch], dtype=np.int64)
-            (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
-            return pool(hidden, mask, self.pooling)
+            inputs = self.feed(chunk)
+            (hidden,) = self.session.run(None, inputs)
+            return pool(hidden, inputs["attention_mask"], self.pooling)
 
         return encode_by_length(texts, self.dim, self.batch_size, run, progress)
 
