@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from semrec.cli import app
+from semrec.hardware import cpu_info
 from tests.conftest import SHARED, TINY_ITEMS, require_shared, write_dataset
 
 runner = CliRunner()
@@ -52,6 +53,8 @@ def test_evaluate_writes_results_and_predictions_that_an_independent_scorer_agre
     }  # fmt: skip
     assert document["model"]["model"] == "itemknn" and "decay" in document["model"]
     assert document["split"] == split and document["wall_time_seconds"]["total"] > 0
+    # a figure's time is only read beside the CPU that gave it
+    assert document["machine"]["cpu"] == cpu_info()
     lines = [json.loads(line) for line in preds.read_text().splitlines()]
     assert [line["user_id"] for line in lines] == ["u1", "u2", "u3", "u5"]
     assert all(len(line["items"]) == len(set(line["items"])) for line in lines)

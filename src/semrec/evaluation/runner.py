@@ -24,6 +24,7 @@ from semrec.evaluation.evaluator import (
     fit_cold_offset,
     new_item_blend_ndcg,
 )
+from semrec.hardware import cpu_info
 from semrec.models.base import PartScores, Recommender, TrainingData
 from semrec.models.ranker import without_ranker
 from semrec.models.registry import create_model
@@ -151,7 +152,7 @@ def results_document(
             "evaluate": round(result.seconds, 3),
             "total": round(time.perf_counter() - started, 3),
         },
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_info()},
     }
     if spec.artifacts is not None:
         from semrec.artifacts import read_config
@@ -319,8 +320,6 @@ def publish_test_results(
 ) -> dict[str, Any]:
     """A benchmark's test-split figures with what they were measured on, written to ``out`` (or
     printed)."""
-    from semrec.hardware import cpu_info
-
     document = {
         "dataset": str(Path(data).resolve()),
         "protocol": prepared.split.protocol,
