@@ -90,7 +90,7 @@ def main() -> None:
         "test": (split.test, new, np.ones(n, dtype=bool)),
         "validation": (valid_new, new & ~test_hidden, ~test_hidden),
     }
-    results: dict[str, Any] = {"encoders": {}, "item_knn": {}}
+    results: dict[str, Any] = {"encoders": {}, "events_since_training": {}, "item_knn": {}}
     training = TrainingData(sequences=split.train, items=dataset.items)
     for encoder in [e for e in args.encoders.split(",") if e]:
         model = TextZeroShotRecommender(TextZeroShotRecommender.Config(encoder=encoder)).fit(training)
@@ -101,13 +101,19 @@ def main() -> None:
         results["encoders"][encoder] = row
         print("text-zeroshot", encoder, json.dumps(row), flush=True)
     sequences = dataset.sequences
+    fits_history = {"test": [s[:-1] for s in sequences], "validation": [s[:-2] for s in sequences]}
     fits = {
         "training sequences (zero-event cold start)": {"test": split.train, "validation": split.train},
-        "every shopper's scoring-time history (events since training; not cold start)": {
-            "test": [s[:-1] for s in sequences],
-            "validation": [s[:-2] for s in sequences],
-        },
+        "every shopper's scoring-time history (events since training; not cold start)": fits_history,
     }
+    # how many events the new-product targets hold in those histories
+    for name, (cases, _, _) in groups.items():
+        held = np.bincount(np.concatenate(fits_history[name]), minlength=n)[[t[0] for t in cases.targets]]
+        results["events_since_training"][name] = {
+            "targets_with_events": round(float((held > 0).mean()), 4),
+            "median_events": float(np.median(held)),
+        }
+    print("events since training", json.dumps(results["events_since_training"]), flush=True)
     for label, data in fits.items():
         row = {}
         for name, (cases, _, whole) in groups.items():
