@@ -37,6 +37,7 @@ PARAMS = {
     "batch_size": "8",
     "cooccurrence_weight": "1.0",  # fixed, so every part of the blend counts
     "text_weight": "3.0",
+    "word_weight": "2.0",
     "cold_neighbours": "3",
     "cold_offset": "0.7",  # new products' offset, fixed (this validation holds too few to fit it)
     "calibrate_cold": "false",

@@ -33,6 +33,17 @@ def _format_price(value: Any) -> str:
     return f"{number:.2f}" if math.isfinite(number) else ""
 
 
+def word_text(title: Any, brand: Any, item_id: Any) -> str:
+    """What the title-word affinity term reads of an item: its title (its id when it has none) and
+    its brand, as a catalog row and the server's listing of it both give them."""
+    return " ".join(part for part in (_clean(title) or _clean(item_id), _clean(brand)) if part)
+
+
+def listed_words(item: Item) -> str:
+    """:func:`word_text` of an item as the live catalog lists it."""
+    return word_text(item.title, item.brand, item.item_id)
+
+
 def text_of(item: Item) -> str:
     """The text of an item given by its fields (added through the API), as :func:`item_text`
     builds it from a catalog row; its extra attributes (a description, ...) count as columns."""

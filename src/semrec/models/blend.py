@@ -1,6 +1,7 @@
 """The score a sequential model ranks by, offline (``evaluate``, ``recommend``) and in the server alike.
 
     score = network logit + prior weight * co-occurrence term + text weight * text affinity
+            + words weight * title-word affinity
             (+ cold offset, for an item with no training events of its own)
 
 An item with no training events may weigh its co-occurrence and text terms by weights of its own
@@ -11,6 +12,8 @@ An item with no training events may weigh its co-occurrence and text terms by we
 - co-occurrence term: ``log(item-kNN score + floor)``; an item nobody bought in training has no
   co-occurrence of its own and takes the mean item-kNN score of the same text neighbours;
 - text affinity: the cosine of the item's text to the shopper's recent titles;
+- title-word affinity: the TF-IDF cosine of the item's title words to the shopper's recent ones
+  (:mod:`semrec.models.words`): the brand and line names a sentence encoder blurs;
 - new products' own weights: how new products are ordered among themselves, chosen by ranking
   validation's new products for the shoppers who chose one (text tells new products apart better
   than the ID part they borrow, so it may deserve more weight there than among trained items);
@@ -24,7 +27,7 @@ so the server, scoring a shortlist, gives every item exactly the score the offli
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +45,7 @@ class BlendWeights:
     # the co-occurrence and text weights of items with no training events (None: prior, text)
     cold_prior: float | None = None
     cold_text: float | None = None
+    words: float = 0.0  # title-word affinity (the same weight for every item)
 
     @property
     def new_prior(self) -> float:
@@ -60,8 +64,12 @@ class BlendWeights:
         return self.text > 0 or self.new_text > 0
 
     @property
+    def uses_words(self) -> bool:
+        return self.words > 0
+
+    @property
     def active(self) -> bool:
-        return self.uses_prior or self.uses_text or self.cold != 0
+        return self.uses_prior or self.uses_text or self.uses_words or self.cold != 0
 
 
 def text_affinity(
@@ -139,6 +147,7 @@ def blend(
     prior: np.ndarray | None,
     text: np.ndarray | None,
     cold: np.ndarray | None = None,
+    words: np.ndarray | None = None,
 ) -> np.ndarray:
     """(shoppers, items) final scores from the network logits and the unweighted parts (a part that is
     None, or weighted 0, adds nothing); ``cold`` (items,) marks items with no training events, which
@@ -152,6 +161,16 @@ def blend(
             out += np.float32(warm) * part
         else:  # one weight per item: the new products' where cold
             out += np.where(cold, np.float32(max(new, 0.0)), np.float32(max(warm, 0.0))) * part
+    if words is not None and weights.words > 0:
+        out += np.float32(weights.words) * words
     if cold is not None and weights.cold != 0:
         out += np.float32(weights.cold) * cold
     return out
+
+
+def blend_parts(
+    parts: Mapping[str, np.ndarray], weights: BlendWeights, cold: np.ndarray | None
+) -> np.ndarray:
+    """:func:`blend` of named parts ('network', and any of 'prior', 'text', 'words'), as
+    ``score_parts`` gives them offline and in the server."""
+    return blend(parts["network"], weights, parts.get("prior"), parts.get("text"), cold, parts.get("words"))

@@ -9,15 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from semrec.models.blend import BlendWeights, Donors, text_neighbours
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.ranker import Ranker
+from semrec.models.words import WordVectors
 
 EXPORT_FOLDER = "serving"  # under the artifacts; config.json names it as "serving_export"
 TOWER_FILE = "tower.onnx"
 NEW_ITEMS_FILE = "new_items.onnx"
 METRIC_FILE = "text_metric.npy"  # the learned metric of the text-affinity term, when training fitted one
+WORD_VECTORS_FILE = "word_vectors.npz"  # the catalog's title-word vectors, when the blend uses them
 
 
 def load_scoring_state(
@@ -33,6 +36,7 @@ def load_scoring_state(
     weights: dict[str, float | None] = {
         "cooccurrence_weight": 0.0,
         "text_weight": 0.0,
+        "word_weight": 0.0,  # artifacts written before the title-word term
         "cold_offset": 0.0,
         "cold_cooccurrence_weight": None,  # artifacts written before new products had weights of their own
         "cold_text_weight": None,
@@ -47,6 +51,15 @@ def load_scoring_state(
         weights["cooccurrence_weight"] = 0.0
     ranker = Ranker.load(directory / "ranker") if (directory / "ranker").is_dir() else None
     return prior, weights, ranker
+
+
+def load_words(directory: Path) -> tuple[WordVectors | None, sp.csr_matrix | None]:
+    """The title-word term's vocabulary and the catalog's word vectors, or (None, None)."""
+    words = WordVectors.load(directory)
+    path = directory / WORD_VECTORS_FILE
+    if words is None or not path.exists():
+        return None, None
+    return words, sp.csr_matrix(sp.load_npz(path), dtype=np.float32)
 
 
 def load_text_metric(directory: Path) -> np.ndarray | None:
@@ -85,6 +98,7 @@ class ExportedSequential:
             self.donor_text, self.donor_items = unit[seen], np.flatnonzero(seen)
             self.donors = self.donors_for(unit, np.arange(len(self.counts)))
         self.prior, blend, self.ranker = load_scoring_state(directory)
+        self.words, self.word_vectors = load_words(directory)
         has_text = text_vectors is not None and reads_raw_text
         self.weights = BlendWeights(
             float(blend["cooccurrence_weight"] or 0.0) if self.prior is not None else 0.0,
@@ -92,6 +106,7 @@ class ExportedSequential:
             float(blend["cold_offset"] or 0.0),
             blend["cold_cooccurrence_weight"] if self.prior is not None else None,
             blend["cold_text_weight"] if has_text else None,
+            float(blend["word_weight"] or 0.0) if self.words is not None else 0.0,
         )
         adapted = directory / "encoder"
         configured = str(settings.get("encoder", ""))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from semrec.models.base import top_k
-from semrec.models.blend import PRIOR_FLOOR, blend
+from semrec.models.blend import PRIOR_FLOOR, blend_parts
 from semrec.models.calibration import holdout_ndcg, platt_fit
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ def candidates(
     ``head`` (default ``n``) follow them, up to ``fresh`` of them, then the rest of the ``n``."""
     parts = model.score_parts(histories)
     cold = model.counts == 0
-    blended = blend(parts["network"], model.weights, parts.get("prior"), parts.get("text"), cold)
+    blended = blend_parts(parts, model.weights, cold)
     if never is not None and len(never):
         blended[:, never] = -np.inf
     items = top_k(blended.copy(), n, exclude)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from semrec.data.text import catalog_texts
@@ -22,16 +23,23 @@ from semrec.models.base import Recommender, TrainingData, top_k
 from semrec.models.blend import (
     BlendWeights,
     Donors,
-    blend,
+    blend_parts,
     borrowed_prior,
     prior_term,
     text_affinity,
     text_neighbours,
 )
-from semrec.models.exported import METRIC_FILE, load_scoring_state, load_text_metric
+from semrec.models.exported import (
+    METRIC_FILE,
+    WORD_VECTORS_FILE,
+    load_scoring_state,
+    load_text_metric,
+    load_words,
+)
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.sequence_net import ItemTable, NetworkEnsemble, SequenceNet, left_pad
 from semrec.models.sequential_settings import COLD_RULES, LMRecConfig, SequentialConfig
+from semrec.models.words import WordVectors, word_affinity
 
 if TYPE_CHECKING:
     from semrec.models.ranker import Ranker
@@ -59,6 +67,10 @@ class SequentialRecommender(Recommender):
     affinity_decay = 0.3
     text_metric: np.ndarray | None = None  # learned metric of the text-affinity term (None: cosine)
     text_weight = 0.0
+    reads_words = False  # whether the title-word affinity term may join the blend (lmrec)
+    words: WordVectors | None = None  # the term's vocabulary, when the blend uses it
+    word_vectors: sp.csr_matrix | None = None  # (n_items, vocabulary) unit TF-IDF rows of the catalog
+    word_weight = 0.0
     cold_offset = 0.0
     # new products' own co-occurrence and text weights, chosen on validation (None: the others')
     cold_prior_weight: float | None = None
@@ -148,6 +160,7 @@ class SequentialRecommender(Recommender):
             self.cold_offset,
             self.cold_prior_weight if has_prior else None,
             self.cold_text_weight if has_text else None,
+            self.word_weight if self.word_vectors is not None else 0.0,
         )
 
     def members(self) -> list[SequenceNet]:
@@ -176,7 +189,8 @@ class SequentialRecommender(Recommender):
     def score_parts(self, histories: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """The terms :meth:`score` adds up, unweighted (:mod:`semrec.models.blend`): 'network' (the
         next-item logits), 'prior' (log co-occurrence; an item never seen in training borrows its
-        donors') and 'text' (cosine of the shopper's recent item text to each item's)."""
+        donors'), 'text' (cosine of the shopper's recent item text to each item's) and 'words' (the
+        title-word affinity, when the blend uses it)."""
         parts = {"network": self.network_scores(histories)}
         if self.prior is not None:
             raw = self.prior.score(histories)
@@ -187,6 +201,8 @@ class SequentialRecommender(Recommender):
             parts["prior"] = prior_term(raw)
         if self.affinity is not None:
             parts["text"] = text_affinity(histories, self.affinity, self.affinity_decay, self.text_metric)
+        if self.word_vectors is not None:
+            parts["words"] = word_affinity(histories, self.word_vectors, self.affinity_decay)
         return parts
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
@@ -194,7 +210,7 @@ class SequentialRecommender(Recommender):
         if not weights.active:
             return self.network_scores(histories)
         parts = self.score_parts(histories)
-        out = blend(parts["network"], weights, parts.get("prior"), parts.get("text"), self.counts == 0)
+        out = blend_parts(parts, weights, self.counts == 0)
         empty = np.array([len(h) == 0 for h in histories], dtype=bool)
         out[empty] = self.fallback  # no history: the popularity order
         return out
@@ -262,6 +278,8 @@ class SequentialRecommender(Recommender):
             summary["cooccurrence_weight"] = self.prior_weight
         if self.affinity is not None:
             summary["text_weight"] = self.text_weight
+        if self.reads_words:
+            summary["word_weight"] = self.word_weight
         if self.blend_validation is not None:
             summary["blend_validation_ndcg@10"] = self.blend_validation
         if self.cold_prior_weight is not None or self.cold_text_weight is not None:
@@ -288,11 +306,15 @@ class SequentialRecommender(Recommender):
         if self.prior is not None:
             (directory / "prior").mkdir()
             self.prior.save_state(directory / "prior")
+        if self.words is not None and self.word_vectors is not None:
+            self.words.save(directory)
+            sp.save_npz(directory / WORD_VECTORS_FILE, self.word_vectors)
         (directory / "blend.json").write_text(
             json.dumps(
                 {
                     "cooccurrence_weight": self.prior_weight,
                     "text_weight": self.text_weight,
+                    "word_weight": self.word_weight,
                     "cold_offset": self.cold_offset,
                     # only when chosen: older readers take every value as a number
                     **(
@@ -315,6 +337,8 @@ class SequentialRecommender(Recommender):
         self.prior, blend, self.ranker = load_scoring_state(directory)
         self.prior_weight = float(blend["cooccurrence_weight"] or 0.0)
         self.text_weight = float(blend["text_weight"] or 0.0)
+        self.word_weight = float(blend["word_weight"] or 0.0)
+        self.words, self.word_vectors = load_words(directory)
         self.cold_offset = float(blend["cold_offset"] or 0.0)
         self.cold_prior_weight = blend["cold_cooccurrence_weight"]
         self.cold_text_weight = blend["cold_text_weight"]
@@ -336,6 +360,7 @@ class LMRecRecommender(SequentialRecommender):
     optionally plus item-ID embeddings (``hybrid``) for items seen in training."""
 
     name = "lmrec"
+    reads_words = True
 
     @dataclass(frozen=True)
     class Config(LMRecConfig):

@@ -158,6 +158,14 @@ class LMRecConfig(SequentialConfig):
         "chosen on validation together with cooccurrence_weight from 0, 1, ..., 30 (3 without a "
         "validation split); any other value is used as given. Off when text_components is not 0.",
     )
+    word_weight: float = setting(
+        -1.0,
+        "Weight of the title-word affinity term (TF-IDF cosine of each item's title and brand words "
+        "to the recency-weighted words of the shopper's items; the shop's brand and line names, "
+        "which the encoder blurs, and new products' alike): 0 = off, -1 (any negative value) = "
+        "chosen on validation together with text_weight from 0, 0.5, ..., 15 (1 without a validation "
+        "split); any other value is used as given.",
+    )
     text_decay: float = setting(
         0.3,
         "Text affinity: recency weight per step back in the shopper's history (0 to 1): the most "

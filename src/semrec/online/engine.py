@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from semrec.data.text import listed_words
 from semrec.errors import ApiError
 from semrec.feedback.influence import Influence
 from semrec.models.exposure import DEPTH as EXPOSURE_DEPTH
@@ -258,12 +259,18 @@ class Engine(Writes):
                 close, _ = self._candidates("text", taste, pool, accept, excluded=len(seen))
                 candidates = np.union1d(candidates, close)
             affinity = catalog.text.array[candidates] @ taste
+        words = None
+        if runtime.uses_words:
+            words = runtime.word_affinity(
+                [listed_words(catalog.meta[r]) for r in usable],
+                [listed_words(catalog.meta[r]) for r in candidates],
+            )
         if runtime.rescores and len(candidates):
             # exact network logits (the index may answer from compressed vectors), then the blend
             scores = catalog.rec.array[candidates] @ query
             trained, history = catalog.trained[candidates], catalog.trained[usable]
             text = catalog.text.array[candidates]
-            parts = runtime.score_parts(history, trained, scores, affinity, text)
+            parts = runtime.score_parts(history, trained, scores, affinity, text, words)
             scores = runtime.blend(parts)
             order = np.argsort(-scores, kind="stable")
             candidates, scores = candidates[order], scores[order]

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from semrec.artifacts import load_artifacts, load_catalog, read_config
 from semrec.data.text import catalog_texts
@@ -25,10 +26,11 @@ from semrec.encoders.factory import load_encoder
 from semrec.encoders.protocol import Encoder
 from semrec.hardware import cpu_info
 from semrec.models.base import recency_profiles
-from semrec.models.blend import BlendWeights, Donors, blend, borrowed_prior, prior_term, shopper_taste
+from semrec.models.blend import BlendWeights, Donors, blend_parts, borrowed_prior, prior_term, shopper_taste
 from semrec.models.exported import ExportedSequential
 from semrec.models.ranker import Ranker, pair_term
 from semrec.models.ranker import features as ranker_features
+from semrec.models.words import WordVectors, word_affinity
 from semrec.online.graphs import GraphNewItems, GraphTower, TowerBackend
 
 SERVABLE = ("text-zeroshot", "sasrec", "lmrec")
@@ -105,6 +107,10 @@ class ModelRuntime:
         self.weights: BlendWeights = weights if isinstance(weights, BlendWeights) else BlendWeights()
         self.text_decay = float(getattr(model, "affinity_decay", 0.3))
         self.text_metric: np.ndarray | None = getattr(model, "text_metric", None)
+        # the title-word affinity term's vocabulary (when the blend uses it), and the word vectors of
+        # the texts met so far (a product's title words, found once, not per request)
+        self.words: WordVectors | None = getattr(model, "words", None) if self.weights.uses_words else None
+        self._word_rows: dict[str, sp.csr_matrix] = {}
         # the ranking stage re-scores the shortlist's head (when the artifacts carry one)
         self.ranker: Ranker | None = getattr(model, "ranker", None) if ranker else None
         # donors of products added since training, found once (when they are embedded), by text vector
@@ -146,6 +152,24 @@ class ModelRuntime:
     def uses_text(self) -> bool:
         """Whether candidates' scores read the shopper's text affinity (for some items at least)."""
         return self.weights.uses_text
+
+    @property
+    def uses_words(self) -> bool:
+        """Whether candidates' scores read the title-word affinity."""
+        return self.words is not None
+
+    def word_affinity(self, history: Sequence[str], candidates: Sequence[str]) -> np.ndarray:
+        """The title-word affinity (:func:`semrec.models.words.word_affinity`) of each of the
+        ``candidates`` (their :func:`~semrec.data.text.word_text`) to the shopper's ``history``
+        (theirs, oldest first)."""
+        assert self.words is not None
+        missing = [t for t in dict.fromkeys([*history, *candidates]) if t not in self._word_rows]
+        if missing:
+            for text, row in zip(missing, self.words.transform(missing), strict=True):
+                self._word_rows[text] = row
+        rows = sp.vstack([self._word_rows[t] for t in [*history, *candidates]], format="csr")
+        n = len(history)
+        return word_affinity([np.arange(n)], rows, self.text_decay, rows[n:])[0]
 
     @property
     def rescores(self) -> bool:
@@ -243,13 +267,14 @@ class ModelRuntime:
         scores: np.ndarray,
         affinity: np.ndarray | None = None,
         text_vectors: np.ndarray | None = None,
+        words: np.ndarray | None = None,
     ) -> np.ndarray:
         """The offline model's score (:func:`semrec.models.blend.blend`) of ``candidates``
         (training-catalog indices, -1 for items added later) from their network ``scores``, the
         shopper's ``history`` (training-catalog indices, -1 for items added later, oldest first), the
         text ``affinity`` of each candidate and its unit ``text_vectors`` (to find the donors of an
-        item added later)."""
-        return self.blend(self.score_parts(history, candidates, scores, affinity, text_vectors))
+        item added later), and its title-word affinity ``words`` when the blend reads it."""
+        return self.blend(self.score_parts(history, candidates, scores, affinity, text_vectors, words))
 
     def score_parts(
         self,
@@ -258,10 +283,12 @@ class ModelRuntime:
         scores: np.ndarray,
         affinity: np.ndarray | None = None,
         text_vectors: np.ndarray | None = None,
+        words: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """The parts :meth:`rescore` adds up (arguments as there): 'network', 'prior' (when the model
         has co-occurrence and it counts: a weight, or a ranker that reads it), 'text' (with an
-        ``affinity``) and 'new' (no training events of its own)."""
+        ``affinity``), 'words' (with the title-word affinity ``words``) and 'new' (no training events
+        of its own)."""
         counts = self.model.counts
         warm = candidates >= 0
         warm[warm] = counts[candidates[warm]] > 0
@@ -278,17 +305,13 @@ class ModelRuntime:
             parts["prior"] = prior_term(raw)
         if affinity is not None:
             parts["text"] = affinity
+        if words is not None:
+            parts["words"] = words
         return parts
 
     def blend(self, parts: dict[str, np.ndarray]) -> np.ndarray:
-        prior, text = parts.get("prior"), parts.get("text")
-        return blend(
-            parts["network"][None],
-            self.weights,
-            prior[None] if prior is not None else None,
-            text[None] if text is not None else None,
-            parts["new"],
-        )[0]
+        rows = {name: part[None] for name, part in parts.items() if name != "new"}
+        return blend_parts(rows, self.weights, parts["new"])[0]
 
     def rank(
         self,

@@ -16,9 +16,10 @@ from semrec.encoders.factory import is_exported
 from semrec.encoders.transformer import TextEncoder
 from semrec.encoders.whitening import whiten
 from semrec.models.base import PartScores, TrainingData
-from semrec.models.blend import blend
+from semrec.models.blend import blend_parts
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.text_metric import MetricSettings, fit_text_metric
+from semrec.models.words import WordVectors, catalog_words
 from semrec.training.text_finetune import finetune_encoder
 from semrec.training.trainer import train_loop
 
@@ -31,6 +32,7 @@ log = logging.getLogger("semrec.models")
 # validation prefers more co-occurrence or text than amazon-beauty's still finds its optimum inside
 PRIOR_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
 TEXT_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0)
+WORD_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0)
 
 
 def fit_sequential(model: SequentialRecommender, data: TrainingData) -> None:
@@ -135,10 +137,11 @@ def fit_blend(model: SequentialRecommender, data: TrainingData) -> None:
     grid = [(p, t) for p in prior_grid for t in text_grid]
     if len(grid) == 1:
         model.prior_weight, model.text_weight = grid[0]
+        fit_word_weight(model, data, text_grid)
         fit_new_products(model, data)
         return
     if data.blend_validator is not None:  # every blend from one pass over the validation shoppers
-        blends = [{"prior": p, "text": t} for p, t in grid]
+        blends = [{"prior": p, "text": t, "words": 0.0} for p, t in grid]
         scores = dict(zip(grid, data.blend_validator(model.score_parts, blends), strict=True))
     else:
         assert data.validator is not None
@@ -155,10 +158,12 @@ def fit_blend(model: SequentialRecommender, data: TrainingData) -> None:
         scores[(model.prior_weight, model.text_weight)],
     )
     model.blend_validation = {f"{p:g},{t:g}": round(v, 6) for (p, t), v in scores.items()}
+    word_grid = fit_word_weight(model, data, text_grid)
     fit_new_products(model, data)
     for name, value, options in (
         ("co-occurrence", model.prior_weight, prior_grid),
         ("text", model.text_weight, text_grid),
+        ("title-word", model.word_weight, word_grid),
     ):
         if len(options) > 1 and value == max(options) > 0:
             log.warning(
@@ -167,6 +172,53 @@ def fit_blend(model: SequentialRecommender, data: TrainingData) -> None:
                 name,
                 value,
             )
+
+
+def fit_word_weight(
+    model: SequentialRecommender, data: TrainingData, text_grid: tuple[float, ...]
+) -> tuple[float, ...]:
+    """The title-word affinity term (:mod:`semrec.models.words`): its vocabulary from the training
+    catalog's titles, then its weight, fixed by the ``word_weight`` setting or chosen on validation
+    together with the text weight (the two read the same titles, so one may take the other's
+    place), the co-occurrence weight kept. Returns the grid of word weights it chose from."""
+    setting = float(getattr(model.config, "word_weight", 0.0))
+    model.words, model.word_vectors, model.word_weight = None, None, 0.0
+    if setting == 0.0 or not getattr(model, "reads_words", False):
+        return ()
+    model.words = WordVectors.fit(catalog_words(data.items))
+    model.word_vectors = model.words.transform(catalog_words(data.items))
+    word_grid = WORD_WEIGHTS if setting < 0 else (setting,)
+    if data.validator is None and data.blend_validator is None:
+        word_grid = (WORD_WEIGHTS[2],) if setting < 0 else word_grid
+    texts = text_grid if model.affinity is not None and len(text_grid) > 1 else (model.text_weight,)
+    grid = [(t, w) for t in texts for w in word_grid]
+    if len(grid) == 1:
+        model.text_weight, model.word_weight = grid[0]
+    else:
+        prior = model.prior_weight
+        if data.blend_validator is not None:
+            blends = [{"prior": prior, "text": t, "words": w} for t, w in grid]
+            scores = dict(zip(grid, data.blend_validator(model.score_parts, blends), strict=True))
+        else:
+            assert data.validator is not None
+            scores = {}
+            for t, w in grid:
+                model.text_weight, model.word_weight = t, w
+                scores[(t, w)] = data.validator(model)
+        model.text_weight, model.word_weight = max(scores, key=lambda w: (scores[w], -w[1], -w[0]))
+        log.info(
+            "text weight %.2f, title-word weight %.2f chosen on validation (NDCG@10 %.4f)",
+            model.text_weight,
+            model.word_weight,
+            scores[(model.text_weight, model.word_weight)],
+        )
+        model.blend_validation = {
+            **(model.blend_validation or {}),
+            **{f"{prior:g},{t:g},{w:g}": round(v, 6) for (t, w), v in scores.items()},
+        }
+    if model.word_weight <= 0:  # left out: scoring does not compute it
+        model.words, model.word_vectors, model.word_weight = None, None, 0.0
+    return word_grid
 
 
 def fit_new_products(model: SequentialRecommender, data: TrainingData) -> None:
@@ -198,7 +250,8 @@ def fit_new_item_weights(model: SequentialRecommender, data: TrainingData) -> No
     if not cold.any() or len(prior_grid) * len(text_grid) == 1:
         return
     grid = [(p, t) for p in prior_grid for t in text_grid]
-    found = data.new_item_blend_validator(model.score_parts, [{"prior": p, "text": t} for p, t in grid], cold)
+    blends = [{"prior": p, "text": t, "words": weights.words} for p, t in grid]
+    found = data.new_item_blend_validator(model.score_parts, blends, cold)
     if found is None:
         log.info("new products keep the blend's weights (validation holds too few new products to choose)")
         return
@@ -234,7 +287,7 @@ def offset_free_blend(model: SequentialRecommender) -> PartScores:
 
     def blended(histories: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         parts = model.score_parts(histories)
-        return {"blend": blend(parts["network"], weights, parts.get("prior"), parts.get("text"), cold)}
+        return {"blend": blend_parts(parts, weights, cold)}
 
     return blended
 
