@@ -338,22 +338,30 @@ def test_blend_weights_are_chosen_on_validation_in_one_pass() -> None:
     asked: list[dict[str, float]] = []
 
     def blend_validator(parts: Any, blends: Any) -> list[float]:
-        assert set(parts([np.array([0, 1])])) == {"network", "prior", "text"}
+        # the title words join once their vocabulary is fitted, for the second choice
+        assert set(parts([np.array([0, 1])])) - {"words"} == {"network", "prior", "text"}
         asked.extend(blends)
-        # validation likes co-occurrence 0.3 with text 5 best
-        return [-abs(b["prior"] - 0.3) - abs(b["text"] - 5.0) for b in blends]
+        # validation likes co-occurrence 0.3 with text 5 and title words 2 best
+        return [-abs(b["prior"] - 0.3) - abs(b["text"] - 5.0) - abs(b["words"] - 2.0) for b in blends]
 
     def validator(model: Any) -> float:
         return 0.0
 
     data = TrainingData(SEQUENCES, ITEMS, validator=validator, blend_validator=blend_validator)
     model: Any = create_model("lmrec", {**SMALL, "epochs": "2"}).fit(data)
-    assert (model.prior_weight, model.text_weight) == (0.3, 5.0)
-    assert {"prior": 0.0, "text": 0.0} in asked and {"prior": 2.0, "text": 15.0} in asked
-    assert model.training_summary()["text_weight"] == 5.0
+    assert (model.prior_weight, model.text_weight, model.word_weight) == (0.3, 5.0, 2.0)
+    # first co-occurrence with text, the title words left out; then text with the words
+    assert {"prior": 0.0, "text": 0.0, "words": 0.0} in asked and {
+        "prior": 2.0,
+        "text": 15.0,
+        "words": 0.0,
+    } in asked
+    assert {"prior": 0.3, "text": 1.0, "words": 15.0} in asked
+    assert all(b["words"] == 0.0 or b["prior"] == 0.3 for b in asked)
+    assert model.training_summary()["text_weight"] == 5.0 and model.training_summary()["word_weight"] == 2.0
     histories = [np.array([0, 1]), np.array([2])]
     parts = model.score_parts(histories)
-    expected = parts["network"] + 0.3 * parts["prior"] + 5.0 * parts["text"]
+    expected = parts["network"] + 0.3 * parts["prior"] + 5.0 * parts["text"] + 2.0 * parts["words"]
     np.testing.assert_allclose(model.score(histories), expected, rtol=1e-5, atol=1e-5)
 
 
@@ -398,6 +406,7 @@ def test_a_finished_training_is_not_continued_on_resume(tmp_path: Path) -> None:
 
 def test_an_ensemble_scores_the_mean_of_its_networks(tmp_path: Path) -> None:
     params = {**SMALL, "epochs": "30", "networks": "2", "cooccurrence_weight": "0", "text_weight": "0"}
+    params["word_weight"] = "0"
     model: Any = create_model("lmrec", params).fit(TrainingData(SEQUENCES, ITEMS))
     first, second = model.members()
     assert len(model.training_summary()["networks"]) == 2
@@ -482,7 +491,12 @@ def test_new_products_get_blend_weights_of_their_own_chosen_on_validation(tmp_pa
     model: Any = create_model("lmrec", {**SMALL, "epochs": "2", "cold_weights": "true"}).fit(data)
     assert (model.prior_weight, model.text_weight) == (0.3, 5.0)
     assert (model.cold_prior_weight, model.cold_text_weight) == (1.0, 15.0)
-    assert {"prior": 0.0, "text": 0.0} in asked and {"prior": 5.0, "text": 30.0} in asked
+    assert model.word_weight == 0.0  # validation gained nothing by the title words: left out
+    assert {"prior": 0.0, "text": 0.0, "words": 0.0} in asked and {
+        "prior": 5.0,
+        "text": 30.0,
+        "words": 0.0,
+    } in asked
     assert model.training_summary()["new_product_weights"]["text"] == 15.0
     histories = [np.array([0, 1]), np.array([2])]
     parts = model.score_parts(histories)
