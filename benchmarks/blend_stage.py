@@ -67,6 +67,7 @@ def refit_and_score(loaded: Loaded, ranker_splits: int = 0) -> dict[str, Any]:
         "blend_seconds": round(time.perf_counter() - started, 1),
         "cooccurrence_weight": weights.prior,
         "text_weight": weights.text,
+        "word_weight": weights.words,
         "new_product_cooccurrence_weight": weights.new_prior,
         "new_product_text_weight": weights.new_text,
         "new_product_weights_validation": model.cold_weights_validation,
