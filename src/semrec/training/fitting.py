@@ -140,15 +140,8 @@ def fit_blend(model: SequentialRecommender, data: TrainingData) -> None:
         fit_word_weight(model, data, text_grid)
         fit_new_products(model, data)
         return
-    if data.blend_validator is not None:  # every blend from one pass over the validation shoppers
-        blends = [{"prior": p, "text": t, "words": 0.0} for p, t in grid]
-        scores = dict(zip(grid, data.blend_validator(model.score_parts, blends), strict=True))
-    else:
-        assert data.validator is not None
-        scores = {}
-        for p, t in grid:
-            model.prior_weight, model.text_weight = p, t
-            scores[(p, t)] = data.validator(model)
+    blends = [{"prior": p, "text": t, "words": 0.0} for p, t in grid]
+    scores = dict(zip(grid, validate_blends(model, data, blends), strict=True))
     # the best validation score; among equals, the smallest weights
     model.prior_weight, model.text_weight = max(scores, key=lambda w: (scores[w], -w[0], -w[1]))
     log.info(
@@ -174,6 +167,25 @@ def fit_blend(model: SequentialRecommender, data: TrainingData) -> None:
             )
 
 
+def validate_blends(
+    model: SequentialRecommender, data: TrainingData, blends: list[dict[str, float]]
+) -> list[float]:
+    """Validation NDCG@10 of each blend ('prior', 'text', 'words' weights): every blend from one pass
+    over the validation shoppers when the data can, else one validation run per blend."""
+    if data.blend_validator is not None:
+        return data.blend_validator(model.score_parts, blends)
+    assert data.validator is not None
+    scores = []
+    for weights in blends:
+        model.prior_weight, model.text_weight, model.word_weight = (
+            weights["prior"],
+            weights["text"],
+            weights["words"],
+        )
+        scores.append(data.validator(model))
+    return scores
+
+
 def fit_word_weight(
     model: SequentialRecommender, data: TrainingData, text_grid: tuple[float, ...]
 ) -> tuple[float, ...]:
@@ -196,15 +208,8 @@ def fit_word_weight(
         model.text_weight, model.word_weight = grid[0]
     else:
         prior = model.prior_weight
-        if data.blend_validator is not None:
-            blends = [{"prior": prior, "text": t, "words": w} for t, w in grid]
-            scores = dict(zip(grid, data.blend_validator(model.score_parts, blends), strict=True))
-        else:
-            assert data.validator is not None
-            scores = {}
-            for t, w in grid:
-                model.text_weight, model.word_weight = t, w
-                scores[(t, w)] = data.validator(model)
+        blends = [{"prior": prior, "text": t, "words": w} for t, w in grid]
+        scores = dict(zip(grid, validate_blends(model, data, blends), strict=True))
         model.text_weight, model.word_weight = max(scores, key=lambda w: (scores[w], -w[1], -w[0]))
         log.info(
             "text weight %.2f, title-word weight %.2f chosen on validation (NDCG@10 %.4f)",
