@@ -131,9 +131,31 @@ def test_a_saved_ranker_loads_with_the_same_scores_and_refuses_other_features(tm
     assert np.allclose(loaded.probabilities(x[None]), ranker.probabilities(x[None]))
     assert np.unique(loaded.scores(x[None])).size > 1  # a tree that splits
     meta = json.loads((tmp_path / "ranker" / "ranker.json").read_text())
-    (tmp_path / "ranker" / "ranker.json").write_text(json.dumps({**meta, "features": ["blend"]}))
-    with pytest.raises(ValueError, match="other features"):
+    assert meta["features"] == list(FEATURES)
+    (tmp_path / "ranker" / "ranker.json").write_text(json.dumps({**meta, "features": [*FEATURES[:-1], "x"]}))
+    with pytest.raises(ValueError, match=r"does not compute: \['x'\]"):
         Ranker.load(tmp_path / "ranker")
+
+
+def test_a_ranker_saved_before_the_word_features_reads_its_own_columns(tmp_path: Path) -> None:
+    import lightgbm
+
+    older = [name for name in FEATURES if not name.startswith("words")]
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, len(FEATURES))).astype(np.float32)
+    columns = [FEATURES.index(name) for name in older]
+    y = (x[:, 0] + x[:, 8] > 0.5).astype(np.float32)
+    booster = lightgbm.train(
+        {"objective": "lambdarank", "min_data_in_leaf": 5, "verbosity": -1},
+        lightgbm.Dataset(x[:, columns], y, group=[20] * 20),
+        num_boost_round=10,
+    )
+    Ranker(booster, 20, reads=tuple(older)).save(tmp_path / "ranker")
+    loaded = Ranker.load(tmp_path / "ranker")
+    assert loaded.reads == tuple(older)
+    expected = booster.predict(x[:, columns])
+    assert np.unique(expected).size > 1
+    np.testing.assert_allclose(loaded.scores(x[None])[0], expected)  # full rows in, its columns read
 
 
 def _walks(directory: Path) -> Path:
@@ -195,3 +217,31 @@ def test_batch_lists_follow_the_ranker_and_carry_its_probabilities(
         p = dict(zip(shortlist.items[0][:6].tolist(), chances, strict=True))
         assert line["scores"][:6] == [round(float(p[item_ids.index(i)]), 6) for i in line["items"][:6]]
         assert line["scores"][6:] == [None] * (len(line["items"]) - 6)  # past the re-scored candidates
+
+
+def test_word_features_are_the_title_word_cosines_to_the_shoppers_last_items(
+    shop_artifacts: dict[str, Path],
+) -> None:
+    from semrec.models.words import WordVectors, catalog_words, word_affinity
+
+    model, _, _ = load_artifacts(shop_artifacts["lmrec"])
+    assert isinstance(model, SequentialRecommender)
+    texts = catalog_words(load_dataset(shop_artifacts["data"]).items)
+    model.words = WordVectors.fit(texts)
+    model.word_vectors = model.words.transform(texts)
+    model.word_weight = 1.0
+    histories = [np.array([0, 1, 2]), np.array([5])]
+    shortlist = candidates(model, histories, 6, histories)
+    column = {name: i for i, name in enumerate(FEATURES)}
+    vectors = model.word_vectors
+    for row, history in enumerate(histories):
+        items = shortlist.items[row]
+        cos = (vectors[items] @ vectors[history[::-1]].T).toarray()
+        features = shortlist.features[row]
+        np.testing.assert_allclose(features[:, column["words_last"]], cos[:, 0], atol=1e-6)
+        np.testing.assert_allclose(features[:, column["words_max10"]], cos.max(axis=1), atol=1e-6)
+        affinity = word_affinity([history], vectors, model.affinity_decay, vectors[items])[0]
+        np.testing.assert_allclose(shortlist.features[row, :, column["words"]], affinity, atol=1e-6)
+    model.words = model.word_vectors = None  # the term left out: the features stay 0
+    plain = candidates(model, histories, 6, histories)
+    assert (plain.features[:, :, [column["words"], column["words_max10"]]] == 0).all()

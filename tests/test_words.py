@@ -62,3 +62,25 @@ def test_affinity_is_the_cosine_to_the_recency_weighted_word_profile() -> None:
     served = word_affinity([np.array([0, 1])], vectors[[2, 0]], 0.3, shortlist)[0]
     expected = word_affinity([np.array([2, 0])], vectors, 0.3)[0, 3]
     assert served[1] == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_servers_word_cache_stays_bounded_and_scores_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    from collections import OrderedDict
+
+    from semrec.online import runtime
+
+    words = WordVectors.fit(TITLES)
+    server = object.__new__(runtime.ModelRuntime)  # only what the word term reads
+    server.words, server._word_rows, server.text_decay = words, OrderedDict(), 0.5
+    history, shown = TITLES[:2], TITLES[2:]
+    unbounded = server.word_affinity(history, shown)
+    assert len(server._word_rows) == len(TITLES)
+    monkeypatch.setattr(runtime, "WORD_CACHE", 3)
+    again = server.word_affinity(history, shown)
+    assert list(server._word_rows) == TITLES[2:]  # the least recently used left
+    np.testing.assert_allclose(again, unbounded, atol=1e-6)
+    once_more = server.word_affinity(history, shown)
+    np.testing.assert_allclose(once_more, unbounded, atol=1e-6)  # the evicted are found again
+    vectors = words.transform(TITLES)
+    expected = word_affinity([np.arange(2)], vectors, 0.5, vectors[2:])[0]
+    np.testing.assert_allclose(unbounded, expected, atol=1e-6)

@@ -2,8 +2,9 @@
 
 Retrieval (:mod:`semrec.models.blend`) scores every item by one weighted sum; the ranker sees, for
 each of its ``candidates`` best items, that sum and its parts, where the item stands in the list,
-how its text relates to each of the shopper's last items, its popularity and whether it is new, and
-learns from behaviour (the true next item against retrieval's other candidates) how to order them.
+how its text and its title words relate to each of the shopper's last items, its popularity and
+whether it is new, and learns from behaviour (the true next item against retrieval's other
+candidates) how to order them.
 Its labels come from the validation split only (see :func:`fit_ranker`): test targets never reach it.
 """
 
@@ -41,6 +42,9 @@ FEATURES = (
     "steps_to_similar",
     "pair_prior",
     "history_length",
+    "words",
+    "words_last",
+    "words_max10",
 )
 SIMILAR = 0.8  # text cosine at which a history item counts as "similar" to the candidate
 RECENT = 10  # history items the text features compare each candidate with
@@ -83,11 +87,14 @@ def features(
     cosines: Sequence[np.ndarray | None],
     pair: np.ndarray | None,
     history_lengths: np.ndarray,
+    words: np.ndarray | None = None,
+    word_cosines: Sequence[np.ndarray | None] = (),
 ) -> np.ndarray:
     """(batch, n, len(FEATURES)) from per-candidate arrays (batch, n), candidates in retrieval order:
-    the blended score and its parts, whether each is ``new`` and its training ``counts``, the
-    ``cosines`` (n, m) of its text to the shopper's last m <= 10 items (most recent first; None
-    without text), its log co-occurrence with the last item (``pair``) and the history's length.
+    the blended score and its parts (``words``: the title-word affinity), whether each is ``new``
+    and its training ``counts``, the ``cosines`` (n, m) of its text and the ``word_cosines`` (n, m)
+    of its title words to the shopper's last m <= 10 items (most recent first; None or left out
+    without them), its log co-occurrence with the last item (``pair``) and the history's length.
     The offline ranker (:func:`candidates`) and the server call this one function."""
     out = np.zeros((*blended.shape, len(FEATURES)), dtype=np.float32)
     column = {name: i for i, name in enumerate(FEATURES)}
@@ -119,6 +126,12 @@ def features(
         )
     if pair is not None:
         put("pair_prior", pair)
+    if words is not None:
+        put("words", words)
+    for row, cos in enumerate(word_cosines):
+        if cos is not None and cos.shape[1]:
+            out[row, :, column["words_last"]] = cos[:, 0]
+            out[row, :, column["words_max10"]] = cos.max(axis=1)
     return out
 
 
@@ -172,10 +185,14 @@ def candidates(
     safe = np.maximum(items, 0)
     rows = np.arange(len(histories))[:, None]
     unit = model.affinity
+    vectors = model.word_vectors if "words" in parts else None
     cosines: list[np.ndarray | None] = []
+    word_cosines: list[np.ndarray | None] = []
     for row, history in enumerate(histories):
         recent = np.asarray(history[-RECENT:], dtype=np.int64)[::-1]  # most recent first
         cosines.append(None if unit is None else unit[safe[row]] @ unit[recent].T)
+        if vectors is not None:
+            word_cosines.append(np.asarray((vectors[safe[row]] @ vectors[recent].T).todense()))
     pair = None
     if model.prior is not None:  # co-occurrence with the last item alone
         pair = pair_term(model.prior.score([h[-1:] for h in histories])[rows, safe])
@@ -189,6 +206,8 @@ def candidates(
         cosines,
         pair,
         np.array([len(h) for h in histories]),
+        parts["words"][rows, safe] if "words" in parts else None,
+        word_cosines,
     )
     return Candidates(items, out)
 
@@ -202,6 +221,8 @@ class Ranker:
     n_candidates: int
     platt: tuple[float, float] = (1.0, 0.0)
     fresh: int = 0  # new products added to the candidates beyond retrieval's best n_candidates
+    # the FEATURES it reads (those a ranker saved before later ones were added, for example)
+    reads: tuple[str, ...] = FEATURES
 
     @property
     def width(self) -> int:
@@ -209,6 +230,9 @@ class Ranker:
         return self.n_candidates + self.fresh
 
     def scores(self, features: np.ndarray) -> np.ndarray:
+        """The booster's scores of ``features`` (..., len(FEATURES)), as :func:`features` gives them."""
+        if self.reads != FEATURES:
+            features = features[..., [FEATURES.index(name) for name in self.reads]]
         flat = features.reshape(-1, features.shape[-1])
         return np.asarray(self.booster.predict(flat, num_threads=1), dtype=np.float64).reshape(
             features.shape[:-1]
@@ -247,7 +271,7 @@ class Ranker:
         (directory / "ranker.json").write_text(
             json.dumps(
                 {
-                    "features": list(FEATURES),
+                    "features": list(self.reads),
                     "candidates": self.n_candidates,
                     "fresh": self.fresh,
                     "platt": list(self.platt),
@@ -262,10 +286,16 @@ class Ranker:
         import lightgbm
 
         meta = json.loads((directory / "ranker.json").read_text())
-        if meta["features"] != list(FEATURES):
-            raise ValueError(f"{directory}: the ranker was trained on other features: {meta['features']}")
+        unknown = [name for name in meta["features"] if name not in FEATURES]
+        if unknown:
+            raise ValueError(
+                f"{directory}: the ranker reads features this version does not compute: {unknown}; "
+                f"known: {list(FEATURES)}"
+            )
         booster = lightgbm.Booster(model_file=str(directory / "ranker.txt"))
-        return cls(booster, int(meta["candidates"]), tuple(meta["platt"]), int(meta.get("fresh", 0)))
+        platt = (float(meta["platt"][0]), float(meta["platt"][1]))
+        fresh = int(meta.get("fresh", 0))
+        return cls(booster, int(meta["candidates"]), platt, fresh, tuple(meta["features"]))
 
 
 def training_pairs(

@@ -275,10 +275,18 @@ class Engine(Writes):
             order = np.argsort(-scores, kind="stable")
             candidates, scores = candidates[order], scores[order]
             if runtime.ranker is not None:
-                recent = catalog.text.array[np.asarray(usable[-RECENT:], dtype=np.int64)[::-1]]
+                last = np.asarray(usable[-RECENT:], dtype=np.int64)[::-1]  # most recent first
+                recent = catalog.text.array[last]
                 sorted_parts = {name: part[order] for name, part in parts.items()}
+                word_cosines = None
+                if runtime.uses_words:
+                    head = candidates[: runtime.ranker.n_candidates]
+                    word_cosines = runtime.word_cosines(
+                        [listed_words(catalog.meta[r]) for r in head],
+                        [listed_words(catalog.meta[r]) for r in last],
+                    )
                 moved, scores = runtime.rank(
-                    history, trained[order], sorted_parts, scores, text[order], recent
+                    history, trained[order], sorted_parts, scores, text[order], recent, word_cosines
                 )
                 candidates = candidates[moved]
         return candidates, scores

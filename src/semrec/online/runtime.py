@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from semrec.models.words import WordVectors, word_affinity
 from semrec.online.graphs import GraphNewItems, GraphTower, TowerBackend
 
 SERVABLE = ("text-zeroshot", "sasrec", "lmrec")
+
+WORD_CACHE = 200_000  # texts whose word vectors the server keeps (a few KB each at most)
 
 log = logging.getLogger("semrec.online")
 
@@ -108,9 +111,10 @@ class ModelRuntime:
         self.text_decay = float(getattr(model, "affinity_decay", 0.3))
         self.text_metric: np.ndarray | None = getattr(model, "text_metric", None)
         # the title-word affinity term's vocabulary (when the blend uses it), and the word vectors of
-        # the texts met so far (a product's title words, found once, not per request)
+        # the texts met lately (a product's title words, found once, not per request; the least
+        # recently used leave past WORD_CACHE, so catalog edits cannot grow it without bound)
         self.words: WordVectors | None = getattr(model, "words", None) if self.weights.uses_words else None
-        self._word_rows: dict[str, sp.csr_matrix] = {}
+        self._word_rows: OrderedDict[str, sp.csr_matrix] = OrderedDict()
         # the ranking stage re-scores the shortlist's head (when the artifacts carry one)
         self.ranker: Ranker | None = getattr(model, "ranker", None) if ranker else None
         # donors of products added since training, found once (when they are embedded), by text vector
@@ -158,18 +162,38 @@ class ModelRuntime:
         """Whether candidates' scores read the title-word affinity."""
         return self.words is not None
 
+    def word_rows(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """(len(texts), vocabulary) the unit word vectors of ``texts`` (their
+        :func:`~semrec.data.text.word_text`), from the cache where it has them."""
+        assert self.words is not None
+        wanted = list(dict.fromkeys(texts))
+        missing = [t for t in wanted if t not in self._word_rows]
+        found = dict(zip(missing, self.words.transform(missing), strict=True)) if missing else {}
+        for text in wanted:
+            row = found.get(text)
+            if row is None:
+                self._word_rows.move_to_end(text)
+            else:
+                self._word_rows[text] = row
+        rows = sp.vstack([self._word_rows[t] for t in texts], format="csr")
+        while len(self._word_rows) > WORD_CACHE:
+            self._word_rows.popitem(last=False)
+        return rows
+
     def word_affinity(self, history: Sequence[str], candidates: Sequence[str]) -> np.ndarray:
         """The title-word affinity (:func:`semrec.models.words.word_affinity`) of each of the
         ``candidates`` (their :func:`~semrec.data.text.word_text`) to the shopper's ``history``
         (theirs, oldest first)."""
-        assert self.words is not None
-        missing = [t for t in dict.fromkeys([*history, *candidates]) if t not in self._word_rows]
-        if missing:
-            for text, row in zip(missing, self.words.transform(missing), strict=True):
-                self._word_rows[text] = row
-        rows = sp.vstack([self._word_rows[t] for t in [*history, *candidates]], format="csr")
+        rows = self.word_rows([*history, *candidates])
         n = len(history)
         return word_affinity([np.arange(n)], rows, self.text_decay, rows[n:])[0]
+
+    def word_cosines(self, candidates: Sequence[str], recent: Sequence[str]) -> np.ndarray:
+        """(len(candidates), len(recent)) the cosines of the candidates' title words to those of the
+        shopper's ``recent`` items (the ranking stage's word features)."""
+        rows = self.word_rows([*candidates, *recent])
+        n = len(candidates)
+        return np.asarray((rows[:n] @ rows[n:].T).todense(), dtype=np.float32)
 
     @property
     def rescores(self) -> bool:
@@ -321,11 +345,13 @@ class ModelRuntime:
         blended: np.ndarray,
         text_vectors: np.ndarray,
         recent_text: np.ndarray,
+        word_cosines: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(order, scores): the ranking stage's order of ``candidates`` (training-catalog indices, -1
         for items added later) given in retrieval order with their ``parts`` (:meth:`score_parts`),
         ``blended`` scores and unit ``text_vectors``; ``recent_text``: the shopper's last <= 10
-        items' unit text vectors, most recent first. Its first ``n_candidates`` get its p(next item)
+        items' unit text vectors, most recent first, and ``word_cosines`` (candidates, those items)
+        of their title words, when the blend reads words. Its first ``n_candidates`` get its p(next item)
         from the features the offline ranker reads (:func:`semrec.models.ranker.features`); the
         rest follow in retrieval order, scored below every one of them."""
         assert self.ranker is not None
@@ -353,6 +379,8 @@ class ModelRuntime:
             [text_vectors[:n] @ recent_text.T],
             pair,
             np.array([len(history)]),
+            first("words"),
+            [word_cosines[:n]] if word_cosines is not None else (),
         )
         p = self.ranker.probabilities(features)[0]
         best = np.argsort(-p, kind="stable")
