@@ -22,9 +22,9 @@ from semrec.data.splits import Split
 from semrec.evaluation.evaluator import evaluate
 from semrec.evaluation.runner import Protocol, RunSpec, load_trained, prepare, write_results
 from semrec.models.base import TrainingData
-from semrec.models.ranker import fit_ranker
 from semrec.models.sequential import SequentialRecommender
 from semrec.training.fitting import fit_blend, fit_ranking_stage
+from semrec.training.ranker_fit import fit_ranker
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "amazon-beauty"
 

@@ -27,9 +27,9 @@ from typing import Any
 from semrec.artifacts import read_config
 from semrec.evaluation.evaluator import evaluate
 from semrec.evaluation.runner import load_sequential, publish_test_results, ranker_calibration
-from semrec.models.ranker import fit_ranker
 from semrec.models.sequential_settings import COLD_RULES
 from semrec.training.fitting import calibrate_cold
+from semrec.training.ranker_fit import fit_ranker
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -94,8 +94,8 @@ def prepare(spec: RunSpec, checkpoint: Path | None = None) -> Prepared:
         return new_item_blend_ndcg(split.valid, parts, blends, cold, exclude=split.cold_items)
 
     def train_ranker(model: Recommender, n: int) -> tuple[Any, dict[str, Any]]:
-        from semrec.models.ranker import fit_ranker
         from semrec.models.sequential import SequentialRecommender
+        from semrec.training.ranker_fit import fit_ranker
 
         if not isinstance(model, SequentialRecommender):
             raise ValueError(
@@ -215,7 +215,7 @@ def ranker_calibration(model: Any, cases: Any) -> dict[str, Any]:
     """How well the ranking stage's p(next item | among the candidates) matches what the shoppers of
     ``cases`` did next, over every candidate of every shopper (log loss, ECE, reliability)."""
     from semrec.models.calibration import calibration
-    from semrec.models.ranker import training_pairs
+    from semrec.training.ranker_fit import training_pairs
 
     ranker = model.ranker
     # retrieval's candidates (and the fresh ones)

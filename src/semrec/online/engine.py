@@ -260,11 +260,10 @@ class Engine(Writes):
                 candidates = np.union1d(candidates, close)
             affinity = catalog.text.array[candidates] @ taste
         words = None
-        if runtime.uses_words:
-            words = runtime.word_affinity(
-                [listed_words(catalog.meta[r]) for r in usable],
-                [listed_words(catalog.meta[r]) for r in candidates],
-            )
+        if runtime.uses_words:  # each product's words once, for the blend and the ranker alike
+            history_words = [listed_words(catalog.meta[r]) for r in usable]
+            candidate_words = [listed_words(catalog.meta[r]) for r in candidates]
+            words = runtime.word_affinity(history_words, candidate_words)
         if runtime.rescores and len(candidates):
             # exact network logits (the index may answer from compressed vectors), then the blend
             scores = catalog.rec.array[candidates] @ query
@@ -280,10 +279,9 @@ class Engine(Writes):
                 sorted_parts = {name: part[order] for name, part in parts.items()}
                 word_cosines = None
                 if runtime.uses_words:
-                    head = candidates[: runtime.ranker.n_candidates]
+                    head = order[: runtime.ranker.n_candidates]
                     word_cosines = runtime.word_cosines(
-                        [listed_words(catalog.meta[r]) for r in head],
-                        [listed_words(catalog.meta[r]) for r in last],
+                        [candidate_words[i] for i in head], history_words[-RECENT:][::-1]
                     )
                 moved, scores = runtime.rank(
                     history, trained[order], sorted_parts, scores, text[order], recent, word_cosines

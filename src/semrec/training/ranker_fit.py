@@ -1,0 +1,136 @@
+"""Fitting the ranking stage (:mod:`semrec.models.ranker`) on validation: its (shopper, candidate)
+pairs and the LightGBM booster with its Platt calibration. Test targets never reach it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from semrec.models.calibration import holdout_ndcg, platt_fit
+from semrec.models.ranker import FEATURES, NothingToLearn, Ranker, candidates
+
+if TYPE_CHECKING:
+    from semrec.data.splits import EvalCases
+    from semrec.models.sequential import SequentialRecommender
+
+
+def training_pairs(
+    model: SequentialRecommender,
+    cases: EvalCases,
+    n: int,
+    batch_size: int = 1024,
+    every_case: bool = False,
+    never: np.ndarray | None = None,
+    fresh: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features (pairs, F), labels (pairs,), group sizes) of the cases whose target retrieval put
+    among its ``n`` candidates (the others teach a ranker nothing about order), or of ``every_case``
+    (what a probability of the next item, shown among the candidates, is calibrated on). Items in
+    ``never`` are no candidates (the test's hidden new products, when fitting on validation)."""
+    rows, labels, groups = [], [], []
+    for start in range(0, len(cases.users), batch_size):
+        histories = cases.histories[start : start + batch_size]
+        shortlist = candidates(model, histories, n, histories, never, fresh)
+        for row, targets in enumerate(cases.targets[start : start + batch_size]):
+            valid = shortlist.items[row] >= 0
+            label = np.isin(shortlist.items[row][valid], targets)
+            if label.any() or every_case:
+                rows.append(shortlist.features[row][valid])
+                labels.append(label.astype(np.float32))
+                groups.append(int(valid.sum()))
+    if not groups:
+        return np.zeros((0, len(FEATURES)), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+    return np.concatenate(rows), np.concatenate(labels), np.array(groups, dtype=np.int64)
+
+
+def fit_ranker(
+    model: SequentialRecommender,
+    cases: EvalCases,
+    n: int = 100,
+    holdout: float = 0.2,
+    seed: int = 0,
+    rounds: int = 500,
+    never: np.ndarray | None = None,
+    fresh: int = 0,
+) -> tuple[Ranker, dict[str, Any]]:
+    """Trains the ranker on ``cases`` (validation: never test), a lambdarank objective on NDCG@10;
+    a ``holdout`` share of the shoppers stops boosting early and fits the Platt calibration. Items
+    in ``never`` are no candidates (see :func:`training_pairs`)."""
+    import lightgbm
+
+    from semrec.data.splits import EvalCases as Cases
+
+    order = np.random.default_rng(seed).permutation(len(cases.users))
+    cut = round(len(order) * (1 - holdout))
+
+    def subset(index: np.ndarray) -> Cases:
+        index = np.sort(index)
+        return Cases(
+            users=cases.users[index],
+            histories=[cases.histories[i] for i in index],
+            targets=[cases.targets[i] for i in index],
+        )
+
+    fit_x, fit_y, fit_g = training_pairs(model, subset(order[:cut]), n, never=never, fresh=fresh)
+    # the holdout's candidates once: every case for the calibration, those holding their target
+    # for early stopping
+    all_x, all_y, all_g = training_pairs(
+        model, subset(order[cut:]), n, every_case=True, never=never, fresh=fresh
+    )
+    positive = np.add.reduceat(all_y, np.r_[0, np.cumsum(all_g)[:-1]]) > 0 if len(all_g) else all_g > 0
+    keep = np.repeat(positive, all_g)
+    hold_x, hold_y, hold_g = all_x[keep], all_y[keep], all_g[positive]
+    params = {
+        "objective": "lambdarank",
+        "metric": "ndcg",
+        "eval_at": [10],
+        "learning_rate": 0.05,
+        "num_leaves": 31,
+        "min_data_in_leaf": 50,
+        "feature_fraction": 0.9,
+        "lambdarank_truncation_level": 20,
+        "num_threads": 2,
+        "seed": seed,
+        "verbosity": -1,
+    }
+    if not len(fit_g):
+        raise NothingToLearn(
+            f"no validation shopper's next item is among retrieval's {n} candidates: the ranking "
+            "stage has nothing to learn from (more validation shoppers, or more candidates)"
+        )
+    train_set = lightgbm.Dataset(fit_x, fit_y, group=fit_g, feature_name=list(FEATURES))
+    stopping: dict[str, Any] = {}
+    if len(hold_g):  # a small validation split may leave the holdout no case to stop on
+        stopping = {
+            "valid_sets": [lightgbm.Dataset(hold_x, hold_y, group=hold_g, reference=train_set)],
+            "callbacks": [lightgbm.early_stopping(30, verbose=False)],
+        }
+    booster = lightgbm.train(
+        params, train_set, num_boost_round=rounds if stopping else min(rounds, 100), **stopping
+    )
+    ranker = Ranker(booster, n, fresh=fresh)
+    holdout_scores = ranker.scores(all_x[None])[0]
+    calibrated = 0 < all_y.sum() < len(all_y)
+    if calibrated:
+        ranker.platt = platt_fit(holdout_scores, all_y)
+    # what decides whether the stage pays: NDCG@10 of the held-out shoppers (each one of them,
+    # a target outside the candidates scoring 0) in retrieval's order and in the ranker's
+    rank = all_x[:, FEATURES.index("rank")]
+    compared = {
+        "retrieval": holdout_ndcg(-rank, all_y, all_g, len(order) - cut),
+        "ranker": holdout_ndcg(holdout_scores, all_y, all_g, len(order) - cut),
+    }
+    info = {
+        "fit_cases": len(fit_g),
+        "holdout_cases": len(hold_g),
+        "pairs": len(fit_y),
+        "best_iteration": int(booster.best_iteration),
+        "holdout_ndcg@10_within_candidates": (
+            float(booster.best_score["valid_0"]["ndcg@10"]) if stopping else None
+        ),
+        "platt": list(ranker.platt),
+        "calibrated": bool(calibrated),
+        "holdout_ndcg@10": {name: round(value, 6) for name, value in compared.items()},
+    }
+    return ranker, info
