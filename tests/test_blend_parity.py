@@ -38,6 +38,8 @@ PARAMS = {
     "cooccurrence_weight": "1.0",  # fixed, so every part of the blend counts
     "text_weight": "3.0",
     "word_weight": "2.0",
+    "word_decay": "0.7",  # not text_decay's 0.3: the server must read the term's own
+    "word_lead": "1",
     "cold_neighbours": "3",
     "cold_offset": "0.7",  # new products' offset, fixed (this validation holds too few to fit it)
     "calibrate_cold": "false",

@@ -142,6 +142,27 @@ def test_blend_ndcg_equals_evaluate_for_every_blend_ties_and_several_targets_inc
     assert len(set(fast)) == 3  # the blends really differ
 
 
+def test_blend_ndcg_leaves_excluded_items_out_of_every_list() -> None:
+    from semrec.evaluation.evaluator import blend_ndcg
+
+    rng = np.random.default_rng(5)
+    n_users, n_items = 40, 50
+    parts = {"network": rng.normal(size=(n_users, n_items)).astype(np.float32)}
+    hidden = np.arange(n_users, n_users + 5)  # the best-scored items for everyone, never a target
+    parts["network"][:, hidden] += 10.0
+    histories = [np.array([u]) for u in range(n_users)]
+    free = np.setdiff1d(np.arange(n_users, n_items), hidden)
+    targets = [rng.choice(free, 1) for _ in range(n_users)]
+    cases = EvalCases(users=np.arange(n_users), histories=histories, targets=targets)
+    reference = PartSums(parts, {})
+    found = blend_ndcg(cases, reference.parts_for, [{}], exclude=hidden)[0]
+    lowered = {"network": parts["network"].copy()}
+    lowered["network"][:, hidden] = -np.inf  # as if the catalog did not hold them
+    expected = evaluate(PartSums(lowered, {}), cases, np.ones(n_items), progress=False).metrics["ndcg@10"]
+    assert found == pytest.approx(expected, abs=1e-12)
+    assert found > blend_ndcg(cases, reference.parts_for, [{}])[0]  # they did take the top slots
+
+
 def test_the_cold_offset_is_the_maximum_likelihood_one() -> None:
     from semrec.evaluation.evaluator import fit_cold_offset
 

@@ -69,9 +69,9 @@ def test_the_servers_word_cache_stays_bounded_and_scores_alike(monkeypatch: pyte
 
     from semrec.online import runtime
 
-    words = WordVectors.fit(TITLES)
+    words = WordVectors.fit(TITLES, decay=0.5)
     server = object.__new__(runtime.ModelRuntime)  # only what the word term reads
-    server.words, server._word_rows, server.text_decay = words, OrderedDict(), 0.5
+    server.words, server._word_rows, server.text_decay = words, OrderedDict(), 0.3  # the term's own decay
     history, shown = TITLES[:2], TITLES[2:]
     unbounded = server.word_affinity(history, shown)
     assert len(server._word_rows) == len(TITLES)
@@ -84,3 +84,70 @@ def test_the_servers_word_cache_stays_bounded_and_scores_alike(monkeypatch: pyte
     vectors = words.transform(TITLES)
     expected = word_affinity([np.arange(2)], vectors, 0.5, vectors[2:])[0]
     np.testing.assert_allclose(unbounded, expected, atol=1e-6)
+
+
+def test_a_titles_first_word_counts_once_more_with_lead() -> None:
+    plain, lead = WordVectors.fit(TITLES), WordVectors.fit(TITLES, lead=True)
+    assert "lead:pura" in lead.vectorizer.vocabulary_ and "lead:pura" not in plain.vectorizer.vocabulary_
+    first, later = lead.transform(["Pura Nail Polish", "Nail Polish Pura"])
+    column = lead.vectorizer.vocabulary_["lead:pura"]
+    assert first[0, column] > 0 and later[0, column] == 0  # "pura" leads one title only
+    # without lead the words are scikit-learn's own: the vectors of artifacts saved before it
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    reference = TfidfVectorizer(sublinear_tf=True, min_df=2, dtype=np.float32).fit(TITLES)
+    np.testing.assert_allclose(
+        plain.transform(TITLES).toarray(), sp.csr_matrix(reference.transform(TITLES)).toarray(), rtol=1e-6
+    )
+
+
+def test_decay_and_lead_are_kept_and_older_files_load_as_they_scored(tmp_path: Path) -> None:
+    import json
+
+    words = WordVectors.fit(TITLES, decay=0.7, lead=True)
+    words.save(tmp_path)
+    loaded = WordVectors.load(tmp_path)
+    assert loaded is not None and (loaded.decay, loaded.lead) == (0.7, True)
+    np.testing.assert_allclose(
+        loaded.transform(TITLES).toarray(), words.transform(TITLES).toarray(), rtol=1e-6
+    )
+    WordVectors.fit(TITLES).save(tmp_path)
+    state = json.loads((tmp_path / "words.json").read_text())
+    (tmp_path / "words.json").write_text(json.dumps({"words": state["words"], "idf": state["idf"]}))
+    old = WordVectors.load(tmp_path)  # written before decay and lead were kept
+    assert old is not None and (old.decay, old.lead) == (0.3, False)
+    with pytest.raises(ValueError, match="word decay"):
+        WordVectors.fit(TITLES, decay=1.5)
+
+
+def test_decay_and_lead_are_the_ones_validation_ranks_best() -> None:
+    from types import SimpleNamespace
+    from typing import Any
+
+    from semrec.models.base import TrainingData
+    from semrec.training.fitting import WORD_DECAYS, choose_words
+
+    items = pd.DataFrame({"item_id": [f"i{n}" for n in range(len(TITLES))], "title": TITLES})
+    histories = [np.array([0, 2]), np.array([1, 3, 0]), np.array([3])]
+    wanted = word_affinity(histories, WordVectors.fit(TITLES, lead=True).transform(TITLES), 0.7)
+    seen: list[Any] = []
+
+    def validator(parts: Any, blends: Any) -> list[float]:  # best where the term is `wanted`
+        seen.append(blends)
+        return [-float(np.abs(parts(histories)["words"] - wanted).sum())]
+
+    model: Any = SimpleNamespace(config=SimpleNamespace(word_decay=-1.0, word_lead=-1))
+    data = TrainingData(sequences=[], items=items, blend_validator=validator)
+    words, vectors = choose_words(model, data)
+    assert (words.lead, words.decay) == (True, 0.7)
+    assert len(seen) == 2 * len(WORD_DECAYS) and all(b == [{"words": 1.0}] for b in seen)
+    assert model.word_validation["lead=1,decay=0.7"] == 0.0
+    np.testing.assert_allclose(vectors.toarray(), words.transform(TITLES).toarray(), rtol=1e-6)
+    model.config = SimpleNamespace(word_decay=0.9, word_lead=0)  # given: nothing is chosen
+    words, _ = choose_words(model, data)
+    assert (words.lead, words.decay, model.word_validation) == (False, 0.9, None)
+    words, _ = choose_words(
+        SimpleNamespace(config=SimpleNamespace(word_decay=-1.0, word_lead=-1)), TrainingData([], items)
+    )
+    assert (words.lead, words.decay) == (True, 0.5)  # no validation split: the defaults

@@ -133,8 +133,10 @@ def blend_ndcg(
     blends: Sequence[Mapping[str, float]],
     k: int = 10,
     batch_size: int = 2048,
+    exclude: np.ndarray | None = None,
 ) -> list[float]:
-    """NDCG@k of many weighted sums of a model's score parts, each part computed once.
+    """NDCG@k of many weighted sums of a model's score parts, each part computed once; items in
+    ``exclude`` are no candidates (cold-items: the test's hidden products, never validation's targets).
 
     ``parts(histories)`` gives named (batch, n_items) score matrices; blend ``b`` ranks by
     ``sum(b.get(name, 1.0) * matrix)``. Ranks follow :func:`~semrec.models.base.top_k` exactly
@@ -157,6 +159,8 @@ def blend_ndcg(
             combined = sum(blend.get(name, 1.0) * matrix for name, matrix in matrices.items())
             assert isinstance(combined, np.ndarray)
             combined[rows, cols] = -np.inf
+            if exclude is not None and len(exclude):
+                combined[:, exclude] = -np.inf
             value = combined[target_rows, target_cols][:, None]  # (n_targets, 1)
             pool = combined[target_rows]  # (n_targets, n_items)
             ahead = (pool > value) | ((pool == value) & (index[None, :] < target_cols[:, None]))

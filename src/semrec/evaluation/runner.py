@@ -79,7 +79,8 @@ def prepare(spec: RunSpec, checkpoint: Path | None = None) -> Prepared:
         return evaluate(model, split.valid, counts, spec.batch_size, progress=False).metrics["ndcg@10"]
 
     def validate_blends(parts: PartScores, blends: Sequence[Mapping[str, float]]) -> list[float]:
-        return blend_ndcg(split.valid, parts, blends)
+        # the test's hidden items are never validation targets: no candidates either (as below)
+        return blend_ndcg(split.valid, parts, blends, exclude=split.cold_items)
 
     def calibrate(
         parts: PartScores, blend: Mapping[str, float], cold: np.ndarray, rule: str

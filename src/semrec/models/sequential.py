@@ -59,6 +59,7 @@ class SequentialRecommender(Recommender):
     blend_validation: dict[str, float] | None = None  # "co-occurrence weight,text weight" -> NDCG@10
     cold_calibration: dict[str, Any] | None = None
     cold_weights_validation: dict[str, Any] | None = None  # how new products' own weights were chosen
+    word_validation: dict[str, float] | None = None  # "lead=L,decay=D" -> the word term's NDCG@10 alone
     net: SequenceNet | NetworkEnsemble
     uses_ids = True
     prior: ItemKNNRecommender | None = None
@@ -201,8 +202,8 @@ class SequentialRecommender(Recommender):
             parts["prior"] = prior_term(raw)
         if self.affinity is not None:
             parts["text"] = text_affinity(histories, self.affinity, self.affinity_decay, self.text_metric)
-        if self.word_vectors is not None:
-            parts["words"] = word_affinity(histories, self.word_vectors, self.affinity_decay)
+        if self.words is not None and self.word_vectors is not None:
+            parts["words"] = word_affinity(histories, self.word_vectors, self.words.decay)
         return parts
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
@@ -280,6 +281,10 @@ class SequentialRecommender(Recommender):
             summary["text_weight"] = self.text_weight
         if self.reads_words:
             summary["word_weight"] = self.word_weight
+        if self.words is not None:
+            summary["word_lead"], summary["word_decay"] = self.words.lead, self.words.decay
+        if self.word_validation is not None:
+            summary["word_validation_ndcg@10"] = self.word_validation
         if self.blend_validation is not None:
             summary["blend_validation_ndcg@10"] = self.blend_validation
         if self.cold_prior_weight is not None or self.cold_text_weight is not None:
@@ -376,6 +381,11 @@ class LMRecRecommender(SequentialRecommender):
             raise ValueError(
                 f"cold_rule {self.config.cold_rule!r} is not allowed; choose one of {list(COLD_RULES)}"
             )
+        lead, decay = self.config.word_lead, self.config.word_decay
+        if lead not in (-1, 0, 1):
+            raise ValueError(f"word_lead must be -1 (chosen on validation), 0 or 1, got {lead}")
+        if not (decay < 0 or 0 < decay <= 1):
+            raise ValueError(f"word_decay must lie in (0, 1], or be -1 (chosen on validation), got {decay}")
         self.uses_ids = self.config.hybrid
         self.encoder_log: dict[str, float] = {}
         self.adapted_encoder: TextEncoder | None = None  # lora / full: the encoder after adaptation

@@ -166,6 +166,17 @@ class LMRecConfig(SequentialConfig):
         "chosen on validation together with text_weight from 0, 0.5, ..., 15 (1 without a validation "
         "split); any other value is used as given.",
     )
+    word_decay: float = setting(
+        -1.0,
+        "Title-word term: recency weight per step back in the shopper's history (0 to 1, as "
+        "text_decay); -1 (any negative value) = chosen on validation from 0.3, 0.5, 0.7, 0.9 by how "
+        "well the term alone ranks validation's next items (0.5 without a validation split).",
+    )
+    word_lead: int = setting(
+        -1,
+        "Title-word term: 1 = a title's first word (most often its brand) also counts as a word of "
+        "its own, 0 = not, -1 = chosen on validation with word_decay (1 without a validation split).",
+    )
     text_decay: float = setting(
         0.3,
         "Text affinity: recency weight per step back in the shopper's history (0 to 1): the most "

@@ -184,9 +184,10 @@ class ModelRuntime:
         """The title-word affinity (:func:`semrec.models.words.word_affinity`) of each of the
         ``candidates`` (their :func:`~semrec.data.text.word_text`) to the shopper's ``history``
         (theirs, oldest first)."""
+        assert self.words is not None
         rows = self.word_rows([*history, *candidates])
         n = len(history)
-        return word_affinity([np.arange(n)], rows, self.text_decay, rows[n:])[0]
+        return word_affinity([np.arange(n)], rows, self.words.decay, rows[n:])[0]
 
     def word_cosines(self, candidates: Sequence[str], recent: Sequence[str]) -> np.ndarray:
         """(len(candidates), len(recent)) the cosines of the candidates' title words to those of the
