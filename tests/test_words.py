@@ -147,7 +147,6 @@ def test_decay_and_lead_are_the_ones_validation_ranks_best() -> None:
     model.config = SimpleNamespace(word_decay=0.9, word_lead=0)  # given: nothing is chosen
     words, _ = choose_words(model, data)
     assert (words.lead, words.decay, model.word_validation) == (False, 0.9, None)
-    words, _ = choose_words(
-        SimpleNamespace(config=SimpleNamespace(word_decay=-1.0, word_lead=-1)), TrainingData([], items)
-    )
+    bare: Any = SimpleNamespace(config=SimpleNamespace(word_decay=-1.0, word_lead=-1))
+    words, _ = choose_words(bare, TrainingData([], items))
     assert (words.lead, words.decay) == (True, 0.5)  # no validation split: the defaults
