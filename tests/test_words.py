@@ -141,7 +141,9 @@ def test_decay_and_lead_are_the_ones_validation_ranks_best() -> None:
     data = TrainingData(sequences=[], items=items, blend_validator=validator)
     words, vectors = choose_words(model, data)
     assert (words.lead, words.decay) == (True, 0.7)
-    assert len(seen) == 2 * len(WORD_DECAYS) and all(b == [{"words": 1.0}] for b in seen)
+    assert len(seen) == 2 * len(WORD_DECAYS) and all(
+        b == [{"prior": 0.0, "text": 0.0, "words": 1.0}] for b in seen
+    )
     assert model.word_validation["lead=1,decay=0.7"] == 0.0
     np.testing.assert_allclose(vectors.toarray(), words.transform(TITLES).toarray(), rtol=1e-6)
     model.config = SimpleNamespace(word_decay=0.9, word_lead=0)  # given: nothing is chosen

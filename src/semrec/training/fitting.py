@@ -37,6 +37,7 @@ PRIOR_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
 TEXT_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0)
 WORD_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0)
 WORD_DECAYS = (0.3, 0.5, 0.7, 0.9)  # the title-word term's recency decay, chosen on validation
+TERM_ALONE = {"prior": 0.0, "text": 0.0, "words": 1.0}  # the blend a word-term choice is judged by
 
 
 def fit_sequential(model: SequentialRecommender, data: TrainingData) -> None:
@@ -254,7 +255,7 @@ def choose_words(model: SequentialRecommender, data: TrainingData) -> tuple[Word
             def parts(histories: Sequence[np.ndarray], option: tuple[bool, float] = option) -> PartScoresDict:
                 return {"words": word_affinity(histories, vectors[option[0]], option[1])}
 
-            scores[option] = data.blend_validator(parts, [{"words": 1.0}])[0]
+            scores[option] = data.blend_validator(parts, [TERM_ALONE])[0]
         lead, decay = max(options, key=lambda o: scores[o])  # ties: the first (no lead, faster decay)
         model.word_validation = {f"lead={int(o[0])},decay={o[1]:g}": round(v, 6) for o, v in scores.items()}
         log.info(
