@@ -93,13 +93,20 @@ def refit_and_score(loaded: Loaded, ranker_splits: int = 0) -> dict[str, Any]:
     return row
 
 
-def arguments(doc: str | None) -> argparse.ArgumentParser:
-    """The options every blend-stage comparison takes (a benchmark adds its own)."""
+def arguments(doc: str | None, ranker_splits: int = 0) -> argparse.ArgumentParser:
+    """The options every blend-stage comparison takes (a benchmark adds its own); ``ranker_splits``
+    is how many other validation splits the ranking stage is refitted on by default."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--artifacts", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--protocol", default="cold-items", choices=["cold-items", "loo"])
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--ranker-splits",
+        type=int,
+        default=ranker_splits,
+        help=f"other validation splits to refit the ranking stage on (default {ranker_splits})",
+    )
     return parser
 
 
@@ -107,7 +114,6 @@ def compare(
     args: argparse.Namespace,
     variants: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
     about: Mapping[str, Any] | None = None,
-    ranker_splits: int = 0,
 ) -> None:
     """Each variant, (what its row says of it, the settings it replaces), refitted and scored side
     by side on the same artifacts; the rows printed and, with ``--out``, written with ``about``."""
@@ -115,7 +121,7 @@ def compare(
     rows: list[dict[str, Any]] = []
     for label, settings in variants:
         loaded.model.config = dataclasses.replace(loaded.model.config, **settings)
-        row = {**label, **refit_and_score(loaded, ranker_splits)}
+        row = {**label, **refit_and_score(loaded, args.ranker_splits)}
         rows.append(row)
         print(json.dumps(row, default=str), flush=True)
     if args.out is not None:

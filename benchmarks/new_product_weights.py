@@ -18,16 +18,13 @@ from blend_stage import arguments, compare
 
 
 def main() -> None:
-    parser = arguments(__doc__)
-    parser.add_argument(
-        "--ranker-splits", type=int, default=4, help="other validation splits to refit the ranking stage on"
-    )
+    parser = arguments(__doc__, ranker_splits=4)
     args = parser.parse_args()
     variants = [
         ({"new_products": "the blend's weights"}, {"cold_weights": False}),
         ({"new_products": "own weights"}, {"cold_weights": True}),
     ]
-    compare(args, variants, ranker_splits=args.ranker_splits)
+    compare(args, variants)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,6 @@ from blend_stage import arguments, compare
 
 def main() -> None:
     parser = arguments(__doc__)
-    parser.add_argument(
-        "--ranker-splits", type=int, default=0, help="refit the ranking stage on N more splits"
-    )
     args = parser.parse_args()
     variants = [
         ({"word_term": "decay 0.3, no lead token (before)"}, {"word_decay": 0.3, "word_lead": 0}),
@@ -30,7 +27,7 @@ def main() -> None:
     about = {
         "about": "title-word term's decay and lead token; blend and ranking stage refitted on validation"
     }
-    compare(args, variants, about, ranker_splits=args.ranker_splits)
+    compare(args, variants, about)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,16 +27,10 @@ from semrec.models.blend import (
     text_affinity,
     text_neighbours,
 )
-from semrec.models.exported import (
-    METRIC_FILE,
-    WORD_VECTORS_FILE,
-    load_scoring_state,
-    load_text_metric,
-    load_words,
-)
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.sequence_net import ItemTable, NetworkEnsemble, SequenceNet, left_pad
 from semrec.models.sequential_settings import COLD_RULES, LMRecConfig, SequentialConfig
+from semrec.models.sequential_state import load_state, save_state, training_summary
 from semrec.models.words import WordVectors, word_affinity
 
 if TYPE_CHECKING:
@@ -269,85 +261,13 @@ class SequentialRecommender(Recommender):
         return self.net.items()[1:].float().cpu().numpy()
 
     def training_summary(self) -> dict[str, Any]:
-        records = getattr(self, "training_logs", [])
-        summary: dict[str, Any] = dataclasses.asdict(records[0]) if len(records) == 1 else {}
-        if len(records) > 1:
-            summary["networks"] = [dataclasses.asdict(record) for record in records]
-            summary["seconds"] = sum(record.seconds for record in records)
-            summary["ensemble_valid_ndcg@10"] = self.ensemble_validation
-        if self.prior is not None:
-            summary["cooccurrence_weight"] = self.prior_weight
-        if self.affinity is not None:
-            summary["text_weight"] = self.text_weight
-        if self.reads_words:
-            summary["word_weight"] = self.word_weight
-        if self.words is not None:
-            summary["word_lead"], summary["word_decay"] = self.words.lead, self.words.decay
-        if self.word_validation is not None:
-            summary["word_validation_ndcg@10"] = self.word_validation
-        if self.blend_validation is not None:
-            summary["blend_validation_ndcg@10"] = self.blend_validation
-        if self.cold_prior_weight is not None or self.cold_text_weight is not None:
-            summary["new_product_weights"] = {
-                "cooccurrence": self.cold_prior_weight,
-                "text": self.cold_text_weight,
-                **(self.cold_weights_validation or {}),
-            }
-        summary["cold_offset"] = self.cold_offset
-        if self.cold_calibration is not None:
-            summary["cold_calibration"] = self.cold_calibration
-        if self.ranker_info is not None:
-            summary["ranker"] = self.ranker_info
-        return summary
+        return training_summary(self)
 
     def save_state(self, directory: Path) -> None:
-        torch.save(self.net.state_dict(), directory / "weights.pt")
-        np.save(directory / "train_counts.npy", self.counts)
-        np.save(directory / "item_vectors.npy", self.item_vectors())
-        if self.text_vectors is not None:
-            np.save(directory / "text_vectors.npy", self.text_vectors)
-        if self.text_metric is not None:
-            np.save(directory / METRIC_FILE, self.text_metric)
-        if self.prior is not None:
-            (directory / "prior").mkdir()
-            self.prior.save_state(directory / "prior")
-        if self.words is not None and self.word_vectors is not None:
-            self.words.save(directory)
-            sp.save_npz(directory / WORD_VECTORS_FILE, self.word_vectors)
-        (directory / "blend.json").write_text(
-            json.dumps(
-                {
-                    "cooccurrence_weight": self.prior_weight,
-                    "text_weight": self.text_weight,
-                    "word_weight": self.word_weight,
-                    "cold_offset": self.cold_offset,
-                    # only when chosen: older readers take every value as a number
-                    **(
-                        {}
-                        if self.cold_prior_weight is None
-                        else {"cold_cooccurrence_weight": self.cold_prior_weight}
-                    ),
-                    **({} if self.cold_text_weight is None else {"cold_text_weight": self.cold_text_weight}),
-                }
-            )
-        )
-        if self.ranker is not None:
-            self.ranker.save(directory / "ranker")
+        save_state(self, directory)
 
     def load_state(self, directory: Path) -> None:
-        text = directory / "text_vectors.npy"
-        self.build(np.load(directory / "train_counts.npy"), np.load(text) if text.exists() else None)
-        self.net.load_state_dict(torch.load(directory / "weights.pt", map_location=self.device))
-        self.net.eval()
-        self.prior, blend, self.ranker = load_scoring_state(directory)
-        self.prior_weight = float(blend["cooccurrence_weight"] or 0.0)
-        self.text_weight = float(blend["text_weight"] or 0.0)
-        self.word_weight = float(blend["word_weight"] or 0.0)
-        self.words, self.word_vectors = load_words(directory)
-        self.cold_offset = float(blend["cold_offset"] or 0.0)
-        self.cold_prior_weight = blend["cold_cooccurrence_weight"]
-        self.cold_text_weight = blend["cold_text_weight"]
-        self.text_metric = load_text_metric(directory)
+        load_state(self, directory)
 
 
 class SASRecRecommender(SequentialRecommender):

@@ -9,7 +9,7 @@ artifacts: a product added later is weighed by the same vocabulary (words it alo
 nothing), offline and in the server alike.
 
 Two choices of the term are made on validation, by how well the term alone ranks validation's next
-items (:func:`semrec.training.fitting.fit_word_weight`): how fast a shopper's older items fade
+items (:func:`semrec.training.fitting.choose_words`): how fast a shopper's older items fade
 (``decay``; a brand is remembered longer than a product type) and whether a title's first word,
 most often its brand, also counts as a word of its own (``lead``: "nyx" first in a title is a brand,
 "nyx" later may be a shade name). Both are kept with the vocabulary.

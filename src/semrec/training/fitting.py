@@ -24,8 +24,6 @@ from semrec.models.words import WordVectors, catalog_words, word_affinity
 from semrec.training.text_finetune import finetune_encoder
 from semrec.training.trainer import train_loop
 
-PartScoresDict = dict[str, np.ndarray]
-
 if TYPE_CHECKING:
     from semrec.models.sequential import SequentialRecommender
 
@@ -252,7 +250,9 @@ def choose_words(model: SequentialRecommender, data: TrainingData) -> tuple[Word
         scores = {}
         for option in options:
 
-            def parts(histories: Sequence[np.ndarray], option: tuple[bool, float] = option) -> PartScoresDict:
+            def parts(
+                histories: Sequence[np.ndarray], option: tuple[bool, float] = option
+            ) -> dict[str, np.ndarray]:
                 return {"words": word_affinity(histories, vectors[option[0]], option[1])}
 
             scores[option] = data.blend_validator(parts, [TERM_ALONE])[0]
@@ -264,9 +264,7 @@ def choose_words(model: SequentialRecommender, data: TrainingData) -> tuple[Word
             decay,
             scores[(lead, decay)],
         )
-    words = fitted[lead]
-    words.decay = decay
-    return words, vectors[lead]
+    return WordVectors(fitted[lead].vectorizer, decay, lead), vectors[lead]
 
 
 def fit_new_products(model: SequentialRecommender, data: TrainingData) -> None:
