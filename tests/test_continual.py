@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from semrec.artifacts import load_artifacts
+from semrec.artifacts import load_artifacts, load_catalog
+from semrec.data.text import listed_words
 from semrec.models.sequential import SequentialRecommender
+from semrec.models.words import WordVectors, catalog_words
 from semrec.pseudonyms import pseudonym, store_secret
 from semrec.schema import Event, EventRow, Item
 from semrec.store import open_store
@@ -19,6 +21,7 @@ from semrec.store.protocol import Store
 from semrec.training.continual import (
     RetrainSettings,
     ShopLog,
+    catalog_with,
     start_ids_where_borrowed,
     text_vectors_of,
     with_catalog,
@@ -97,6 +100,30 @@ def test_a_product_that_gains_events_keeps_its_vector_when_it_gets_an_id(
     after = candidate.item_vectors()[-1]
     assert np.allclose(after, live.item_vectors()[-1], atol=1e-5)  # no jump when its ID arrives
     assert not np.allclose(before, after, atol=1e-3)  # (without the start, it would have jumped)
+
+
+def test_the_copy_over_a_longer_catalog_keeps_the_title_word_term(shop_artifacts: dict[str, Path]) -> None:
+    model, item_ids, _ = sequential(shop_artifacts["lmrec"])
+    catalog = load_catalog(shop_artifacts["lmrec"])
+    if model.words is None:  # validation may leave the term out of this tiny shop: give it one
+        model.words = WordVectors.fit(catalog_words(catalog), decay=0.7, lead=True)
+        model.word_vectors, model.word_weight = model.words.transform(catalog_words(catalog)), 2.0
+    texts = text_vectors_of(model, [NEW])
+    assert texts is not None and model.word_vectors is not None
+    text = np.vstack([np.asarray(model.text_vectors), texts]).astype(np.float32)
+    longer = catalog_with(catalog, [NEW])
+    live = with_catalog(model, np.concatenate([model.counts, [0.0]]), text, longer)
+    assert live.words is model.words and live.word_weight == model.word_weight
+    assert live.word_vectors is not None and live.word_vectors.shape[0] == len(item_ids) + 1
+    # the new product's words, as the server reads them from its listing; the old rows unchanged
+    expected = model.words.transform([listed_words(NEW)]).toarray()
+    assert np.allclose(live.word_vectors[-1].toarray(), expected) and expected.any()
+    assert np.allclose(live.word_vectors[:-1].toarray(), model.word_vectors.toarray())
+    history = [np.array([item_ids.index("lip-1"), item_ids.index("lip-2")])]
+    words = live.score_parts(history)["words"][0]
+    assert np.allclose(words[:-1], model.score_parts(history)["words"][0], atol=1e-6) and words[-1] > 0
+    with pytest.raises(ValueError, match="catalog"):
+        with_catalog(model, np.concatenate([model.counts, [0.0]]), text)
 
 
 def test_retrain_learns_the_new_events_and_gives_the_new_product_an_id(

@@ -31,6 +31,7 @@ from semrec.feedback.influence import InfluenceCaps
 from semrec.models.base import TrainingData
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.sequential import SequentialRecommender
+from semrec.models.words import catalog_words
 from semrec.schema import EventRow, Item
 from semrec.training.trainer import TrainingLog, prefix_windows, train_loop
 
@@ -184,11 +185,16 @@ def text_vectors_of(model: SequentialRecommender, added: list[Item]) -> np.ndarr
 
 
 def with_catalog(
-    model: SequentialRecommender, counts: np.ndarray, text_vectors: np.ndarray | None
+    model: SequentialRecommender,
+    counts: np.ndarray,
+    text_vectors: np.ndarray | None,
+    catalog: pd.DataFrame | None = None,
 ) -> SequentialRecommender:
     """A copy of ``model`` over a longer catalog (its items first, in their order) with these
     training counts: every weight copied, the new rows of item tables left at their initialisation
-    (an item without training events never reads its own ID part), the blend kept."""
+    (an item without training events never reads its own ID part), the blend kept. The title-word
+    term keeps its vocabulary and reads the new products' words from ``catalog`` (every row, in
+    the copy's order), as the server does."""
     copy = type(model)(model.config)
     copy.build(counts, text_vectors)
     state = model.net.state_dict()
@@ -210,6 +216,17 @@ def with_catalog(
     copy.cold_prior_weight, copy.cold_text_weight = model.cold_prior_weight, model.cold_text_weight
     copy.cold_weights_validation = model.cold_weights_validation
     copy.affinity_decay = model.affinity_decay
+    copy.word_weight, copy.word_validation = model.word_weight, model.word_validation
+    if model.words is not None and model.word_vectors is not None:
+        if catalog is not None:
+            if len(catalog) != len(counts):
+                raise ValueError(f"the catalog has {len(catalog)} rows for {len(counts)} items")
+            word_vectors = model.words.transform(catalog_words(catalog))
+        elif model.word_vectors.shape[0] == len(counts):
+            word_vectors = model.word_vectors
+        else:
+            raise ValueError("the title-word term needs the longer catalog's rows (catalog=)")
+        copy.words, copy.word_vectors = model.words, word_vectors
     copy.text_metric = model.text_metric
     copy.ranker = model.ranker
     for name in ("adapted_encoder", "encoder_path", "encoder_log"):

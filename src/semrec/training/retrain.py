@@ -226,14 +226,14 @@ def retrain(
     extended_text = (
         None if texts is None else np.vstack([np.asarray(current.text_vectors), texts]).astype(np.float32)
     )
-    live = with_catalog(current, np.concatenate([current.counts, pad]), extended_text)
+    live = with_catalog(current, np.concatenate([current.counts, pad]), extended_text, catalog)
     learned = base_train + shop.between(base_events, through)
     fit_prior(live, learned, catalog)
 
     # B: A's weights, on the new events before the held-out ones plus a replay of what A learned
     trained = learned + shop.between(through, holdout - 1)
     counts = np.bincount(np.concatenate(trained), minlength=len(all_ids)).astype(np.float64)
-    candidate = with_catalog(live, counts, extended_text)
+    candidate = with_catalog(live, counts, extended_text, catalog)
     gained = start_ids_where_borrowed(live, candidate)
     fit_prior(candidate, trained, catalog)
     new = shop.windows(through, holdout - 1, max_len)
