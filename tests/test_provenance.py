@@ -41,12 +41,13 @@ def test_artifacts_record_protocol_data_settings_and_code(tiny_dir: Path, tmp_pa
 def test_evaluate_refuses_artifacts_of_another_protocol_or_dataset(tiny_dir: Path, tmp_path: Path) -> None:
     train(tiny_dir, tmp_path / "loo")
     code, output = evaluate(tiny_dir, tmp_path / "loo", "--protocol", "cold-items")
-    assert code == 2 and "trained under protocol loo, not cold-items (cold_fraction 0.1)" in output
+    cold = "cold-items (cold_fraction 0.1, valid_cold_fraction 0.1)"
+    assert code == 2 and f"trained under protocol loo, not {cold}" in output
     train(tiny_dir, tmp_path / "cold", "--protocol", "cold-items")
     code, output = evaluate(tiny_dir, tmp_path / "cold")
-    assert code == 2 and "trained under protocol cold-items (cold_fraction 0.1), not loo" in output
+    assert code == 2 and f"trained under protocol {cold}, not loo" in output
     code, output = evaluate(tiny_dir, tmp_path / "cold", "--protocol", "cold-items", "--cold-fraction", "0.3")
-    assert code == 2 and "not cold-items (cold_fraction 0.3)" in output
+    assert code == 2 and "not cold-items (cold_fraction 0.3, valid_cold_fraction 0.3)" in output
     # the same catalog with other events: the fingerprint tells
     other = write_dataset(tmp_path / "other", TINY_ITEMS, TINY_EVENTS[:-1])
     code, output = evaluate(other, tmp_path / "loo")
@@ -63,6 +64,20 @@ def test_artifacts_from_before_provenance_count_as_leave_one_out(tiny_dir: Path,
     assert evaluate(tiny_dir, tmp_path / "old")[0] == 0  # `semrec train` had leave-one-out only
     code, output = evaluate(tiny_dir, tmp_path / "old", "--protocol", "time")
     assert code == 2 and "trained under protocol loo, not time" in output
+
+
+def test_cold_items_artifacts_of_the_older_validation_split_are_refused(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    # before valid_cold_fraction was recorded, validation hid half the test's share of all items:
+    # another set of products was left out of training
+    train(tiny_dir, tmp_path / "old", "--protocol", "cold-items")
+    path = tmp_path / "old" / "config.json"
+    config = json.loads(path.read_text())
+    assert config["provenance"].pop("valid_cold_fraction") == 0.1
+    path.write_text(json.dumps(config))
+    code, output = evaluate(tiny_dir, tmp_path / "old", "--protocol", "cold-items")
+    assert code == 2 and "trained under protocol cold-items (cold_fraction 0.1), not cold-items" in output
 
 
 def test_a_checkpoint_resumes_only_the_run_it_belongs_to(tiny_dir: Path, tmp_path: Path) -> None:

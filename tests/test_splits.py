@@ -97,8 +97,9 @@ def test_cold_item_split_hides_items_from_training_and_tests_only_on_them(tmp_pa
     assert split.test.users.tolist() == expected and expected
     assert all(int(t[0]) in cold for t in split.test.targets)
     assert not any(int(t[0]) in cold for t in split.valid.targets)
-    # validation judges new products too: its own, half as many, hidden from training as well
-    assert split.valid_cold_items is not None and len(split.valid_cold_items) == 5
+    # validation judges new products too: its own, the same share (0.2) of the 40 items it ranks,
+    # hidden from training as well
+    assert split.valid_cold_items is not None and len(split.valid_cold_items) == 8
     valid_cold = set(split.valid_cold_items.tolist())
     assert valid_cold.isdisjoint(cold) and valid_cold.isdisjoint(np.concatenate(split.train).tolist())
     targets = [int(t[0]) for t in split.valid.targets]

@@ -15,7 +15,7 @@ import semrec
 
 DATA_FILES = ("items.csv", "interactions.csv.gz", "interactions.csv")  # those present
 # the keys of a protocol record that decide which events a model may train on
-PROTOCOL_KEYS = ("protocol", "cold_fraction", "valid_start", "test_start")
+PROTOCOL_KEYS = ("protocol", "cold_fraction", "valid_cold_fraction", "valid_start", "test_start")
 
 
 def dataset_fingerprint(directory: Path) -> str:
@@ -61,6 +61,9 @@ def protocol_record(protocol: str, cold_fraction: float, valid_start: str, test_
     record: dict[str, Any] = {"protocol": protocol}
     if protocol == "cold-items":
         record["cold_fraction"] = cold_fraction
+        # validation's own new products, as a share of the items it ranks (artifacts without the key
+        # hid half the test's share of all items: another training set, so they are refused)
+        record["valid_cold_fraction"] = cold_fraction
     if protocol == "time":
         record["valid_start"], record["test_start"] = valid_start, test_start
     return record

@@ -130,9 +130,12 @@ def cold_item_split(dataset: Dataset, fraction: float = 0.1, seed: int = 0) -> S
 
     Test cases are the leave-one-out test cases whose target is a removed item (their histories are
     kept whole: the shop knows what the shopper did). Validation must judge new products too, without
-    touching the test's: a second random set, half as large, is removed from training as well, and
-    validation keeps every case whose target is not a test item, so its new-product targets come in
-    the proportion the catalog holds them (a setting cannot win by ranking every new item first).
+    touching the test's: a second random set is removed from training as well, and validation keeps
+    every case whose target is not a test item, so its new-product targets come in the proportion the
+    catalog holds them (a setting cannot win by ranking every new item first). That set is the same
+    ``fraction`` of the items validation ranks (the test's hidden ones are none of them), so that
+    validation's next items are new about as often as the test period's are: what validation fits
+    (how far new products rise against seen ones) is fitted for the world the test is drawn from.
     """
     if not 0 < fraction < 1:
         raise ValueError(f"cold fraction must lie between 0 and 1, got {fraction}")
@@ -142,7 +145,7 @@ def cold_item_split(dataset: Dataset, fraction: float = 0.1, seed: int = 0) -> S
     cold[rng.choice(dataset.n_items, size=max(1, round(fraction * dataset.n_items)), replace=False)] = True
     valid_cold = np.zeros(dataset.n_items, dtype=bool)
     rest = np.flatnonzero(~cold)
-    size = min(len(rest) - 1, round(fraction / 2 * dataset.n_items))
+    size = min(len(rest) - 1, round(fraction * len(rest)))
     if size > 0:
         valid_cold[np.random.default_rng(seed + 1).choice(rest, size=size, replace=False)] = True
     hidden = cold | valid_cold
