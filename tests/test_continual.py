@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,6 @@ from semrec.store.protocol import Store
 from semrec.training.continual import (
     RetrainSettings,
     ShopLog,
-    catalog_with,
     start_ids_where_borrowed,
     text_vectors_of,
     with_catalog,
@@ -89,7 +89,7 @@ def test_a_product_that_gains_events_keeps_its_vector_when_it_gets_an_id(
     texts = text_vectors_of(model, [NEW])
     assert texts is not None
     text = np.vstack([np.asarray(model.text_vectors), texts]).astype(np.float32)
-    live = with_catalog(model, np.concatenate([model.counts, [0.0]]), text)
+    live = with_catalog(model, np.concatenate([model.counts, [0.0]]), text, [listed_words(NEW)])
     # the old items score exactly as before; the new one as the server scores a new product
     assert np.allclose(live.item_vectors()[: len(item_ids)], model.item_vectors(), atol=1e-6)
     counts = np.concatenate([model.counts, [3.0]])
@@ -104,15 +104,15 @@ def test_a_product_that_gains_events_keeps_its_vector_when_it_gets_an_id(
 
 def test_the_copy_over_a_longer_catalog_keeps_the_title_word_term(shop_artifacts: dict[str, Path]) -> None:
     model, item_ids, _ = sequential(shop_artifacts["lmrec"])
-    catalog = load_catalog(shop_artifacts["lmrec"])
     if model.words is None:  # validation may leave the term out of this tiny shop: give it one
-        model.words = WordVectors.fit(catalog_words(catalog), decay=0.7, lead=True)
-        model.word_vectors, model.word_weight = model.words.transform(catalog_words(catalog)), 2.0
+        words = catalog_words(load_catalog(shop_artifacts["lmrec"]))
+        model.words = WordVectors.fit(words, decay=0.7, lead=True)
+        model.word_vectors, model.word_weight = model.words.transform(words), 2.0
     texts = text_vectors_of(model, [NEW])
     assert texts is not None and model.word_vectors is not None
     text = np.vstack([np.asarray(model.text_vectors), texts]).astype(np.float32)
-    longer = catalog_with(catalog, [NEW])
-    live = with_catalog(model, np.concatenate([model.counts, [0.0]]), text, longer)
+    longer = np.concatenate([model.counts, [0.0]])
+    live = with_catalog(model, longer, text, [listed_words(NEW)])
     assert live.words is model.words and live.word_weight == model.word_weight
     assert live.word_vectors is not None and live.word_vectors.shape[0] == len(item_ids) + 1
     # the new product's words, as the server reads them from its listing; the old rows unchanged
@@ -120,10 +120,29 @@ def test_the_copy_over_a_longer_catalog_keeps_the_title_word_term(shop_artifacts
     assert np.allclose(live.word_vectors[-1].toarray(), expected) and expected.any()
     assert np.allclose(live.word_vectors[:-1].toarray(), model.word_vectors.toarray())
     history = [np.array([item_ids.index("lip-1"), item_ids.index("lip-2")])]
-    words = live.score_parts(history)["words"][0]
-    assert np.allclose(words[:-1], model.score_parts(history)["words"][0], atol=1e-6) and words[-1] > 0
-    with pytest.raises(ValueError, match="catalog"):
-        with_catalog(model, np.concatenate([model.counts, [0.0]]), text)
+    words_part = live.score_parts(history)["words"][0]
+    assert np.allclose(words_part[:-1], model.score_parts(history)["words"][0], atol=1e-6)
+    assert words_part[-1] > 0  # a lip product after two lip products shares words
+    # the same catalog again (the candidate's copy of the live model) needs no words
+    again = with_catalog(live, longer, text)
+    assert again.word_vectors is not None and again.word_vectors.shape == live.word_vectors.shape
+    with pytest.raises(ValueError, match="words of the 1 added items"):
+        with_catalog(model, longer, text)
+
+
+def test_a_model_loaded_with_an_adapted_encoder_saves_it_again(
+    shop_artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    # a retrain copies a lora / full model that was loaded from artifacts: the adapted encoder that
+    # embeds its new products must reach the new artifacts too
+    model, _, _ = sequential(shop_artifacts["lmrec"])
+    adapted = tmp_path / "adapted"
+    adapted.mkdir()
+    (adapted / "config.json").write_text('{"model_type": "bert"}')
+    model.encoder_path = adapted  # type: ignore[attr-defined]
+    (tmp_path / "out").mkdir()
+    model.save_state(tmp_path / "out")
+    assert (tmp_path / "out" / "encoder" / "config.json").read_text() == '{"model_type": "bert"}'
 
 
 def test_retrain_learns_the_new_events_and_gives_the_new_product_an_id(
@@ -145,7 +164,8 @@ def test_retrain_learns_the_new_events_and_gives_the_new_product_an_id(
     a, _, _ = sequential(shop_artifacts["lmrec"])
     texts = text_vectors_of(a, [NEW])
     assert texts is not None
-    live = with_catalog(a, np.concatenate([a.counts, [0.0]]), np.vstack([np.asarray(a.text_vectors), texts]))
+    text = np.vstack([np.asarray(a.text_vectors), texts])
+    live = with_catalog(a, np.concatenate([a.counts, [0.0]]), text, [listed_words(NEW)])
     lips = [np.array([item_ids.index(i) for i in JOURNEYS[0]])]
 
     def share(m: object) -> float:
@@ -170,6 +190,19 @@ def test_shoppers_erased_on_request_are_left_out_of_what_retraining_replays(
     after = reference_cases(config, item_ids, 1000, 0, lambda user_id: pseudonym(secret, user_id) in gone)
     assert len(after[0]) == len(before[0]) - 1  # no replay of their sequence
     assert len(after[1].users) == len(before[1].users) - 1  # nor a validation case
+
+
+def test_retraining_refuses_artifacts_whose_split_cannot_be_rebuilt(shop_artifacts: dict[str, Path]) -> None:
+    _, item_ids, config = sequential(shop_artifacts["lmrec"])
+    assert len(reference_cases(config, item_ids, 1000, 0)[1].users) > 0
+    provenance = {**config["provenance"], "protocol": "cold-items", "cold_fraction": 0.1}
+    older = {**config, "provenance": provenance}  # cold-items before valid_cold_fraction was kept
+    refusal = re.escape("trained under protocol cold-items (cold_fraction 0.1), not")
+    with pytest.raises(ValueError, match=refusal):
+        reference_cases(older, item_ids, 1000, 0)
+    provenance["valid_cold_fraction"] = 0.1
+    train, _ = reference_cases(older, item_ids, 1000, 0)  # the split it records: rebuilt
+    assert len(train) == len(reference_cases(config, item_ids, 1000, 0)[0])
 
 
 def test_the_gate_refuses_a_worse_candidate_and_nothing_is_reloaded(

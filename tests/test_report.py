@@ -113,3 +113,13 @@ def test_report_rejects_files_that_are_not_results(tmp_path: Path) -> None:
     bad.write_text('{"hello": 1}')
     result = CliRunner().invoke(app, ["report", "--results", str(bad), "--out", str(tmp_path / "r.html")])
     assert result.exit_code == 2 and "semrec evaluate --out" in result.output
+
+
+def test_cold_items_results_of_the_older_validation_split_say_so() -> None:
+    from semrec.report import _label
+
+    model = {"model": "text-zeroshot"}
+    current = {"model": model, "protocol": "cold-items", "provenance": {"valid_cold_fraction": 0.1}}
+    assert _label(current, Path("a.json")) == "text-zeroshot (cold-items)"
+    older = {"model": model, "protocol": "cold-items", "provenance": {"cold_fraction": 0.1}}
+    assert _label(older, Path("a.json")) == "text-zeroshot (cold-items, older validation split)"

@@ -70,7 +70,7 @@ def protocol_record(protocol: str, cold_fraction: float, valid_start: str, test_
 
 
 def describe(record: Mapping[str, Any]) -> str:
-    """'cold-items (cold_fraction 0.1)' for a protocol record."""
+    """'cold-items (cold_fraction 0.1, valid_cold_fraction 0.1)' for a protocol record."""
     extra = ", ".join(f"{k} {record[k]}" for k in PROTOCOL_KEYS[1:] if k in record)
     return f"{record.get('protocol', '?')}" + (f" ({extra})" if extra else "")
 

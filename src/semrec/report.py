@@ -46,6 +46,8 @@ def _label(document: dict[str, Any], path: Path) -> str:
     protocol = document.get("protocol", "")
     if protocol and protocol != "leave-one-out":
         extra.append(protocol)
+    if protocol == "cold-items" and "valid_cold_fraction" not in document.get("provenance", {}):
+        extra.append("older validation split")  # validation hid 5% of all items then
     return f"{name} ({', '.join(extra)})" if extra else name
 
 

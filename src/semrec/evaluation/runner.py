@@ -168,7 +168,7 @@ def results_document(
     if spec.protocol == "time":
         document["time_split"] = {"valid_start": spec.valid_start, "test_start": spec.test_start}
     if spec.protocol == "cold-items":
-        document["cold_fraction"] = spec.cold_fraction
+        document["cold_fraction"] = document["valid_cold_fraction"] = spec.cold_fraction
     return document
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -336,6 +337,8 @@ class LMRecRecommender(SequentialRecommender):
         if self.adapted_encoder is not None:  # new products must be embedded by the same weights
             self.adapted_encoder.model.save_pretrained(directory / "encoder")
             self.adapted_encoder.tokenizer.save_pretrained(directory / "encoder")
+        elif self.encoder_path is not None:  # loaded with one (a continual retrain): carried along
+            shutil.copytree(self.encoder_path, directory / "encoder")
 
     def load_state(self, directory: Path) -> None:
         super().load_state(directory)

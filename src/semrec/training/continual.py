@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 
 from semrec.data.splits import EvalCases
@@ -31,7 +32,6 @@ from semrec.feedback.influence import InfluenceCaps
 from semrec.models.base import TrainingData
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.sequential import SequentialRecommender
-from semrec.models.words import catalog_words
 from semrec.schema import EventRow, Item
 from semrec.training.trainer import TrainingLog, prefix_windows, train_loop
 
@@ -188,13 +188,13 @@ def with_catalog(
     model: SequentialRecommender,
     counts: np.ndarray,
     text_vectors: np.ndarray | None,
-    catalog: pd.DataFrame | None = None,
+    new_words: Sequence[str] = (),
 ) -> SequentialRecommender:
     """A copy of ``model`` over a longer catalog (its items first, in their order) with these
     training counts: every weight copied, the new rows of item tables left at their initialisation
     (an item without training events never reads its own ID part), the blend kept. The title-word
-    term keeps its vocabulary and reads the new products' words from ``catalog`` (every row, in
-    the copy's order), as the server does."""
+    term keeps its vocabulary and its rows, and reads the added products' words from ``new_words``
+    (one per added item, in order: :func:`~semrec.data.text.listed_words`, as the server reads them)."""
     copy = type(model)(model.config)
     copy.build(counts, text_vectors)
     state = model.net.state_dict()
@@ -218,15 +218,13 @@ def with_catalog(
     copy.affinity_decay = model.affinity_decay
     copy.word_weight, copy.word_validation = model.word_weight, model.word_validation
     if model.words is not None and model.word_vectors is not None:
-        if catalog is not None:
-            if len(catalog) != len(counts):
-                raise ValueError(f"the catalog has {len(catalog)} rows for {len(counts)} items")
-            word_vectors = model.words.transform(catalog_words(catalog))
-        elif model.word_vectors.shape[0] == len(counts):
-            word_vectors = model.word_vectors
-        else:
-            raise ValueError("the title-word term needs the longer catalog's rows (catalog=)")
-        copy.words, copy.word_vectors = model.words, word_vectors
+        added = len(counts) - model.word_vectors.shape[0]
+        if len(new_words) != added:
+            raise ValueError(
+                f"the title-word term needs the words of the {added} added items, got {len(new_words)}"
+            )
+        rows = [model.word_vectors, model.words.transform(new_words)] if added else [model.word_vectors]
+        copy.words, copy.word_vectors = model.words, sp.vstack(rows, format="csr", dtype=np.float32)
     copy.text_metric = model.text_metric
     copy.ranker = model.ranker
     for name in ("adapted_encoder", "encoder_path", "encoder_log"):

@@ -24,10 +24,11 @@ import numpy as np
 from semrec.artifacts import load_artifacts, load_catalog, save_artifacts
 from semrec.data.loader import load_dataset
 from semrec.data.splits import EvalCases
+from semrec.data.text import listed_words
 from semrec.evaluation.evaluator import evaluate
 from semrec.feedback.influence import Influence
 from semrec.models.sequential import SequentialRecommender
-from semrec.provenance import code_version, dataset_fingerprint
+from semrec.provenance import code_version, dataset_fingerprint, mismatch, protocol_record
 from semrec.pseudonyms import pseudonym, store_secret
 from semrec.store.protocol import Store
 from semrec.training.continual import (
@@ -165,6 +166,12 @@ def reference_cases(
         valid_start=str(provenance.get("valid_start", "2011-11-01")),
         test_start=str(provenance.get("test_start", "2011-11-15")),
     )
+    # the split must be the one the model was trained under (a cold-items split changed once)
+    problem = mismatch(
+        provenance, protocol_record(spec.protocol, spec.cold_fraction, spec.valid_start, spec.test_start)
+    )
+    if problem:
+        raise ValueError(f"the artifacts cannot be retrained on their own split: {problem}; train anew")
     split = make_split(dataset, spec)
     valid = split.valid
     rows = np.flatnonzero(keep[valid.users])
@@ -226,14 +233,15 @@ def retrain(
     extended_text = (
         None if texts is None else np.vstack([np.asarray(current.text_vectors), texts]).astype(np.float32)
     )
-    live = with_catalog(current, np.concatenate([current.counts, pad]), extended_text, catalog)
+    words = [listed_words(item) for item in added]
+    live = with_catalog(current, np.concatenate([current.counts, pad]), extended_text, words)
     learned = base_train + shop.between(base_events, through)
     fit_prior(live, learned, catalog)
 
     # B: A's weights, on the new events before the held-out ones plus a replay of what A learned
     trained = learned + shop.between(through, holdout - 1)
     counts = np.bincount(np.concatenate(trained), minlength=len(all_ids)).astype(np.float64)
-    candidate = with_catalog(live, counts, extended_text, catalog)
+    candidate = with_catalog(live, counts, extended_text)
     gained = start_ids_where_borrowed(live, candidate)
     fit_prior(candidate, trained, catalog)
     new = shop.windows(through, holdout - 1, max_len)
