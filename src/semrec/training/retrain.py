@@ -28,7 +28,7 @@ from semrec.data.text import listed_words
 from semrec.evaluation.evaluator import evaluate
 from semrec.feedback.influence import Influence
 from semrec.models.sequential import SequentialRecommender
-from semrec.provenance import code_version, dataset_fingerprint, mismatch, protocol_record
+from semrec.provenance import code_version, dataset_fingerprint, mismatch
 from semrec.pseudonyms import pseudonym, store_secret
 from semrec.store.protocol import Store
 from semrec.training.continual import (
@@ -167,9 +167,7 @@ def reference_cases(
         test_start=str(provenance.get("test_start", "2011-11-15")),
     )
     # the split must be the one the model was trained under (a cold-items split changed once)
-    problem = mismatch(
-        provenance, protocol_record(spec.protocol, spec.cold_fraction, spec.valid_start, spec.test_start)
-    )
+    problem = mismatch(provenance, spec.split_record())  # the fingerprint is checked above
     if problem:
         raise ValueError(f"the artifacts cannot be retrained on their own split: {problem}; train anew")
     split = make_split(dataset, spec)
