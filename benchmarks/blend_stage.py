@@ -83,8 +83,11 @@ def refit_and_score(loaded: Loaded, ranker_splits: int = 0) -> dict[str, Any]:
     row["ranker_validation"] = model.ranker_info
     if model.ranker is not None and ranker_splits > 0:
         n, fresh = model.ranker.n_candidates, model.ranker.fresh
+        rule = str(getattr(model.config, "cold_rule", "likelihood"))
         refits = [
-            fit_ranker(model, split.valid, n, seed=seed, never=split.cold_items, fresh=fresh)[1]
+            fit_ranker(model, split.valid, n, seed=seed, never=split.cold_items, fresh=fresh, cold_rule=rule)[
+                1
+            ]
             for seed in range(1, ranker_splits + 1)
         ]
         row["ranker_holdout_ndcg@10_by_split"] = [info["holdout_ndcg@10"] for info in refits]

@@ -66,7 +66,12 @@ def main() -> None:
         print("cold offset", offset, flush=True)
     if ranker is None or args.refit or args.cold_rule is not None:
         ranker, info = fit_ranker(
-            model, prepared.split.valid, args.candidates, never=prepared.split.cold_items, fresh=args.fresh
+            model,
+            prepared.split.valid,
+            args.candidates,
+            never=prepared.split.cold_items,
+            fresh=args.fresh,
+            cold_rule=str(getattr(model.config, "cold_rule", "likelihood")),
         )
         info = {**info, "fit_seconds": round(time.perf_counter() - started, 1), "fitted_by": "this benchmark"}
     else:

@@ -160,13 +160,16 @@ def assert_parity(artifacts: Path, tmp_path: Path) -> None:
 
 
 def _with_a_ranker(artifacts: Path, out: Path) -> Path:
-    """The parity artifacts plus a ranking stage over 10 candidates (tests.conftest.synthetic_ranker)."""
+    """The parity artifacts plus a ranking stage over 10 candidates (tests.conftest.synthetic_ranker)
+    that raises new products' log-odds, as the exposure rule's shift does."""
     shutil.copytree(artifacts, out)
-    synthetic_ranker(10).save(out / "ranker")
+    ranker = synthetic_ranker(10)
+    ranker.cold_shift = 1.5  # a server that ordered by the unshifted probability fails below
+    ranker.save(out / "ranker")
     return out
 
 
-def test_served_ranker_probabilities_equal_offline_ones_with_new_items(
+def test_served_ranker_scores_equal_offline_ones_with_new_items(
     parity_artifacts: Path, tmp_path: Path
 ) -> None:
     from semrec.models.ranker import candidates
@@ -182,7 +185,7 @@ def test_served_ranker_probabilities_equal_offline_ones_with_new_items(
     for user, items in histories.items():
         history = np.array([index["nail-3" if i == "nail-new" else i] for i in items])
         shortlist = candidates(model, [history], 10, [history])  # type: ignore[arg-type]
-        offline = model.ranker.probabilities(shortlist.features)[0]  # type: ignore[attr-defined]
+        offline = model.ranker.order_scores(shortlist.features)[0]  # type: ignore[attr-defined]
         expected = {
             online_id[item_ids[i]]: float(p)
             for i, p in zip(shortlist.items[0], offline, strict=True)

@@ -14,7 +14,7 @@ from semrec.artifacts import load_artifacts, read_config
 from semrec.data.loader import load_dataset
 from semrec.evaluation.runner import RunSpec, run_training
 from semrec.models.calibration import calibration, platt_fit
-from semrec.models.ranker import FEATURES, Ranker, candidates
+from semrec.models.ranker import FEATURES, Candidates, Ranker, candidates
 from semrec.models.sequential import SequentialRecommender
 from tests.conftest import synthetic_ranker, write_dataset
 
@@ -124,11 +124,13 @@ def test_a_saved_ranker_loads_with_the_same_scores_and_refuses_other_features(tm
         lightgbm.Dataset(x, y, group=[20] * 20),
         num_boost_round=10,
     )
-    ranker = Ranker(booster, 20, (1.5, -2.0), fresh=5)
+    ranker = Ranker(booster, 20, (1.5, -2.0), fresh=5, cold_shift=0.75)
     ranker.save(tmp_path / "ranker")
     loaded = Ranker.load(tmp_path / "ranker")
     assert loaded.n_candidates == 20 and loaded.platt == (1.5, -2.0) and loaded.fresh == 5
+    assert loaded.cold_shift == 0.75
     assert np.allclose(loaded.probabilities(x[None]), ranker.probabilities(x[None]))
+    assert np.allclose(loaded.order_scores(x[None]), ranker.order_scores(x[None]))
     assert np.unique(loaded.scores(x[None])).size > 1  # a tree that splits
     meta = json.loads((tmp_path / "ranker" / "ranker.json").read_text())
     assert meta["features"] == list(FEATURES)
@@ -245,3 +247,42 @@ def test_word_features_are_the_title_word_cosines_to_the_shoppers_last_items(
     model.words = model.word_vectors = None  # the term left out: the features stay 0
     plain = candidates(model, histories, 6, histories)
     assert (plain.features[:, :, [column["words"], column["words_max10"]]] == 0).all()
+
+
+def test_the_cold_shift_raises_new_products_log_odds_where_the_list_is_ordered() -> None:
+    x = np.zeros((1, 4, len(FEATURES)), dtype=np.float32)
+    x[0, :, FEATURES.index("rank")] = [3, 2, 1, 0]  # ByRank: the first candidate scores highest
+    x[0, 1, FEATURES.index("new")] = 1.0
+    ranker = Ranker(ByRank(), n_candidates=4, platt=(1.0, 0.0))
+    shortlist = Candidates(np.array([[10, 11, 12, 13]]), x)
+    assert ranker.rerank(shortlist, 4).tolist() == [[10, 11, 12, 13]]
+    ranker.cold_shift = 1.5  # the new product (2 in log-odds) now passes the first (3)
+    assert ranker.rerank(shortlist, 4).tolist() == [[11, 10, 12, 13]]
+    odds = np.log(ranker.order_scores(x)[0] / (1 - ranker.order_scores(x)[0]))
+    np.testing.assert_allclose(odds, [3.0, 3.5, 1.0, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(ranker.probabilities(x)[0], 1 / (1 + np.exp(-np.array([3, 2, 1, 0.0]))))
+
+
+def test_the_cold_shift_gives_new_products_the_asked_share_of_the_top_slots() -> None:
+    from semrec.training.ranker_fit import fit_cold_shift
+
+    rng = np.random.default_rng(0)
+    groups = rng.integers(15, 40, size=300)
+    odds = rng.normal(size=int(groups.sum()))
+    new = rng.random(len(odds)) < 0.3
+    odds[new] -= 2.0  # new products rank low until shifted
+    starts = np.r_[0, np.cumsum(groups)[:-1]]
+
+    def share(shift: float) -> float:
+        shifted = odds + shift * new
+        held = [
+            new[s : s + g][np.argsort(-shifted[s : s + g])[:10]].mean()
+            for s, g in zip(starts, groups, strict=True)
+        ]
+        return float(np.mean(held))
+
+    assert share(0.0) < 0.1
+    for asked in (0.1, 0.25):
+        shift = fit_cold_shift(odds, new, groups, asked)
+        assert shift > 0
+        assert abs(share(shift) - asked) < 1 / (10 * len(groups)) + 1e-9

@@ -252,11 +252,11 @@ def fit_cold_offset(
             scores[:, exclude] = -np.inf
         warm_scores, cold_scores = scores[:, ~cold], scores[:, cold]
         if rule == "exposure":
-            found[start : start + len(histories)] = _slot_thresholds(warm_scores, cold_scores, k)
+            found[start : start + len(histories)] = slot_thresholds(warm_scores, cold_scores, k)
         else:
             found[start : start + len(histories)] = _logsumexp(cold_scores) - _logsumexp(warm_scores)
     if rule == "exposure":
-        return _exposure_offset(found.ravel(), share), int(targets.sum())
+        return exposure_offset(found.ravel(), share), int(targets.sum())
     gaps = np.nan_to_num(found, nan=-np.inf)
     low, high = -50.0, 50.0
     for _ in range(80):  # the cold mass grows with b: bisect to the observed share
@@ -276,7 +276,7 @@ def _best(scores: np.ndarray, k: int) -> np.ndarray:
     return np.sort(top, axis=1)[:, ::-1]
 
 
-def _slot_thresholds(warm: np.ndarray, cold: np.ndarray, k: int) -> np.ndarray:
+def slot_thresholds(warm: np.ndarray, cold: np.ndarray, k: int) -> np.ndarray:
     """(cases, k): the j-th best cold item is in the top ``k`` exactly when the offset exceeds the
     j-th threshold (it then beats the (k+1-j)-th best warm item); +inf when it never is."""
     w, c = _best(warm, k), _best(cold, k)
@@ -287,7 +287,7 @@ def _slot_thresholds(warm: np.ndarray, cold: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _exposure_offset(thresholds: np.ndarray, share: float) -> float:
+def exposure_offset(thresholds: np.ndarray, share: float) -> float:
     """The offset at which the given share of all (case, slot) thresholds lies below it: cold items
     then hold that share of the top-k slots, averaged over the cases. Halfway between neighbouring
     thresholds, so a nearby re-scoring lands on the same count."""

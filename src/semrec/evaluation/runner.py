@@ -106,7 +106,8 @@ def prepare(spec: RunSpec, checkpoint: Path | None = None) -> Prepared:
                 f"the ranking stage re-scores a sequential model (lmrec, sasrec), not {model.name}"
             )
         # the test's hidden new products are never validation targets: no candidates either
-        return fit_ranker(model, split.valid, n, never=split.cold_items)
+        rule = str(getattr(model.config, "cold_rule", "likelihood"))
+        return fit_ranker(model, split.valid, n, never=split.cold_items, cold_rule=rule)
 
     data = TrainingData(
         sequences=split.train,

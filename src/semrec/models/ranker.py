@@ -221,6 +221,9 @@ class Ranker:
     fresh: int = 0  # new products added to the candidates beyond retrieval's best n_candidates
     # the FEATURES it reads (those a ranker saved before later ones were added, for example)
     reads: tuple[str, ...] = FEATURES
+    # added to new products' log-odds where the list is ordered (cold_rule exposure: fitted so that
+    # they hold their share of validation's top 10; see semrec.training.ranker_fit.fit_cold_shift)
+    cold_shift: float = 0.0
 
     @property
     def width(self) -> int:
@@ -236,9 +239,22 @@ class Ranker:
             features.shape[:-1]
         )
 
-    def probabilities(self, features: np.ndarray) -> np.ndarray:
+    def log_odds(self, features: np.ndarray) -> np.ndarray:
+        """The calibrated log-odds of :meth:`probabilities`."""
         a, b = self.platt
-        return 1.0 / (1.0 + np.exp(-(a * self.scores(features) + b)))
+        return a * self.scores(features) + b
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """p(the shopper's next item is this one | it is among the candidates), calibrated."""
+        return 1.0 / (1.0 + np.exp(-self.log_odds(features)))
+
+    def order_scores(self, features: np.ndarray) -> np.ndarray:
+        """What a list is ordered by, offline and in the server alike: :meth:`probabilities`, with
+        new products' log-odds raised by :attr:`cold_shift` (the same thing when it is 0)."""
+        odds = self.log_odds(features)
+        if self.cold_shift:
+            odds = odds + self.cold_shift * features[..., FEATURES.index("new")]
+        return 1.0 / (1.0 + np.exp(-odds))
 
     def rerank(self, shortlist: Candidates, k: int) -> np.ndarray:
         """(batch, k) the first ``n_candidates`` ordered by the ranker's score, best first (-1 slots
@@ -246,10 +262,10 @@ class Ranker:
         return self.ranked(shortlist, k)[0]
 
     def ranked(self, shortlist: Candidates, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(items, probabilities), each (batch, k), as :meth:`rerank` orders them; the probability
-        is NaN past the first :attr:`width` (retrieval's order, not re-scored)."""
+        """(items, scores), each (batch, k), as :meth:`rerank` orders them (:meth:`order_scores`);
+        the score is NaN past the first :attr:`width` (retrieval's order, not re-scored)."""
         head = slice(0, self.width)
-        p = self.probabilities(shortlist.features[:, head])
+        p = self.order_scores(shortlist.features[:, head])
         p[shortlist.items[:, head] < 0] = -np.inf
         order = np.argsort(-p, axis=1, kind="stable")
         items = shortlist.items.copy()
@@ -273,6 +289,7 @@ class Ranker:
                     "candidates": self.n_candidates,
                     "fresh": self.fresh,
                     "platt": list(self.platt),
+                    "cold_shift": self.cold_shift,
                 }
             )
         )
@@ -293,4 +310,5 @@ class Ranker:
         booster = lightgbm.Booster(model_file=str(directory / "ranker.txt"))
         platt = (float(meta["platt"][0]), float(meta["platt"][1]))
         fresh = int(meta.get("fresh", 0))
-        return cls(booster, int(meta["candidates"]), platt, fresh, tuple(meta["features"]))
+        shift = float(meta.get("cold_shift", 0.0))  # rankers saved before it: none
+        return cls(booster, int(meta["candidates"]), platt, fresh, tuple(meta["features"]), shift)

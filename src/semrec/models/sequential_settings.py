@@ -145,10 +145,12 @@ class LMRecConfig(SequentialConfig):
         "targets with no training events (false: cold_offset as given).",
     )
     cold_rule: str = setting(
-        "likelihood",
+        "exposure",
         "How calibrate_cold fits cold_offset so that new products get the share of validation "
-        "targets that are new: 'likelihood' (that share of the softmax probability, the maximum-"
-        "likelihood offset) or 'exposure' (that share of the top-10 slots, averaged over shoppers).",
+        "targets that are new: 'exposure' (that share of the top-10 slots, averaged over shoppers: "
+        "equal exposure for equal demand; the ranking stage then fits a shift of its own that "
+        "keeps the share in the list it orders) or 'likelihood' (that share of the softmax "
+        "probability, the maximum-likelihood offset; the ranking stage orders as it learned).",
     )
     cooccurrence_weight: float = setting(-1.0, COOCCURRENCE_HELP)
     text_weight: float = setting(

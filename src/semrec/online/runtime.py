@@ -352,9 +352,10 @@ class ModelRuntime:
         for items added later) given in retrieval order with their ``parts`` (:meth:`score_parts`),
         ``blended`` scores and unit ``text_vectors``; ``recent_text``: the shopper's last <= 10
         items' unit text vectors, most recent first, and ``word_cosines`` (candidates, those items)
-        of their title words, when the blend reads words. Its first ``n_candidates`` get its p(next item)
-        from the features the offline ranker reads (:func:`semrec.models.ranker.features`); the
-        rest follow in retrieval order, scored below every one of them."""
+        of their title words, when the blend reads words. Its first ``n_candidates`` get its
+        :meth:`~semrec.models.ranker.Ranker.order_scores` from the features the offline ranker
+        reads (:func:`semrec.models.ranker.features`); the rest follow in retrieval order, scored
+        below every one of them."""
         assert self.ranker is not None
         n = min(self.ranker.n_candidates, len(candidates))
         head = candidates[:n]
@@ -383,7 +384,7 @@ class ModelRuntime:
             first("words"),
             [word_cosines[:n]] if word_cosines is not None else (),
         )
-        p = self.ranker.probabilities(features)[0]
+        p = self.ranker.order_scores(features)[0]
         best = np.argsort(-p, kind="stable")
         tail = float(p.min()) - 1.0 - np.arange(len(candidates) - n) * 1e-6
         return np.concatenate([best, np.arange(n, len(candidates))]), np.concatenate([p[best], tail])

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from semrec.evaluation.evaluator import exposure_offset, slot_thresholds
 from semrec.models.calibration import holdout_ndcg, platt_fit
 from semrec.models.ranker import FEATURES, NothingToLearn, Ranker, candidates
 
@@ -44,6 +45,28 @@ def training_pairs(
     return np.concatenate(rows), np.concatenate(labels), np.array(groups, dtype=np.int64)
 
 
+def fit_cold_shift(
+    odds: np.ndarray,
+    new: np.ndarray,
+    groups: np.ndarray,
+    share: float,
+    k: int = 10,
+) -> float:
+    """The shift of new products' log-odds (``odds``, pairs of ``groups`` cases, ``new`` marking
+    new products) at which they fill ``share`` of the cases' top-``k`` slots, averaged over the
+    cases: the exposure rule of :func:`~semrec.evaluation.evaluator.fit_cold_offset`, applied to
+    the list the ranking stage orders rather than to retrieval's."""
+    width = int(groups.max()) if len(groups) else 0
+    warm = np.full((len(groups), max(width, 1)), -np.inf)
+    cold = warm.copy()
+    rows = np.repeat(np.arange(len(groups)), groups)
+    cols = np.arange(len(rows)) - np.repeat(np.cumsum(groups) - groups, groups)
+    new = np.asarray(new, dtype=bool)
+    warm[rows[~new], cols[~new]] = odds[~new]
+    cold[rows[new], cols[new]] = odds[new]
+    return exposure_offset(slot_thresholds(warm, cold, k).ravel(), share)
+
+
 def fit_ranker(
     model: SequentialRecommender,
     cases: EvalCases,
@@ -53,10 +76,16 @@ def fit_ranker(
     rounds: int = 500,
     never: np.ndarray | None = None,
     fresh: int = 0,
+    cold_rule: str = "likelihood",
+    min_cold_targets: int = 50,
 ) -> tuple[Ranker, dict[str, Any]]:
     """Trains the ranker on ``cases`` (validation: never test), a lambdarank objective on NDCG@10;
     a ``holdout`` share of the shoppers stops boosting early and fits the Platt calibration. Items
-    in ``never`` are no candidates (see :func:`training_pairs`)."""
+    in ``never`` are no candidates (see :func:`training_pairs`). With ``cold_rule="exposure"`` and
+    ``min_cold_targets`` held-out shoppers whose next item is new, the held-out shoppers also fit
+    :attr:`~semrec.models.ranker.Ranker.cold_shift` (:func:`fit_cold_shift`), so that new
+    products keep in the ranked list the share of the top 10 that the cold offset gave them in
+    retrieval's: the share of those shoppers whose next item is new."""
     import lightgbm
 
     from semrec.data.splits import EvalCases as Cases
@@ -121,6 +150,20 @@ def fit_ranker(
         "retrieval": holdout_ndcg(-rank, all_y, all_g, len(order) - cut),
         "ranker": holdout_ndcg(holdout_scores, all_y, all_g, len(order) - cut),
     }
+    shift_info: dict[str, Any] = {}
+    if cold_rule == "exposure":
+        cold = model.counts == 0
+        held = [cases.targets[i] for i in np.sort(order[cut:])]
+        new_targets = int(sum(bool(cold[np.asarray(t, dtype=np.int64)].any()) for t in held))
+        shift_info = {"cold_shift_targets": new_targets}
+        if new_targets >= min_cold_targets and len(all_g):
+            new = all_x[:, FEATURES.index("new")] > 0
+            odds = ranker.log_odds(all_x[None])[0]
+            ranker.cold_shift = fit_cold_shift(odds, new, all_g, new_targets / len(held))
+            compared["ranker, new products shifted"] = holdout_ndcg(
+                odds + ranker.cold_shift * new, all_y, all_g, len(order) - cut
+            )
+        shift_info["cold_shift"] = ranker.cold_shift
     info = {
         "fit_cases": len(fit_g),
         "holdout_cases": len(hold_g),
@@ -132,5 +175,6 @@ def fit_ranker(
         "platt": list(ranker.platt),
         "calibrated": bool(calibrated),
         "holdout_ndcg@10": {name: round(value, 6) for name, value in compared.items()},
+        **shift_info,
     }
     return ranker, info
