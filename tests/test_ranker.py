@@ -261,6 +261,9 @@ def test_the_cold_shift_raises_new_products_log_odds_where_the_list_is_ordered()
     odds = np.log(ranker.order_scores(x)[0] / (1 - ranker.order_scores(x)[0]))
     np.testing.assert_allclose(odds, [3.0, 3.5, 1.0, 0.0], rtol=1e-6)
     np.testing.assert_allclose(ranker.probabilities(x)[0], 1 / (1 + np.exp(-np.array([3, 2, 1, 0.0]))))
+    # what an ad's pCTR reads: the calibrated probability again
+    new = x[0, :, FEATURES.index("new")] > 0
+    np.testing.assert_allclose(ranker.unshifted(ranker.order_scores(x)[0], new), ranker.probabilities(x)[0])
 
 
 def test_the_cold_shift_gives_new_products_the_asked_share_of_the_top_slots() -> None:

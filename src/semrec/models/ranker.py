@@ -256,6 +256,15 @@ class Ranker:
             odds = odds + self.cold_shift * features[..., FEATURES.index("new")]
         return 1.0 / (1.0 + np.exp(-odds))
 
+    def unshifted(self, scores: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """The calibrated probabilities behind :meth:`order_scores` ``scores`` of candidates whose
+        ``new`` flags are given (what an ad's pCTR reads: the shift orders, it does not predict)."""
+        if not self.cold_shift:
+            return scores
+        with np.errstate(divide="ignore"):
+            odds = np.log(scores) - np.log1p(-scores) - self.cold_shift * np.asarray(new, dtype=float)
+        return 1.0 / (1.0 + np.exp(-odds))
+
     def rerank(self, shortlist: Candidates, k: int) -> np.ndarray:
         """(batch, k) the first ``n_candidates`` ordered by the ranker's score, best first (-1 slots
         last), then the rest of a longer shortlist in retrieval order."""

@@ -212,7 +212,8 @@ class Engine(Writes):
         head = None
         if self.runtime.ranker is not None and self.runtime.rescores:
             n = min(self.runtime.ranker.n_candidates, len(candidates))  # those it gave a probability
-            head = Head(candidates[:n], scores[:n])
+            new = self.runtime.new(self.catalog.trained[candidates[:n]])
+            head = Head(candidates[:n], self.runtime.ranker.unshifted(scores[:n], new))
         boost = self.settings.exposure_boost
         exposure = self.exposure.scale(candidates) if boost > 0 else None
         chosen, relevance = rerank(

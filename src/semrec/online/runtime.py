@@ -301,6 +301,13 @@ class ModelRuntime:
         item added later), and its title-word affinity ``words`` when the blend reads it."""
         return self.blend(self.score_parts(history, candidates, scores, affinity, text_vectors, words))
 
+    def new(self, candidates: np.ndarray) -> np.ndarray:
+        """Which ``candidates`` (training-catalog indices, -1 for items added later) have no training
+        events of their own."""
+        warm = candidates >= 0
+        warm[warm] = self.model.counts[candidates[warm]] > 0
+        return ~warm
+
     def score_parts(
         self,
         history: np.ndarray,
@@ -314,9 +321,7 @@ class ModelRuntime:
         has co-occurrence and it counts: a weight, or a ranker that reads it), 'text' (with an
         ``affinity``), 'words' (with the title-word affinity ``words``) and 'new' (no training events
         of its own)."""
-        counts = self.model.counts
-        warm = candidates >= 0
-        warm[warm] = counts[candidates[warm]] > 0
+        warm = ~self.new(candidates)
         parts = {"network": scores, "new": ~warm}
         if self.prior is not None and (self.weights.uses_prior or self.ranker is not None):
             raw = np.zeros(len(candidates), dtype=np.float32)
