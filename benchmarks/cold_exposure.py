@@ -16,13 +16,15 @@ Under loo the own-weights row is left out: validation holds too few new-product 
 
 from __future__ import annotations
 
+from typing import Any
+
 from blend_stage import arguments, compare
 
 
 def main() -> None:
     parser = arguments(__doc__)
     args = parser.parse_args()
-    variants = [
+    variants: list[tuple[dict[str, Any], dict[str, Any]]] = [
         ({"cold_rule": "likelihood", "new_products": "the blend's weights"}, {"cold_rule": "likelihood"}),
         (
             {"cold_rule": "exposure", "new_products": "the blend's weights"},
