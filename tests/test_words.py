@@ -65,21 +65,18 @@ def test_affinity_is_the_cosine_to_the_recency_weighted_word_profile() -> None:
 
 
 def test_the_servers_word_cache_stays_bounded_and_scores_alike(monkeypatch: pytest.MonkeyPatch) -> None:
-    from collections import OrderedDict
-
-    from semrec.online import runtime
+    from semrec.online import word_cache
 
     words = WordVectors.fit(TITLES, decay=0.5)
-    server = object.__new__(runtime.ModelRuntime)  # only what the word term reads
-    server.words, server._word_rows, server.text_decay = words, OrderedDict(), 0.3  # the term's own decay
+    server = word_cache.ServedWords(words)  # the term's own decay, not the text affinity's
     history, shown = TITLES[:2], TITLES[2:]
-    unbounded = server.word_affinity(history, shown)
-    assert len(server._word_rows) == len(TITLES)
-    monkeypatch.setattr(runtime, "WORD_CACHE", 3)
-    again = server.word_affinity(history, shown)
-    assert list(server._word_rows) == TITLES[2:]  # the least recently used left
+    unbounded = server.affinity(history, shown)
+    assert len(server) == len(TITLES)
+    monkeypatch.setattr(word_cache, "WORD_CACHE", 3)
+    again = server.affinity(history, shown)
+    assert server.cached() == TITLES[2:]  # the least recently used left
     np.testing.assert_allclose(again, unbounded, atol=1e-6)
-    once_more = server.word_affinity(history, shown)
+    once_more = server.affinity(history, shown)
     np.testing.assert_allclose(once_more, unbounded, atol=1e-6)  # the evicted are found again
     vectors = words.transform(TITLES)
     expected = word_affinity([np.arange(2)], vectors, 0.5, vectors[2:])[0]

@@ -261,10 +261,10 @@ class Engine(Writes):
                 candidates = np.union1d(candidates, close)
             affinity = catalog.text.array[candidates] @ taste
         words = None
-        if runtime.uses_words:  # each product's words once, for the blend and the ranker alike
+        if runtime.words is not None:  # each product's words once, for the blend and the ranker alike
             history_words = [listed_words(catalog.meta[r]) for r in usable]
             candidate_words = [listed_words(catalog.meta[r]) for r in candidates]
-            words = runtime.word_affinity(history_words, candidate_words)
+            words = runtime.words.affinity(history_words, candidate_words)
         if runtime.rescores and len(candidates):
             # exact network logits (the index may answer from compressed vectors), then the blend
             scores = catalog.rec.array[candidates] @ query
@@ -279,9 +279,9 @@ class Engine(Writes):
                 recent = catalog.text.array[last]
                 sorted_parts = {name: part[order] for name, part in parts.items()}
                 word_cosines = None
-                if runtime.uses_words:
+                if runtime.words is not None:
                     head = order[: runtime.ranker.n_candidates]
-                    word_cosines = runtime.word_cosines(
+                    word_cosines = runtime.words.cosines(
                         [candidate_words[i] for i in head], history_words[-RECENT:][::-1]
                     )
                 moved, scores = runtime.rank(

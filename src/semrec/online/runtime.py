@@ -10,14 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from semrec.artifacts import load_artifacts, load_catalog, read_config
 from semrec.data.text import catalog_texts
@@ -29,14 +27,13 @@ from semrec.hardware import cpu_info
 from semrec.models.base import recency_profiles
 from semrec.models.blend import BlendWeights, Donors, blend_parts, borrowed_prior, prior_term, shopper_taste
 from semrec.models.exported import ExportedSequential
-from semrec.models.ranker import Ranker, pair_term
-from semrec.models.ranker import features as ranker_features
-from semrec.models.words import WordVectors, word_affinity
+from semrec.models.ranker import Ranker
+from semrec.models.words import WordVectors
 from semrec.online.graphs import GraphNewItems, GraphTower, TowerBackend
+from semrec.online.ranking_stage import rank_shortlist
+from semrec.online.word_cache import ServedWords
 
 SERVABLE = ("text-zeroshot", "sasrec", "lmrec")
-
-WORD_CACHE = 200_000  # texts whose word vectors the server keeps (a few KB each at most)
 
 log = logging.getLogger("semrec.online")
 
@@ -110,11 +107,10 @@ class ModelRuntime:
         self.weights: BlendWeights = weights if isinstance(weights, BlendWeights) else BlendWeights()
         self.text_decay = float(getattr(model, "affinity_decay", 0.3))
         self.text_metric: np.ndarray | None = getattr(model, "text_metric", None)
-        # the title-word affinity term's vocabulary (when the blend uses it), and the word vectors of
-        # the texts met lately (a product's title words, found once, not per request; the least
-        # recently used leave past WORD_CACHE, so catalog edits cannot grow it without bound)
-        self.words: WordVectors | None = getattr(model, "words", None) if self.weights.uses_words else None
-        self._word_rows: OrderedDict[str, sp.csr_matrix] = OrderedDict()
+        # the title-word affinity term's vocabulary (when the blend uses it), with the word vectors
+        # of the texts met lately (semrec.online.word_cache)
+        words: WordVectors | None = getattr(model, "words", None) if self.weights.uses_words else None
+        self.words: ServedWords | None = ServedWords(words) if words is not None else None
         # the ranking stage re-scores the shortlist's head (when the artifacts carry one)
         self.ranker: Ranker | None = getattr(model, "ranker", None) if ranker else None
         # donors of products added since training, found once (when they are embedded), by text vector
@@ -156,45 +152,6 @@ class ModelRuntime:
     def uses_text(self) -> bool:
         """Whether candidates' scores read the shopper's text affinity (for some items at least)."""
         return self.weights.uses_text
-
-    @property
-    def uses_words(self) -> bool:
-        """Whether candidates' scores read the title-word affinity."""
-        return self.words is not None
-
-    def word_rows(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """(len(texts), vocabulary) the unit word vectors of ``texts`` (their
-        :func:`~semrec.data.text.word_text`), from the cache where it has them."""
-        assert self.words is not None
-        wanted = list(dict.fromkeys(texts))
-        missing = [t for t in wanted if t not in self._word_rows]
-        found = dict(zip(missing, self.words.transform(missing), strict=True)) if missing else {}
-        for text in wanted:
-            row = found.get(text)
-            if row is None:
-                self._word_rows.move_to_end(text)
-            else:
-                self._word_rows[text] = row
-        rows = sp.vstack([self._word_rows[t] for t in texts], format="csr")
-        while len(self._word_rows) > WORD_CACHE:
-            self._word_rows.popitem(last=False)
-        return rows
-
-    def word_affinity(self, history: Sequence[str], candidates: Sequence[str]) -> np.ndarray:
-        """The title-word affinity (:func:`semrec.models.words.word_affinity`) of each of the
-        ``candidates`` (their :func:`~semrec.data.text.word_text`) to the shopper's ``history``
-        (theirs, oldest first)."""
-        assert self.words is not None
-        rows = self.word_rows([*history, *candidates])
-        n = len(history)
-        return word_affinity([np.arange(n)], rows, self.words.decay, rows[n:])[0]
-
-    def word_cosines(self, candidates: Sequence[str], recent: Sequence[str]) -> np.ndarray:
-        """(len(candidates), len(recent)) the cosines of the candidates' title words to those of the
-        shopper's ``recent`` items (the ranking stage's word features)."""
-        rows = self.word_rows([*candidates, *recent])
-        n = len(candidates)
-        return np.asarray((rows[:n] @ rows[n:].T).todense(), dtype=np.float32)
 
     @property
     def rescores(self) -> bool:
@@ -353,46 +310,21 @@ class ModelRuntime:
         recent_text: np.ndarray,
         word_cosines: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(order, scores): the ranking stage's order of ``candidates`` (training-catalog indices, -1
-        for items added later) given in retrieval order with their ``parts`` (:meth:`score_parts`),
-        ``blended`` scores and unit ``text_vectors``; ``recent_text``: the shopper's last <= 10
-        items' unit text vectors, most recent first, and ``word_cosines`` (candidates, those items)
-        of their title words, when the blend reads words. Its first ``n_candidates`` get its
-        :meth:`~semrec.models.ranker.Ranker.order_scores` from the features the offline ranker
-        reads (:func:`semrec.models.ranker.features`); the rest follow in retrieval order, scored
-        below every one of them."""
+        """The ranking stage's (order, scores) of the shortlist
+        (:func:`semrec.online.ranking_stage.rank_shortlist`, arguments as there)."""
         assert self.ranker is not None
-        n = min(self.ranker.n_candidates, len(candidates))
-        head = candidates[:n]
-        counts = self.model.counts
-        new = parts["new"][:n]
-        pair = None
-        if self.prior is not None:
-            raw = self.prior.score_items(history[-1:], head)  # 0 for items added later
-            raw[new] = 0.0  # no co-occurrence of their own: as offline
-            pair = pair_term(raw)[None]
-
-        def first(name: str) -> np.ndarray | None:
-            part = parts.get(name)
-            return part[None, :n] if part is not None else None
-
-        features = ranker_features(
-            blended[None, :n],
-            parts["network"][None, :n],
-            first("prior"),
-            first("text"),
-            new[None],
-            np.where(head >= 0, counts[np.maximum(head, 0)], 0.0)[None],
-            [text_vectors[:n] @ recent_text.T],
-            pair,
-            np.array([len(history)]),
-            first("words"),
-            [word_cosines[:n]] if word_cosines is not None else (),
+        return rank_shortlist(
+            self.ranker,
+            self.model.counts,
+            self.prior,
+            history,
+            candidates,
+            parts,
+            blended,
+            text_vectors,
+            recent_text,
+            word_cosines,
         )
-        p = self.ranker.order_scores(features)[0]
-        best = np.argsort(-p, kind="stable")
-        tail = float(p.min()) - 1.0 - np.arange(len(candidates) - n) * 1e-6
-        return np.concatenate([best, np.arange(n, len(candidates))]), np.concatenate([p[best], tail])
 
 
 def _digest(vector: np.ndarray) -> bytes:
