@@ -32,7 +32,7 @@ from semrec.data.splits import EvalCases
 from semrec.evaluation.runner import RunSpec, load_trained, prepare, write_results
 from semrec.models.blend import Donors, text_neighbours
 from semrec.models.sequential import SequentialRecommender
-from semrec.training.fitting import offset_free_blend
+from semrec.training.new_products import offset_free_blend
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -28,7 +28,7 @@ from semrec.evaluation.runner import RunSpec, load_trained, prepare, write_resul
 from semrec.hardware import cpu_info
 from semrec.models.base import top_k
 from semrec.models.sequential import SequentialRecommender
-from semrec.training.fitting import offset_free_blend
+from semrec.training.new_products import offset_free_blend
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -28,7 +28,7 @@ from semrec.artifacts import read_config
 from semrec.evaluation.evaluator import evaluate
 from semrec.evaluation.runner import load_sequential, publish_test_results, ranker_calibration
 from semrec.models.sequential_settings import COLD_RULES
-from semrec.training.fitting import calibrate_cold
+from semrec.training.new_products import calibrate_cold
 from semrec.training.ranker_fit import fit_ranker
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -116,6 +116,8 @@ def test_served_scores_equal_offline_scores_through_a_learned_text_metric(
         {"cold_cooccurrence_weight": 0.2, "cold_text_weight": 12.0},
         # text only for new products: the server must still compute the text affinity
         {"text_weight": 0.0, "cold_text_weight": 12.0},
+        # title words weighed otherwise for new products
+        {"cold_word_weight": 9.0, "cold_text_weight": 0.0},
     ],
 )
 def test_served_scores_equal_offline_scores_with_new_products_own_weights(

@@ -233,7 +233,7 @@ def test_training_fits_the_cold_offset_by_the_rule_its_settings_name() -> None:
     from types import SimpleNamespace
 
     from semrec.models.blend import BlendWeights
-    from semrec.training.fitting import calibrate_cold
+    from semrec.training.new_products import calibrate_cold
 
     asked: list[str] = []
 

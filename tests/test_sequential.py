@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from semrec.artifacts import load_artifacts, save_artifacts
 from semrec.cli import app
 from semrec.data import leave_one_out, load_dataset
+from semrec.evaluation.exposure_choice import ExposureChoice
 from semrec.models import TrainingData, create_model, sequence_net
 from semrec.models.blend import text_affinity
 from semrec.models.sequence_net import ItemTable, SequenceNet
@@ -491,7 +492,8 @@ def test_new_products_get_blend_weights_of_their_own_chosen_on_validation(tmp_pa
         blend_validator=blend_validator,
         new_item_blend_validator=new_item_validator,
     )
-    model: Any = create_model("lmrec", {**SMALL, "epochs": "2", "cold_weights": "true"}).fit(data)
+    settings = {**SMALL, "epochs": "2", "cold_weights": "true", "cold_rule": "likelihood"}
+    model: Any = create_model("lmrec", settings).fit(data)
     assert (model.prior_weight, model.text_weight) == (0.3, 5.0)
     assert (model.cold_prior_weight, model.cold_text_weight) == (1.0, 15.0)
     assert model.word_weight == 0.0  # validation gained nothing by the title words: left out
@@ -512,8 +514,52 @@ def test_new_products_get_blend_weights_of_their_own_chosen_on_validation(tmp_pa
     np.testing.assert_allclose(loaded.score(histories), model.score(histories), rtol=1e-5, atol=1e-6)
 
     asked.clear()
-    same: Any = create_model("lmrec", {**SMALL, "epochs": "2"}).fit(data)  # off by default
+    same: Any = create_model("lmrec", {**SMALL, "epochs": "2", "cold_weights": "false"}).fit(data)
     assert asked == [] and same.cold_prior_weight is None and same.cold_text_weight is None
     parts = same.score_parts(histories)
     expected = parts["network"] + 0.3 * parts["prior"] + 5.0 * parts["text"]
     np.testing.assert_allclose(same.score(histories), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_under_equal_exposure_new_products_weights_are_judged_by_all_shoppers(tmp_path: Path) -> None:
+    balm = pd.DataFrame({"item_id": ["i8"], "title": ["rose lip balm"]})  # in no training sequence
+    items = pd.concat([ITEMS, balm], ignore_index=True)
+    warm_seen: list[dict[str, float]] = []
+
+    def blend_validator(parts: Any, blends: Any) -> list[float]:
+        # the blend: co-occurrence 0.3, text 5, title words 2
+        return [-abs(b["prior"] - 0.3) - abs(b["text"] - 5.0) - abs(b["words"] - 2.0) for b in blends]
+
+    def exposure_validator(parts: Any, warm: Any, blends: Any, cold: np.ndarray) -> ExposureChoice:
+        assert cold.tolist() == [False] * 8 + [True]
+        warm_seen.append(dict(warm))
+        # at their own offsets, all shoppers gain when new products weigh title words most
+        ndcg = [0.1 - abs(b["prior"] - 0.0) - abs(b["text"] - 1.0) - abs(b["words"] - 10.0) for b in blends]
+        return ExposureChoice(ndcg, [0.5] * len(blends), 60)
+
+    def new_item_validator(parts: Any, blends: Any, cold: np.ndarray) -> tuple[list[float], int]:
+        raise AssertionError("under exposure, new products are not judged among themselves")
+
+    data = TrainingData(
+        SEQUENCES,
+        items,
+        validator=lambda model: 0.0,
+        blend_validator=blend_validator,
+        new_item_blend_validator=new_item_validator,
+        exposure_blend_validator=exposure_validator,
+    )
+    settings = {**SMALL, "epochs": "2", "cold_weights": "true", "cold_rule": "exposure", "word_weight": "2"}
+    model: Any = create_model("lmrec", settings).fit(data)
+    assert warm_seen == [{"prior": 0.3, "text": 5.0, "words": 2.0}]  # trained items keep the blend's
+    assert (model.cold_prior_weight, model.cold_text_weight, model.cold_word_weight) == (0.0, 1.0, 10.0)
+    assert model.cold_weights_validation["ndcg@10"] == pytest.approx(0.1)
+    histories = [np.array([0, 1]), np.array([2])]
+    parts = model.score_parts(histories)
+    expected = parts["network"] + 0.3 * parts["prior"] + 5.0 * parts["text"] + 2.0 * parts["words"]
+    expected[:, 8] = parts["network"][:, 8] + 1.0 * parts["text"][:, 8] + 10.0 * parts["words"][:, 8]
+    expected[:, 8] += model.cold_offset
+    np.testing.assert_allclose(model.score(histories), expected, rtol=1e-5, atol=1e-5)
+    save_artifacts(model, list(items["item_id"]), tmp_path / "art", {"name": "fixture"})
+    loaded: Any = load_artifacts(tmp_path / "art")[0]
+    assert loaded.cold_word_weight == 10.0
+    np.testing.assert_allclose(loaded.score(histories), model.score(histories), rtol=1e-5, atol=1e-6)

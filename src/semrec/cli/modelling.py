@@ -117,6 +117,14 @@ def train(
     ray_address: Annotated[
         str | None, typer.Option(help="--ray-workers: the cluster to join; a local one if not given.")
     ] = None,
+    networks_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="sasrec, lmrec: keep the trained networks of these artifacts (same dataset, protocol "
+            "and network settings) and fit only what follows them on validation: blend weights, new "
+            "products' weights and offset, ranking stage."
+        ),
+    ] = None,
 ) -> None:
     """Train a model with early stopping on the validation split and save self-describing artifacts
     (protocol, dataset fingerprint, settings and code version in config.json).
@@ -156,6 +164,18 @@ def train(
         valid_start=valid_start,
         test_start=test_start,
     )
+    if networks_from is not None:
+        from semrec.evaluation.refit import run_refit
+
+        if ray_workers is not None:
+            raise fail("--networks-from trains no network: leave out --ray-workers")
+        try:
+            document = run_refit(spec, networks_from, out)
+        except (DatasetError, ValueError) as error:
+            raise fail(str(error)) from None
+        print_results(document)
+        console.print(f"artifacts written to {out} (networks of {networks_from})")
+        return
     if ray_workers is not None:
         from semrec.distributed.train import train_on_ray
 

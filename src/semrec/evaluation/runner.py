@@ -18,12 +18,14 @@ from semrec.data.dataset import Dataset
 from semrec.data.loader import load_dataset
 from semrec.data.splits import Split, SplitName, cold_item_split, leave_one_out, time_split
 from semrec.evaluation.evaluator import (
+    NEW_ITEM_BLEND_MIN_CASES,
     EvaluationResult,
     blend_ndcg,
     evaluate,
     fit_cold_offset,
     new_item_blend_ndcg,
 )
+from semrec.evaluation.exposure_choice import ExposureChoice, exposure_blend_ndcg
 from semrec.hardware import cpu_info
 from semrec.models.base import PartScores, Recommender, TrainingData
 from semrec.models.ranker import without_ranker
@@ -97,6 +99,20 @@ def prepare(spec: RunSpec, checkpoint: Path | None = None) -> Prepared:
         # the test's hidden new products are never validation targets: no candidates either
         return new_item_blend_ndcg(split.valid, parts, blends, cold, exclude=split.cold_items)
 
+    def validate_exposure_blends(
+        parts: PartScores, warm: Mapping[str, float], blends: Sequence[Mapping[str, float]], cold: np.ndarray
+    ) -> ExposureChoice | None:
+        # the test's hidden new products are never validation targets: no candidates either
+        return exposure_blend_ndcg(
+            split.valid,
+            parts,
+            warm,
+            blends,
+            cold,
+            exclude=split.cold_items,
+            min_targets=NEW_ITEM_BLEND_MIN_CASES,
+        )
+
     def train_ranker(model: Recommender, n: int) -> tuple[Any, dict[str, Any]]:
         from semrec.models.sequential import SequentialRecommender
         from semrec.training.ranker_fit import fit_ranker
@@ -116,6 +132,7 @@ def prepare(spec: RunSpec, checkpoint: Path | None = None) -> Prepared:
         blend_validator=validate_blends,
         cold_calibrator=calibrate,
         new_item_blend_validator=validate_new_item_blends,
+        exposure_blend_validator=validate_exposure_blends,
         ranker_trainer=train_ranker,
         checkpoint=checkpoint,
     )

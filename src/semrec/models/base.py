@@ -39,6 +39,12 @@ class TrainingData:
         Callable[[PartScores, Sequence[Mapping[str, float]], np.ndarray], tuple[list[float], int] | None]
         | None
     ) = None
+    # new products' weightings judged by the list that is shown: (parts, the blend's weights, new
+    # products' weightings, cold mask) -> each weighting's validation NDCG@10 of all shoppers at its
+    # equal-exposure offset, or None (``semrec.evaluation.exposure_choice.exposure_blend_ndcg``)
+    exposure_blend_validator: (
+        Callable[[PartScores, Mapping[str, float], Sequence[Mapping[str, float]], np.ndarray], Any] | None
+    ) = None
     # fits a ranking stage over a model's top n candidates on validation: (model, n) -> (ranker, info)
     ranker_trainer: Callable[[Recommender, int], tuple[Any, dict[str, Any]]] | None = None
     checkpoint: Path | None = None  # where a trainable model keeps a resumable checkpoint

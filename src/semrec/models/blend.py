@@ -4,8 +4,8 @@
             + words weight * title-word affinity
             (+ cold offset, for an item with no training events of its own)
 
-An item with no training events may weigh its co-occurrence and text terms by weights of its own
-(``cold_prior``, ``cold_text``), chosen on validation's shoppers whose next item was new.
+An item with no training events may weigh its co-occurrence, text and title-word terms by weights of
+its own (``cold_prior``, ``cold_text``, ``cold_words``), chosen on validation.
 
 - network logit: the shopper's query vector times the item's vector (for an item with no ID of its
   own, the adapted text plus the ID part it borrows from its text neighbours);
@@ -14,9 +14,9 @@ An item with no training events may weigh its co-occurrence and text terms by we
 - text affinity: the cosine of the item's text to the shopper's recent titles;
 - title-word affinity: the TF-IDF cosine of the item's title words to the shopper's recent ones
   (:mod:`semrec.models.words`): the brand and line names a sentence encoder blurs;
-- new products' own weights: how new products are ordered among themselves, chosen by ranking
-  validation's new products for the shoppers who chose one (text tells new products apart better
-  than the ID part they borrow, so it may deserve more weight there than among trained items);
+- new products' own weights: how new products are ordered among themselves (text and title words
+  tell new products apart better than the ID part they borrow, so they may deserve more weight
+  there than among trained items), chosen on validation;
 - cold offset: one number fitted by maximum likelihood on validation (when validation holds new
   products), so that the probability the blend gives new products as a group matches how often
   validation shoppers chose one: new products are scored on the same scale as the rest.
@@ -45,7 +45,8 @@ class BlendWeights:
     # the co-occurrence and text weights of items with no training events (None: prior, text)
     cold_prior: float | None = None
     cold_text: float | None = None
-    words: float = 0.0  # title-word affinity (the same weight for every item)
+    words: float = 0.0  # title-word affinity
+    cold_words: float | None = None  # the title-word weight of items with no training events
 
     @property
     def new_prior(self) -> float:
@@ -54,6 +55,10 @@ class BlendWeights:
     @property
     def new_text(self) -> float:
         return self.text if self.cold_text is None else self.cold_text
+
+    @property
+    def new_words(self) -> float:
+        return self.words if self.cold_words is None else self.cold_words
 
     @property
     def uses_prior(self) -> bool:
@@ -65,7 +70,7 @@ class BlendWeights:
 
     @property
     def uses_words(self) -> bool:
-        return self.words > 0
+        return self.words > 0 or self.new_words > 0
 
     @property
     def active(self) -> bool:
@@ -153,7 +158,11 @@ def blend(
     None, or weighted 0, adds nothing); ``cold`` (items,) marks items with no training events, which
     take the new products' weights."""
     out = network.astype(np.float32, copy=True)
-    terms = ((prior, weights.prior, weights.new_prior), (text, weights.text, weights.new_text))
+    terms = (
+        (prior, weights.prior, weights.new_prior),
+        (text, weights.text, weights.new_text),
+        (words, weights.words, weights.new_words),
+    )
     for part, warm, new in terms:
         if part is None or (warm <= 0 and new <= 0):
             continue
@@ -161,8 +170,6 @@ def blend(
             out += np.float32(warm) * part
         else:  # one weight per item: the new products' where cold
             out += np.where(cold, np.float32(max(new, 0.0)), np.float32(max(warm, 0.0))) * part
-    if words is not None and weights.words > 0:
-        out += np.float32(weights.words) * words
     if cold is not None and weights.cold != 0:
         out += np.float32(weights.cold) * cold
     return out

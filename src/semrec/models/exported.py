@@ -40,6 +40,7 @@ def load_scoring_state(
         "cold_offset": 0.0,
         "cold_cooccurrence_weight": None,  # artifacts written before new products had weights of their own
         "cold_text_weight": None,
+        "cold_word_weight": None,  # artifacts written before new products' own title-word weight
     }
     blend = directory / "blend.json"
     if blend.exists():
@@ -107,6 +108,7 @@ class ExportedSequential:
             blend["cold_cooccurrence_weight"] if self.prior is not None else None,
             blend["cold_text_weight"] if has_text else None,
             float(blend["word_weight"] or 0.0) if self.words is not None else 0.0,
+            blend["cold_word_weight"] if self.words is not None else None,
         )
         adapted = directory / "encoder"
         configured = str(settings.get("encoder", ""))

@@ -69,6 +69,7 @@ class SequentialRecommender(Recommender):
     # new products' own co-occurrence and text weights, chosen on validation (None: the others')
     cold_prior_weight: float | None = None
     cold_text_weight: float | None = None
+    cold_word_weight: float | None = None
     donors: Donors | None = None  # text neighbours each item borrows an ID part and co-occurrence from
     donor_text: np.ndarray | None = None  # unit text vectors of the seen items (new items' donors)
     donor_items: np.ndarray | None = None
@@ -155,6 +156,7 @@ class SequentialRecommender(Recommender):
             self.cold_prior_weight if has_prior else None,
             self.cold_text_weight if has_text else None,
             self.word_weight if self.word_vectors is not None else 0.0,
+            self.cold_word_weight if self.word_vectors is not None else None,
         )
 
     def members(self) -> list[SequenceNet]:
@@ -167,6 +169,15 @@ class SequentialRecommender(Recommender):
 
         fit_sequential(self, data)
         return self
+
+    def fit_after_networks(self, data: TrainingData) -> None:
+        """Fits again, on ``data``'s validation, what follows the trained networks: the blend
+        weights, new products' weights and offset, and the ranking stage (``semrec train
+        --networks-from``)."""
+        from semrec.training.fitting import fit_blend, fit_ranking_stage
+
+        fit_blend(self, data)
+        fit_ranking_stage(self, data)
 
     @torch.inference_mode()
     def network_scores(self, histories: Sequence[np.ndarray]) -> np.ndarray:

@@ -129,10 +129,13 @@ class LMRecConfig(SequentialConfig):
     # NDCG@10 1.4% lower with them, in 4 of 5 splits (benchmarks/accuracy.md)
     cold_weights: bool = setting(
         False,
-        "Give items with no training events co-occurrence and text weights of their own, chosen from "
-        "the blend's grids by how well they order validation's new products for the validation "
-        "shoppers whose next item was one (needs 200 such shoppers; false: the blend's weights). "
-        "calibrate_cold then fits their offset under these weights.",
+        "Give items with no training events co-occurrence, text and title-word weights of their own, "
+        "chosen from the blend's grids on validation (needs 200 validation shoppers whose next item "
+        "was new; false: the blend's weights). Under cold_rule=exposure each weighting is judged by "
+        "the NDCG@10 of all validation shoppers at the offset that gives new products their share of "
+        "the top 10 (the blend's own weights among them, kept on a tie); under likelihood, by how "
+        "well they order validation's new products for the shoppers who chose one (co-occurrence "
+        "and text only). calibrate_cold then fits their offset under these weights.",
     )
     cold_offset: float = setting(
         0.0,

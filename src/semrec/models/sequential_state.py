@@ -44,10 +44,12 @@ def training_summary(model: SequentialRecommender) -> dict[str, Any]:
         summary["word_validation_ndcg@10"] = model.word_validation
     if model.blend_validation is not None:
         summary["blend_validation_ndcg@10"] = model.blend_validation
-    if model.cold_prior_weight is not None or model.cold_text_weight is not None:
+    own = (model.cold_prior_weight, model.cold_text_weight, model.cold_word_weight)
+    if model.cold_weights_validation is not None or any(w is not None for w in own):
         summary["new_product_weights"] = {
             "cooccurrence": model.cold_prior_weight,
             "text": model.cold_text_weight,
+            "words": model.cold_word_weight,
             **(model.cold_weights_validation or {}),
         }
     summary["cold_offset"] = model.cold_offset
@@ -84,6 +86,8 @@ def save_state(model: SequentialRecommender, directory: Path) -> None:
         blend["cold_cooccurrence_weight"] = model.cold_prior_weight
     if model.cold_text_weight is not None:
         blend["cold_text_weight"] = model.cold_text_weight
+    if model.cold_word_weight is not None:
+        blend["cold_word_weight"] = model.cold_word_weight
     (directory / "blend.json").write_text(json.dumps(blend))
     if model.ranker is not None:
         model.ranker.save(directory / "ranker")
@@ -103,4 +107,5 @@ def load_state(model: SequentialRecommender, directory: Path) -> None:
     model.cold_offset = float(blend["cold_offset"] or 0.0)
     model.cold_prior_weight = blend["cold_cooccurrence_weight"]
     model.cold_text_weight = blend["cold_text_weight"]
+    model.cold_word_weight = blend["cold_word_weight"]
     model.text_metric = load_text_metric(directory)

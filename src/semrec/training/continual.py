@@ -214,6 +214,7 @@ def with_catalog(
         model.cold_offset,
     )
     copy.cold_prior_weight, copy.cold_text_weight = model.cold_prior_weight, model.cold_text_weight
+    copy.cold_word_weight = model.cold_word_weight
     copy.cold_weights_validation = model.cold_weights_validation
     copy.affinity_decay = model.affinity_decay
     copy.word_weight, copy.word_validation = model.word_weight, model.word_validation

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,11 +15,12 @@ from semrec.data.text import catalog_texts
 from semrec.encoders.factory import is_exported
 from semrec.encoders.transformer import TextEncoder
 from semrec.encoders.whitening import whiten
-from semrec.models.base import PartScores, TrainingData
-from semrec.models.blend import blend_parts
+from semrec.models.base import TrainingData
 from semrec.models.itemknn import ItemKNNRecommender
 from semrec.models.text_metric import MetricSettings, fit_text_metric
 from semrec.models.words import WordVectors, catalog_words, word_affinity
+from semrec.training.grids import PRIOR_WEIGHTS, TERM_ALONE, TEXT_WEIGHTS, WORD_DECAYS, WORD_WEIGHTS
+from semrec.training.new_products import fit_new_products
 from semrec.training.text_finetune import finetune_encoder
 from semrec.training.trainer import train_loop
 
@@ -29,13 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("semrec.models")
 
-# blend weight grids, chosen on validation; roughly geometric, and wide enough that a shop whose
-# validation prefers more co-occurrence or text than amazon-beauty's still finds its optimum inside
-PRIOR_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
-TEXT_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0)
-WORD_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0)
-WORD_DECAYS = (0.3, 0.5, 0.7, 0.9)  # the title-word term's recency decay, chosen on validation
-TERM_ALONE = {"prior": 0.0, "text": 0.0, "words": 1.0}  # the blend a word-term choice is judged by
+__all__ = ["WORD_DECAYS", "fit_blend", "fit_ranking_stage", "fit_sequential", "fit_word_weight"]
 
 
 def fit_sequential(model: SequentialRecommender, data: TrainingData) -> None:
@@ -265,101 +259,6 @@ def choose_words(model: SequentialRecommender, data: TrainingData) -> tuple[Word
             scores[(lead, decay)],
         )
     return WordVectors(fitted[lead].vectorizer, decay, lead), vectors[lead]
-
-
-def fit_new_products(model: SequentialRecommender, data: TrainingData) -> None:
-    """New products' own blend weights (how they are ordered among themselves), then their offset
-    (how many of them reach a list), both on validation."""
-    fit_new_item_weights(model, data)
-    calibrate_cold(model, data)
-
-
-def fit_new_item_weights(model: SequentialRecommender, data: TrainingData) -> None:
-    """Chooses the co-occurrence and text weights of items with no training events, when the
-    ``cold_weights`` setting asks for it, from the blend's grids: the pair under which validation's
-    new products, ranked among themselves, best foresee the next item of the validation shoppers
-    who chose one. A new product's ID part is borrowed from its text neighbours, so its text may
-    tell more than among trained items. The network keeps weight 1, so its scale stays shared."""
-    model.cold_prior_weight = model.cold_text_weight = model.cold_weights_validation = None
-    cold = model.counts == 0
-    if not bool(getattr(model.config, "cold_weights", False)) or data.new_item_blend_validator is None:
-        return
-    if not bool(getattr(model.config, "calibrate_cold", False)):
-        # a fixed offset was set for the blend's scale: new weights would change what it means
-        log.warning(
-            "cold_weights needs calibrate_cold (the offset is fitted under the new weights): left off"
-        )
-        return
-    weights = model.weights
-    prior_grid = PRIOR_WEIGHTS if weights.prior > 0 else (0.0,)  # a term the blend leaves out stays out
-    text_grid = TEXT_WEIGHTS if weights.text > 0 else (0.0,)
-    if not cold.any() or len(prior_grid) * len(text_grid) == 1:
-        return
-    grid = [(p, t) for p in prior_grid for t in text_grid]
-    blends = [{"prior": p, "text": t, "words": weights.words} for p, t in grid]
-    found = data.new_item_blend_validator(model.score_parts, blends, cold)
-    if found is None:
-        log.info("new products keep the blend's weights (validation holds too few new products to choose)")
-        return
-    ndcgs, cases = found
-    scores = dict(zip(grid, ndcgs, strict=True))
-    own = (weights.prior, weights.text)
-    # the best; among equals the blend's own weights, then the smallest
-    best = max(scores, key=lambda w: (scores[w], w == own, -w[0], -w[1]))
-    model.cold_prior_weight, model.cold_text_weight = best
-    model.cold_weights_validation = {
-        "cases": cases,
-        "ndcg_among_new": round(scores[best], 6),
-        "ndcg_among_new_with_blend_weights": round(scores[own], 6) if own in scores else None,
-    }
-    log.info(
-        "new products: co-occurrence weight %.2f, text weight %.2f chosen on %d validation shoppers "
-        "whose next item was new (NDCG@10 among new products %.4f; %s with the blend's)",
-        best[0],
-        best[1],
-        cases,
-        scores[best],
-        f"{scores[own]:.4f}" if own in scores else "not on the grid",
-    )
-    for name, value, options in (("co-occurrence", best[0], prior_grid), ("text", best[1], text_grid)):
-        if len(options) > 1 and value == max(options):
-            log.warning("new products' %s weight %.2f is the largest the grid offers", name, value)
-
-
-def offset_free_blend(model: SequentialRecommender) -> PartScores:
-    """Part scores of one part, 'blend': the model's blend as it scores (new products with their own
-    weights) without the cold offset, which is what an offset is fitted on."""
-    weights, cold = replace(model.weights, cold=0.0), model.counts == 0
-
-    def blended(histories: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-        parts = model.score_parts(histories)
-        return {"blend": blend_parts(parts, weights, cold)}
-
-    return blended
-
-
-def calibrate_cold(model: SequentialRecommender, data: TrainingData) -> None:
-    """Fits the offset of items with no training events on validation by the ``cold_rule`` setting
-    (see :func:`~semrec.evaluation.evaluator.fit_cold_offset`), when ``calibrate_cold`` asks for it
-    and validation holds enough new products; otherwise the ``cold_offset`` setting stays."""
-    if not bool(getattr(model.config, "calibrate_cold", False)) or data.cold_calibrator is None:
-        return
-    cold = model.counts == 0
-    if not cold.any():
-        return
-    rule = str(getattr(model.config, "cold_rule", "likelihood"))
-    fitted = data.cold_calibrator(offset_free_blend(model), {"blend": 1.0}, cold, rule)
-    if fitted is None:
-        log.info("cold offset %.2f (validation holds too few new products to fit it)", model.cold_offset)
-        return
-    model.cold_offset, targets = fitted
-    model.cold_calibration = {"offset": model.cold_offset, "validation_targets": targets, "rule": rule}
-    log.info(
-        "cold offset %.3f fitted (%s) on %d validation targets never seen in training",
-        model.cold_offset,
-        rule,
-        targets,
-    )
 
 
 def text_vectors(model: SequentialRecommender, data: TrainingData) -> np.ndarray | None:
