@@ -125,8 +125,8 @@ class LMRecConfig(SequentialConfig):
         "Temperature of the softmax over the donors' text cosines (cold_neighbours): smaller gives "
         "the closest donors more weight (0 or less: no borrowing).",
     )
-    # off: on amazon-beauty (cold-items) the ranking stage's held-out validation shoppers scored
-    # NDCG@10 1.4% lower with them, in 4 of 5 splits (benchmarks/accuracy.md)
+    # off: on amazon-beauty (cold-items) the ranking stage's held-out validation shoppers, over 5
+    # splits, scored no higher with them under either rule (benchmarks/accuracy.md)
     cold_weights: bool = setting(
         False,
         "Give items with no training events co-occurrence, text and title-word weights of their own, "
