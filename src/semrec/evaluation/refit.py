@@ -11,15 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from semrec.artifacts import read_config, save_artifacts
+from semrec.artifacts import read_config
 from semrec.evaluation.evaluator import evaluate
-from semrec.evaluation.runner import (
-    RunSpec,
-    dataset_summary,
-    load_trained,
-    prepare,
-    results_document,
-)
+from semrec.evaluation.runner import RunSpec, load_trained, prepare, results_document, save_trained
 from semrec.models.ranker import without_ranker
 from semrec.models.registry import create_model
 from semrec.models.sequential import SequentialRecommender
@@ -85,16 +79,6 @@ def run_refit(spec: RunSpec, source: Path, out: Path) -> dict[str, Any]:
         "code": source_config.get("provenance", {}).get("code"),
         "training": source_config.get("training", {}),  # the networks' epochs and validation figures
     }
-    save_artifacts(
-        model,
-        [str(i) for i in prepared.dataset.item_ids],
-        out,
-        dataset_summary(prepared.dataset, spec.data),
-        metrics={"split": "valid", **document["metrics"]},
-        catalog=prepared.dataset.items,
-        provenance={**spec.provenance(), "code": code_version()},
-        extra={"networks_from": networks},
-    )
-    document["model"] = model.settings()
+    save_trained(model, prepared, spec, out, document, spec.provenance(), extra={"networks_from": networks})
     document["networks_from"] = networks
     return document

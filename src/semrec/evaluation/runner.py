@@ -250,8 +250,6 @@ def run_training(spec: RunSpec, out: Path) -> dict[str, Any]:
 
     The saved metrics are the validation split's; the test split is scored only by ``evaluate``.
     """
-    from semrec.artifacts import save_artifacts
-
     assert spec.model is not None
     started = time.perf_counter()
     code_version()  # read once, now: the code this run trains with, whatever changes on disk meanwhile
@@ -268,6 +266,23 @@ def run_training(spec: RunSpec, out: Path) -> dict[str, Any]:
     with without_ranker(model):
         result = evaluate(model, prepared.split.valid, prepared.data.item_counts(), spec.batch_size)
     document = results_document(valid_spec, prepared, model, result, fit_seconds, started)
+    save_trained(model, prepared, spec, out, document, provenance)
+    return document
+
+
+def save_trained(
+    model: Recommender,
+    prepared: Prepared,
+    spec: RunSpec,
+    out: Path,
+    document: dict[str, Any],
+    provenance: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Writes a model fitted under ``spec`` (its ``provenance``, read once by the caller) with its
+    validation ``document``: `semrec train`, with or without --networks-from."""
+    from semrec.artifacts import save_artifacts
+
     save_artifacts(
         model,
         [str(i) for i in prepared.dataset.item_ids],
@@ -276,9 +291,9 @@ def run_training(spec: RunSpec, out: Path) -> dict[str, Any]:
         metrics={"split": "valid", **document["metrics"]},
         catalog=prepared.dataset.items,
         provenance={**provenance, "code": code_version()},
+        extra=extra,
     )
     document["model"] = model.settings()
-    return document
 
 
 def guard_checkpoint(out: Path, key: dict[str, Any]) -> None:

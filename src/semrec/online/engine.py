@@ -20,6 +20,7 @@ from semrec.online.ads import CampaignBook, Head
 from semrec.online.index import VectorIndex
 from semrec.online.policy import ItemPolicy
 from semrec.online.profile import profile
+from semrec.online.ranking_stage import rank_shortlist
 from semrec.online.reasons import explain, match_reason
 from semrec.online.rerank import rerank
 from semrec.online.retrieve import Acceptor, acceptor, candidates
@@ -284,8 +285,17 @@ class Engine(Writes):
                     word_cosines = runtime.words.cosines(
                         [candidate_words[i] for i in head], history_words[-RECENT:][::-1]
                     )
-                moved, scores = runtime.rank(
-                    history, trained[order], sorted_parts, scores, text[order], recent, word_cosines
+                moved, scores = rank_shortlist(
+                    runtime.ranker,
+                    runtime.model.counts,
+                    runtime.prior,
+                    history,
+                    trained[order],
+                    sorted_parts,
+                    scores,
+                    text[order],
+                    recent,
+                    word_cosines,
                 )
                 candidates = candidates[moved]
         return candidates, scores

@@ -30,7 +30,6 @@ from semrec.models.exported import ExportedSequential
 from semrec.models.ranker import Ranker
 from semrec.models.words import WordVectors
 from semrec.online.graphs import GraphNewItems, GraphTower, TowerBackend
-from semrec.online.ranking_stage import rank_shortlist
 from semrec.online.word_cache import ServedWords
 
 SERVABLE = ("text-zeroshot", "sasrec", "lmrec")
@@ -299,32 +298,6 @@ class ModelRuntime:
     def blend(self, parts: dict[str, np.ndarray]) -> np.ndarray:
         rows = {name: part[None] for name, part in parts.items() if name != "new"}
         return blend_parts(rows, self.weights, parts["new"])[0]
-
-    def rank(
-        self,
-        history: np.ndarray,
-        candidates: np.ndarray,
-        parts: dict[str, np.ndarray],
-        blended: np.ndarray,
-        text_vectors: np.ndarray,
-        recent_text: np.ndarray,
-        word_cosines: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The ranking stage's (order, scores) of the shortlist
-        (:func:`semrec.online.ranking_stage.rank_shortlist`, arguments as there)."""
-        assert self.ranker is not None
-        return rank_shortlist(
-            self.ranker,
-            self.model.counts,
-            self.prior,
-            history,
-            candidates,
-            parts,
-            blended,
-            text_vectors,
-            recent_text,
-            word_cosines,
-        )
 
 
 def _digest(vector: np.ndarray) -> bytes:
